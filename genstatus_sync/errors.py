@@ -1,0 +1,165 @@
+"""Every exception genstatus_sync raises.
+
+::
+
+    GenStatusError
+    ├── ConfigurationError (also ValueError)   missing key, bad base URL, bad id
+    ├── TransportError                         connection failure, timeout (__cause__: requests')
+    ├── ResponseFormatError                    not JSON, or JSON that does not fit the spec
+    ├── APIError                               status_code, code, message, trace_id, body
+    │   ├── AuthenticationError   401
+    │   ├── PermissionDeniedError 403
+    │   ├── NotFoundError         404, or Rivya's not_found
+    │   ├── RateLimitError        429 (retry_after)
+    │   └── ServerError           5xx (retry_after)
+    ├── ResultNotReady                         Clipia result asked for too early (202)
+    ├── GenerationFailed                       .status: JobStatus
+    └── WaitTimeout (also TimeoutError)        .last, .last_error, .elapsed, .polls
+
+No message or repr carries an API key: the HTTP layer redacts bodies before they get here.
+"""
+
+from typing import TYPE_CHECKING, Optional, Union
+
+if TYPE_CHECKING:
+    from .status import JobStatus
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "GenStatusError",
+    "GenerationFailed",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ResultNotReady",
+    "ServerError",
+    "TransportError",
+    "WaitTimeout",
+]
+
+
+class GenStatusError(Exception):
+    """The base of every genstatus_sync error."""
+
+
+class ConfigurationError(GenStatusError, ValueError):
+    """The caller's input cannot work: missing key, bad base URL, bad job id or option."""
+
+
+class TransportError(GenStatusError):
+    """The request did not get a reply: connection failure or timeout."""
+
+
+class ResponseFormatError(GenStatusError):
+    """The reply is not JSON, or its JSON does not fit the provider's spec."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Optional[str] = None,
+        status_code: Optional[int] = None,
+        body: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.body = body
+
+
+class APIError(GenStatusError):
+    """The provider answered with an error (an HTTP error status or an error envelope)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Optional[str] = None,
+        status_code: Optional[int] = None,
+        code: Union[int, str, None] = None,
+        trace_id: Optional[str] = None,
+        body: Optional[str] = None,
+        retry_after: Optional[float] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status_code = status_code
+        self.code = code
+        self.trace_id = trace_id
+        self.body = body
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f"{self.provider}: " if self.provider else ""
+        parts = [f"HTTP {self.status_code}"] if self.status_code is not None else []
+        if self.code is not None:
+            parts.append(f"code {self.code!r}")
+        if self.trace_id:
+            parts.append(f"trace id {self.trace_id}")
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"{where}{self.message}{detail}"
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
+                f"status_code={self.status_code!r}, code={self.code!r})")
+
+
+class AuthenticationError(APIError):
+    """401: the key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not read this job."""
+
+
+class NotFoundError(APIError):
+    """404 (or Rivya's not_found): no such job for this key."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` is the server's suggested delay in seconds."""
+
+
+class ServerError(APIError):
+    """5xx: the provider failed; ``retry_after`` is set when the server suggested a delay."""
+
+
+class ResultNotReady(GenStatusError):
+    """Clipia's result was asked for while the generation still runs (HTTP 202)."""
+
+
+class GenerationFailed(GenStatusError):
+    """The job ended in FAILED; ``status`` is its last ``JobStatus``."""
+
+    def __init__(self, status: "JobStatus") -> None:
+        reason = f": {status.error}" if status.error else ""
+        super().__init__(f"{status.provider} job {status.job_id!r} failed{reason}")
+        self.status = status
+
+
+class WaitTimeout(GenStatusError, TimeoutError):
+    """The overall deadline passed before the job finished.
+
+    ``last`` is the last status read (or None), ``last_error`` the last transient error
+    (or None), ``elapsed`` the seconds waited and ``polls`` the number of polls made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last: "Optional[JobStatus]" = None,
+        last_error: Optional[BaseException] = None,
+        elapsed: float = 0.0,
+        polls: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.last = last
+        self.last_error = last_error
+        self.elapsed = elapsed
+        self.polls = polls

@@ -1,0 +1,81 @@
+# GENERATED from openapi/rivya.yaml by scripts/generate_models.py - do not edit.
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import List, Optional
+
+from attrs import field as _attrs_field
+from attrs import frozen as _attrs_frozen
+
+from .._open_enum import OpenEnum as _OpenEnum
+
+
+@_attrs_frozen(kw_only=True)
+class ErrorResponse:
+    error: Optional[PublicError] = (
+        _attrs_field(default=None, metadata={"json": "error", "omit_if_none": True})
+    )
+
+
+@_attrs_frozen(kw_only=True)
+class Generation:
+    """An asynchronous generation job."""
+
+    id: str = _attrs_field(metadata={"json": "id"})
+    """The public task ID."""
+    status: GenerationStatus = _attrs_field(metadata={"json": "status"})
+    model: Optional[str] = (
+        _attrs_field(default=None, metadata={"json": "model", "omit_if_none": True})
+    )
+    """The model that runs the generation."""
+    reserved_credits: Optional[float] = (
+        _attrs_field(default=None, metadata={"json": "reserved_credits", "omit_if_none": True})
+    )
+    """Credits reserved when the task was accepted."""
+    final_credits: Optional[float] = (
+        _attrs_field(default=None, metadata={"json": "final_credits", "omit_if_none": True})
+    )
+    """Credits finally charged."""
+    created_at: Optional[datetime] = (
+        _attrs_field(default=None, metadata={"json": "created_at", "omit_if_none": True})
+    )
+    updated_at: Optional[datetime] = (
+        _attrs_field(default=None, metadata={"json": "updated_at", "omit_if_none": True})
+    )
+    result: Optional[GenerationResult] = _attrs_field(default=None, metadata={"json": "result"})
+    """The result, when available."""
+    error: Optional[PublicError] = _attrs_field(default=None, metadata={"json": "error"})
+    """The public error object of a failed task."""
+
+
+@_attrs_frozen(kw_only=True)
+class GenerationResult:
+    primary_url: Optional[str] = _attrs_field(default=None, metadata={"json": "primary_url"})
+    """The first result URL, for convenience."""
+    urls: Optional[List[str]] = (
+        _attrs_field(default=None, metadata={"json": "urls", "omit_if_none": True})
+    )
+    """The public result URL list, when available."""
+
+
+class GenerationStatus(_OpenEnum):
+    """queued: task accepted, not complete; processing: generation is running; succeeded:
+    result is available; failed: task failed and may include a public error object."""
+
+    queued = 'queued'
+    processing = 'processing'
+    succeeded = 'succeeded'
+    failed = 'failed'
+
+
+@_attrs_frozen(kw_only=True)
+class PublicError:
+    code: Optional[str] = (
+        _attrs_field(default=None, metadata={"json": "code", "omit_if_none": True})
+    )
+    """Machine-readable error code, e.g. generation_failed or not_found."""
+    message: Optional[str] = (
+        _attrs_field(default=None, metadata={"json": "message", "omit_if_none": True})
+    )
+    """Human-readable error message."""
