@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any, Dict, List
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._wait import wait, wait_all
+    from .backoff import Backoff
     from .errors import (
         APIError,
         AuthenticationError,
@@ -25,11 +27,22 @@ if TYPE_CHECKING:
         TransportError,
         WaitTimeout,
     )
+    from .providers.clipia import ClipiaClient
+    from .providers.rivya import RivyaClient
+    from .providers.sellerpic import SellerPicClient
+    from .providers.sivi import SiviClient
     from .status import JobStatus, State
 
 _LAZY: Dict[str, str] = {
     "APIError": "errors",
     "AuthenticationError": "errors",
+    "Backoff": "backoff",
+    "ClipiaClient": "providers.clipia",
+    "RivyaClient": "providers.rivya",
+    "SellerPicClient": "providers.sellerpic",
+    "SiviClient": "providers.sivi",
+    "wait": "_wait",
+    "wait_all": "_wait",
     "ConfigurationError": "errors",
     "GenStatusError": "errors",
     "GenerationFailed": "errors",
@@ -48,6 +61,8 @@ _LAZY: Dict[str, str] = {
 __all__ = [
     "APIError",
     "AuthenticationError",
+    "Backoff",
+    "ClipiaClient",
     "ConfigurationError",
     "GenStatusError",
     "GenerationFailed",
@@ -57,11 +72,16 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ResultNotReady",
+    "RivyaClient",
+    "SellerPicClient",
     "ServerError",
+    "SiviClient",
     "State",
     "TransportError",
     "WaitTimeout",
     "__version__",
+    "wait",
+    "wait_all",
 ]
 
 

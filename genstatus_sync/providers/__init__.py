@@ -1,0 +1,1 @@
+"""One thin client per provider: URL, auth header, parsing and normalization."""

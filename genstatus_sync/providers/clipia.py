@@ -1,0 +1,92 @@
+"""Clipia: ``GET /v1/requests/{id}/status`` and the result at ``GET /v1/requests/{id}``
+(202 until it is ready), with ``Authorization: Key <key>``."""
+
+from typing import Any, Dict, Iterator, Optional
+
+import attrs
+
+from .._http import BaseClient, check_job_id, encode_segment, reject_extra
+from ..backoff import Backoff
+from ..errors import ResultNotReady
+from ..models.clipia import RequestResult, RequestStatus, RequestStatusValue
+from ..status import JobStatus, State
+
+__all__ = ["ClipiaClient"]
+
+_STATES = {
+    RequestStatusValue.in_queue: State.QUEUED,
+    RequestStatusValue.in_progress: State.RUNNING,
+    RequestStatusValue.completed: State.SUCCEEDED,
+    RequestStatusValue.failed: State.FAILED,
+    RequestStatusValue.error: State.FAILED,
+    RequestStatusValue.cancelled: State.FAILED,
+}
+
+
+def output_urls(node: Any) -> Iterator[str]:
+    """Every string under a key named ``url``, anywhere in ``node``, in document order."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in reversed(list(item.items())):
+                if key == "url" and isinstance(value, str):
+                    stack.append(_Url(value))
+                else:
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, _Url):
+            yield str(item)
+
+
+class _Url(str):
+    """A string found under a ``url`` key (other strings are not URLs to return)."""
+
+
+class ClipiaClient(BaseClient):
+    """Reads Clipia generation requests. ``get_status`` returns ``models.clipia.RequestStatus``;
+    ``wait`` fetches the result once the request is terminal (``JobStatus.raw`` is then
+    a ``models.clipia.RequestResult``)."""
+
+    provider = "clipia"
+    env_prefix = "CLIPIA"
+    default_base_url = "https://api.clipia.ai"
+    # No guidance in the document; it reports progress, which the wait schedule uses.
+    # Sandbox (clipia_test_) requests complete at once, so the first poll is immediate.
+    default_backoff = Backoff(first_delay=0.0, initial=1.0, multiplier=1.5, max_interval=20.0)
+
+    def _auth_headers(self, key: str) -> Dict[str, str]:
+        # The document's text defines the Key scheme; its curl lines show Bearer.
+        return {"Authorization": f"Key {key}"}
+
+    def _path(self, job_id: Any) -> str:
+        return f"/v1/requests/{encode_segment(check_job_id(job_id))}"
+
+    def _fetch_status(self, job_id: Any, deadline: Optional[float], **extra: Any) -> RequestStatus:
+        reject_extra(self.provider, extra)
+        _, data = self._request(self._path(job_id) + "/status", deadline=deadline)
+        return self._structure(data, RequestStatus)
+
+    def get_result(self, request_id: str, *, _deadline: Optional[float] = None) -> RequestResult:
+        """Return the final result; raises ResultNotReady (HTTP 202) while it still runs."""
+        status, data = self._request(self._path(request_id), deadline=_deadline)
+        if status == 202:
+            raise ResultNotReady(f"clipia request {request_id!r} is not finished yet")
+        return self._structure(data, RequestResult)
+
+    def _wait_poll(self, job_id: Any, deadline: Optional[float], **extra: Any) -> JobStatus:
+        status = super()._wait_poll(job_id, deadline, **extra)
+        if not status.done:
+            return status
+        try:
+            result = self.get_result(job_id, _deadline=deadline)
+        except ResultNotReady:
+            return attrs.evolve(status, state=State.RUNNING)
+        return attrs.evolve(status, result_urls=tuple(output_urls(result.output)),
+                            error=result.error or status.error, raw=result)
+
+    def _normalize(self, model: RequestStatus, job_id: str) -> JobStatus:
+        return JobStatus(provider=self.provider, job_id=job_id,
+                         state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
+                         queue_position=model.queue_position, raw=model)

@@ -1,0 +1,53 @@
+"""Rivya: ``GET /api/v1/generations/{taskId}`` with ``Authorization: Bearer``."""
+
+from typing import Any, Dict, Optional, Tuple, Type
+
+from .._http import BaseClient, check_job_id, encode_segment, reject_extra
+from ..backoff import Backoff
+from ..errors import APIError, NotFoundError
+from ..models.rivya import Generation, GenerationStatus
+from ..status import JobStatus, State
+
+__all__ = ["RivyaClient"]
+
+_STATES = {
+    GenerationStatus.queued: State.QUEUED,
+    GenerationStatus.processing: State.RUNNING,
+    GenerationStatus.succeeded: State.SUCCEEDED,
+    GenerationStatus.failed: State.FAILED,
+}
+
+
+class RivyaClient(BaseClient):
+    """Reads Rivya generation jobs. ``get_status`` returns ``models.rivya.Generation``."""
+
+    provider = "rivya"
+    env_prefix = "RIVYA"
+    default_base_url = "https://rivya.ai"
+    # The document: wait 2-3 s after submission, then poll every 5-10 s, slower for long jobs.
+    default_backoff = Backoff(first_delay=2.5, initial=5.0, multiplier=1.25, max_interval=20.0)
+
+    def _auth_headers(self, key: str) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def _fetch_status(self, job_id: Any, deadline: Optional[float], **extra: Any) -> Generation:
+        reject_extra(self.provider, extra)
+        path = f"/api/v1/generations/{encode_segment(check_job_id(job_id))}"
+        _, data = self._request(path, deadline=deadline)
+        if isinstance(data, dict) and "status" not in data and "error" in data:
+            message, code, _ = self._error_details(data)  # not_found sent with a 2xx status
+            self.raise_api_error(200, message or "error reply", code=code)
+        return self._structure(data, Generation)
+
+    def _error_class(self, status: int, code: Any) -> Type[APIError]:
+        return NotFoundError if code == "not_found" else super()._error_class(status, code)
+
+    def _normalize(self, model: Generation, job_id: str) -> JobStatus:
+        urls: Tuple[str, ...] = ()
+        if model.result is not None:
+            urls = tuple(model.result.urls or ([model.result.primary_url]
+                                               if model.result.primary_url else []))
+        error = model.error.message if model.error is not None else None
+        return JobStatus(provider=self.provider, job_id=job_id,
+                         state=_STATES.get(model.status, State.UNKNOWN),
+                         result_urls=urls, error=error, raw=model)

@@ -1,0 +1,79 @@
+"""SellerPic: ``GET /v1/api/generate?id=<int64>`` with ``Authorization: Bearer``; replies come
+in a ``code``/``success``/``traceId`` envelope."""
+
+import re
+from typing import Any, Dict, Optional, Union
+
+from .._http import BaseClient, ErrorDetails, reject_extra
+from ..backoff import Backoff
+from ..errors import ConfigurationError
+from ..models.sellerpic import GenerateStatusResponse
+from ..status import JobStatus, State
+
+__all__ = ["SellerPicClient"]
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_INT64_MAX = 2**63 - 1
+# Only SUCCESS is documented; these (in any case) are read as a failed item.
+_FAILED = frozenset({"FAILED", "FAIL", "ERROR"})
+
+
+def task_id(job_id: Union[int, str]) -> int:
+    """The int64 task id from an int or a string of digits; raises ConfigurationError."""
+    if isinstance(job_id, str) and _DIGITS.fullmatch(job_id):
+        job_id = int(job_id)
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 <= job_id <= _INT64_MAX:
+        raise ConfigurationError(f"SellerPic task id must be an int64 (digits), got {job_id!r}")
+    return job_id
+
+
+class SellerPicClient(BaseClient):
+    """Reads SellerPic generation tasks. ``get_status`` returns the whole
+    ``models.sellerpic.GenerateStatusResponse``; an error envelope raises APIError."""
+
+    provider = "sellerpic"
+    env_prefix = "SELLERPIC"
+    default_base_url = "https://api.sellerpic.ai"
+    # No guidance in the document; image tasks take seconds to a minute: start at 2 s, cap 15 s.
+    default_backoff = Backoff(first_delay=2.0, initial=2.0, multiplier=1.5, max_interval=15.0)
+
+    def _auth_headers(self, key: str) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def _fetch_status(
+        self, job_id: Any, deadline: Optional[float], **extra: Any
+    ) -> GenerateStatusResponse:
+        reject_extra(self.provider, extra)
+        params = {"id": str(task_id(job_id))}
+        status, data = self._request("/v1/api/generate", params, deadline=deadline)
+        if isinstance(data, dict) and (data.get("code") != 0 or data.get("success") is False):
+            message, code, trace_id = self._error_details(data)
+            self.raise_api_error(status, message or "error envelope", code=code, trace_id=trace_id)
+        return self._structure(data, GenerateStatusResponse)
+
+    def _error_details(self, data: Any) -> ErrorDetails:
+        if not isinstance(data, dict):
+            return None, None, None
+        msg, code, trace = data.get("msg"), data.get("code"), data.get("traceId")
+        return (msg if isinstance(msg, str) else None,
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
+                trace if isinstance(trace, str) else None)
+
+    def _normalize(self, model: GenerateStatusResponse, job_id: str) -> JobStatus:
+        items = model.data.result_list if model.data is not None else []
+        urls = tuple(item.file_url for item in items if item.file_url)
+        failed = [item for item in items
+                  if (item.status or "").upper() in _FAILED or (item.error_code or 0) != 0]
+        if not items:
+            state = State.QUEUED
+        elif failed:
+            state = State.FAILED
+        elif all(item.status == "SUCCESS" for item in items):
+            state = State.SUCCEEDED
+        else:
+            state = State.RUNNING
+        error = next((item.error_msg for item in failed if item.error_msg), None)
+        if state is State.FAILED and error is None:
+            error = f"item status {failed[0].status}, error code {failed[0].error_code}"
+        return JobStatus(provider=self.provider, job_id=job_id, state=state, result_urls=urls,
+                         error=error, raw=model)
