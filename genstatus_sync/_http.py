@@ -52,6 +52,7 @@ ErrorDetails = Tuple[Optional[str], Union[int, str, None], Optional[str]]
 MAX_BODY_BYTES = 10 * 1024 * 1024
 SNIPPET_CHARS = 300
 MAX_ID_CHARS = 1024
+FINAL_POLL_GRACE = 0.5  # seconds a request may still take when a wait's deadline has come
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _STATUS_ERRORS: Dict[int, Type[APIError]] = {
     401: AuthenticationError,
@@ -346,9 +347,8 @@ class BaseClient:
     def _timeout_before(self, deadline: Optional[float]) -> Timeout:
         if deadline is None:
             return self.timeout
-        left = deadline - self._clock()
-        if left <= 0:
-            raise TransportError(f"{self.provider}: no time left for the request")
+        # The last poll of a wait happens at its deadline: it gets a short grace, no more.
+        left = max(deadline - self._clock(), FINAL_POLL_GRACE)
         if isinstance(self.timeout, tuple):
             return (min(self.timeout[0], left), min(self.timeout[1], left))
         return min(self.timeout, left)

@@ -34,7 +34,8 @@ class _Job:
                  queue_positions: Optional[Sequence[Any]], urls: List[str],
                  error: Optional[str], every: Optional[float]) -> None:
         self.job_id, self.states, self.urls, self.error = job_id, list(states), urls, error
-        self.every, self.created, self.polls = every, time.monotonic(), 0
+        self.every, self.polls = every, 0
+        self.first_poll: Optional[float] = None
         n = len(self.states)
         self.progress = list(progress) if progress is not None else [
             round(100 * i / max(1, n - 1), 1) if s == "running" else None
@@ -45,7 +46,9 @@ class _Job:
 
     def view(self, advance: bool) -> JobView:
         if self.every is not None:
-            index = int((time.monotonic() - self.created) / self.every)
+            if self.first_poll is None:
+                self.first_poll = time.monotonic()
+            index = int((time.monotonic() - self.first_poll) / self.every)
         else:
             index = self.polls
             if advance:
@@ -128,7 +131,8 @@ class FakeProviders:
                 every: Optional[float] = None, job_id: Optional[str] = None) -> str:
         """Add a job and return its id. ``states`` are normalized names (queued, running,
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
-        seconds); any other string is sent as the provider's raw status value."""
+        seconds from the first poll); any other string is sent as the provider's raw status
+        value."""
         _check_provider(provider)
         if not states:
             raise ValueError("a job needs at least one state")

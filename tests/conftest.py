@@ -1,0 +1,34 @@
+import pytest
+
+from genstatus_sync.testing import FakeProviders
+
+KEY = "sk-LEAKCHECK-7f3a9c-secret"
+ENV_VARS = [f"{p}_{s}" for p in ("SIVI", "RIVYA", "SELLERPIC", "CLIPIA")
+            for s in ("API_KEY", "BASE_URL")]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """No test sees a key or base URL from the developer's environment."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture()
+def fake():
+    with FakeProviders(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture()
+def no_sleep():
+    """A recording stand-in for time.sleep: tests never sleep for real."""
+    return []
+
+
+def fast_client(fake, provider, sleeps=None, **kwargs):
+    """A client of the fake with a sub-second timeout whose sleeps are recorded, not slept."""
+    kwargs.setdefault("timeout", (0.5, 0.5))
+    client = fake.client(provider, **kwargs)
+    client._sleep = (sleeps if sleeps is not None else []).append
+    return client

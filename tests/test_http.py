@@ -1,0 +1,310 @@
+"""Request shape (responses) and error mapping of the four clients."""
+
+import json
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+
+import genstatus_sync as gs
+from genstatus_sync._http import parse_retry_after
+
+from .conftest import KEY
+from .examples import CLIPIA, RIVYA, SELLERPIC, SIVI
+
+CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
+           "clipia": gs.ClipiaClient}
+
+
+def make(provider, **kwargs):
+    kwargs.setdefault("api_key", KEY)
+    client = CLIENTS[provider](**kwargs)
+    client._sleep = lambda seconds: None
+    return client
+
+
+@responses.activate
+def test_sivi_request_shape():
+    responses.get("https://connect.sivi.ai/api/prod/v2/enterprise/get-request-status",
+                  json=SIVI["In-Progress Request"])
+    status = make("sivi").get_status("sbhMkIZKCPp")
+    assert status.progress == 45
+    (call,) = responses.calls
+    assert call.request.method == "GET"
+    assert call.request.url == (
+        "https://connect.sivi.ai/api/prod/v2/enterprise/get-request-status"
+        "?queryParams=%7B%22requestId%22%3A%22sbhMkIZKCPp%22%7D")
+    assert call.request.headers["sivi-api-key"] == KEY
+    assert "Authorization" not in call.request.headers
+    assert call.request.headers["User-Agent"] == f"genstatus_sync/{gs.__version__}"
+
+
+@responses.activate
+def test_sivi_abstract_user_id_goes_in_the_json():
+    responses.get("https://connect.sivi.ai/api/prod/v2/enterprise/get-request-status",
+                  json=SIVI["Pending Request"])
+    make("sivi").get_status("a b&c", abstract_user_id="281743-2322")
+    query = parse_qs(urlsplit(responses.calls[0].request.url).query)
+    assert json.loads(query["queryParams"][0]) == {"requestId": "a b&c",
+                                                   "abstractUserId": "281743-2322"}
+
+
+@pytest.mark.parametrize(
+    ("job_id", "encoded"),
+    [("task_public_id", "task_public_id"), ("a/b", "a%2Fb"), ("../x", "..%2Fx"),
+     ("q?x#y", "q%3Fx%23y"), ("ünï", "%C3%BCn%C3%AF"), ("a b", "a%20b"), ("%2F", "%252F")],
+)
+@responses.activate
+def test_rivya_id_is_one_encoded_segment(job_id, encoded):
+    responses.get(f"https://rivya.ai/api/v1/generations/{encoded}",
+                  json={**RIVYA["Succeeded Response"], "id": job_id})
+    assert make("rivya").get_status(job_id).id == job_id
+    request = responses.calls[0].request
+    assert urlsplit(request.url).path == f"/api/v1/generations/{encoded}"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+@responses.activate
+def test_sellerpic_request_shape():
+    responses.get("https://api.sellerpic.ai/v1/api/generate", json=SELLERPIC["200 - Example 1"])
+    make("sellerpic").get_status("9223372036854775807")
+    request = responses.calls[0].request
+    assert request.url == "https://api.sellerpic.ai/v1/api/generate?id=9223372036854775807"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("bad", ["", "12a", "-1", "9223372036854775808", "1.5", "٣", 1.5, True,
+                                 -1, None, "１２"])
+def test_sellerpic_rejects_non_int64_ids_before_any_request(bad):
+    with responses.RequestsMock() as mock, pytest.raises(gs.ConfigurationError):
+        make("sellerpic").get_status(bad)
+    assert not mock.calls
+
+
+@responses.activate
+def test_clipia_status_and_result_shape():
+    rid = "764cabcf-b745-4b3e-ae38-1200304cf45b"
+    responses.get(f"https://api.clipia.ai/v1/requests/{rid}/status", json=CLIPIA["Response 200"])
+    responses.get(f"https://api.clipia.ai/v1/requests/{rid}",
+                  json={"request_id": rid, "status": "COMPLETED",
+                        "output": {"images": [{"url": "u1"}, {"url": "u2"}],
+                                   "video": {"url": "v", "thumb": {"url": "t"}}}})
+    client = make("clipia")
+    assert client.get_status(rid).progress == 45
+    result = client.get_result(rid)
+    assert [c.request.headers["Authorization"] for c in responses.calls] == [f"Key {KEY}"] * 2
+    from genstatus_sync.providers.clipia import output_urls
+    assert list(output_urls(result.output)) == ["u1", "u2", "v", "t"]
+
+
+@responses.activate
+def test_clipia_result_202_is_result_not_ready():
+    responses.get("https://api.clipia.ai/v1/requests/r1", status=202,
+                  json={"request_id": "r1", "status": "IN_PROGRESS"})
+    with pytest.raises(gs.ResultNotReady):
+        make("clipia").get_result("r1")
+
+
+@pytest.mark.parametrize("provider", ["sivi", "rivya", "clipia"])
+@pytest.mark.parametrize("bad", ["", ".", "..", "x" * 1025, 7, None])
+def test_bad_ids_are_rejected_before_any_request(provider, bad):
+    with responses.RequestsMock() as mock, pytest.raises(gs.ConfigurationError):
+        make(provider).get_status(bad)
+    assert not mock.calls
+
+
+@responses.activate
+def test_base_url_prefix_is_kept_and_env_overrides(monkeypatch):
+    monkeypatch.setenv("RIVYA_BASE_URL", "https://proxy.example/rivya/")
+    monkeypatch.setenv("RIVYA_API_KEY", KEY)
+    responses.get("https://proxy.example/rivya/api/v1/generations/t",
+                  json=RIVYA["Succeeded Response"])
+    client = gs.RivyaClient()
+    assert client.get_status("t").status == "succeeded"
+    assert repr(client) == "RivyaClient(provider='rivya', base_url='https://proxy.example/rivya')"
+
+
+@pytest.mark.parametrize("provider", sorted(CLIENTS))
+def test_missing_key_names_the_variable(provider):
+    with pytest.raises(gs.ConfigurationError, match=f"{provider.upper()}_API_KEY"):
+        CLIENTS[provider]()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"base_url": "http://api.example.com"}, "clear text"),
+     ({"base_url": "ftp://x"}, "bad"), ({"base_url": "https://"}, "bad"),
+     ({"base_url": "https://h:99999"}, "bad"), ({"base_url": "https://u:p@h"}, "credentials"),
+     ({"timeout": None}, "hang"), ({"timeout": 0}, "timeout"), ({"timeout": (1, None)}, "timeout"),
+     ({"timeout": "5"}, "timeout"), ({"max_retries": -1}, "max_retries"),
+     ({"api_key": "a\r\nX-Evil: 1"}, "header"), ({"backoff": 3}, "Backoff")],
+)
+def test_configuration_errors(kwargs, message):
+    kwargs.setdefault("api_key", KEY)
+    with pytest.raises(gs.ConfigurationError, match=message) as info:
+        gs.RivyaClient(**kwargs)
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080", "http://127.0.0.5", "http://[::1]:9"])
+def test_plain_http_is_allowed_for_loopback_only(url):
+    assert gs.RivyaClient(api_key=KEY, base_url=url).base_url == url
+    assert gs.RivyaClient(api_key=KEY, base_url="http://10.0.0.1",
+                          allow_insecure=True).base_url == "http://10.0.0.1"
+
+
+def test_callers_session_is_used_and_not_closed():
+    session = requests.Session()
+    closed = []
+    session.close = lambda: closed.append(True)
+    with gs.RivyaClient(api_key=KEY, session=session) as client:
+        assert client.session is session
+    assert not closed
+    own = gs.RivyaClient(api_key=KEY)
+    own_closed = []
+    own.session.close = lambda: own_closed.append(True)
+    own.close()
+    assert own_closed
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(401, gs.AuthenticationError), (403, gs.PermissionDeniedError), (404, gs.NotFoundError),
+     (429, gs.RateLimitError), (500, gs.ServerError), (503, gs.ServerError), (418, gs.APIError)],
+)
+@responses.activate
+def test_http_status_mapping_with_fields(status, cls):
+    responses.get("https://rivya.ai/api/v1/generations/t", status=status,
+                  json={"error": {"code": "some_code", "message": "Some message"}},
+                  headers={"Retry-After": "7"})
+    with pytest.raises(cls) as info:
+        make("rivya", max_retries=0).get_status("t")
+    exc = info.value
+    assert type(exc) is cls
+    assert (exc.status_code, exc.code, exc.message, exc.provider) == (
+        status, "some_code", "Some message", "rivya")
+    assert exc.retry_after == 7
+    assert "Some message" in exc.body
+
+
+@responses.activate
+def test_rivya_not_found_code_is_not_found_error_whatever_the_status():
+    responses.get("https://rivya.ai/api/v1/generations/t", status=400,
+                  json={"error": {"code": "not_found", "message": "nope"}})
+    with pytest.raises(gs.NotFoundError) as info:
+        make("rivya").get_status("t")
+    assert (info.value.status_code, info.value.code) == (400, "not_found")
+
+
+@pytest.mark.parametrize(("envelope", "cls"), [(401, gs.AuthenticationError),
+                                               (404, gs.NotFoundError), (500, gs.ServerError),
+                                               (400, gs.APIError)])
+@responses.activate
+def test_sivi_envelope_status_maps_like_http(envelope, cls):
+    responses.get("https://connect.sivi.ai/api/prod/v2/enterprise/get-request-status",
+                  json={"status": envelope, "body": {"message": "Envelope says no"}})
+    with pytest.raises(cls) as info:
+        make("sivi", max_retries=0).get_status("r")
+    assert (info.value.status_code, info.value.message) == (envelope, "Envelope says no")
+
+
+@pytest.mark.parametrize("body", [{"code": 40001, "msg": "Task failed", "success": False,
+                                   "traceId": "tr-1", "data": None},
+                                  {"code": 40001, "msg": "Task failed", "success": True,
+                                   "traceId": "tr-1"},
+                                  {"code": 0, "msg": "Task failed", "success": False,
+                                   "traceId": "tr-1"}])
+@responses.activate
+def test_sellerpic_error_envelope_carries_code_msg_trace(body):
+    responses.get("https://api.sellerpic.ai/v1/api/generate", json=body)
+    with pytest.raises(gs.APIError) as info:
+        make("sellerpic").get_status(5)
+    assert (info.value.code, info.value.message, info.value.trace_id) == (
+        body["code"], "Task failed", "tr-1")
+    assert "tr-1" in str(info.value)
+
+
+@pytest.mark.parametrize(("body", "expected"), [(b"<html>oops</html>", "not JSON"),
+                                                (b"", "not JSON"),
+                                                (b'{"id": "t", "status": 5}', "$.status"),
+                                                (b"[" * 100000, "")])
+@responses.activate
+def test_bad_bodies_are_format_errors_with_status_and_snippet(body, expected):
+    responses.get("https://rivya.ai/api/v1/generations/t", body=body, status=200)
+    with pytest.raises(gs.ResponseFormatError) as info:
+        make("rivya").get_status("t")
+    assert expected in str(info.value)
+    if expected == "not JSON":
+        assert info.value.status_code == 200
+        assert info.value.body == body.decode()
+
+
+@responses.activate
+def test_transport_errors_keep_the_cause_and_retry():
+    responses.get("https://rivya.ai/api/v1/generations/t",
+                  body=requests.ConnectionError("refused"))
+    client = make("rivya", max_retries=2)
+    sleeps = []
+    client._sleep = sleeps.append
+    with pytest.raises(gs.TransportError) as info:
+        client.get_status("t")
+    assert isinstance(info.value.__cause__, requests.ConnectionError)
+    assert len(responses.calls) == 3
+    assert len(sleeps) == 2
+    assert 0.45 <= sleeps[0] <= 0.55 and 0.9 <= sleeps[1] <= 1.1
+
+
+@responses.activate
+def test_retries_honour_retry_after_then_succeed():
+    url = "https://rivya.ai/api/v1/generations/t"
+    responses.get(url, status=429, headers={"Retry-After": "3"}, json={})
+    responses.get(url, status=503, json={})
+    responses.get(url, json=RIVYA["Succeeded Response"])
+    client = make("rivya")
+    sleeps = []
+    client._sleep = sleeps.append
+    assert client.get_status("t").status == "succeeded"
+    assert sleeps[0] == 3 and 0.9 <= sleeps[1] <= 1.1
+
+
+@responses.activate
+def test_no_retry_on_other_errors():
+    responses.get("https://rivya.ai/api/v1/generations/t", status=500, json={})
+    with pytest.raises(gs.ServerError):
+        make("rivya").get_status("t")
+    assert len(responses.calls) == 1
+
+
+def test_retry_after_parsing():
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("1.5") == 1.5
+    assert parse_retry_after("-3") == 0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("nan") is None
+    assert parse_retry_after(None) is None
+
+
+@responses.activate
+def test_key_never_leaks_on_any_error_path(caplog):
+    caplog.set_level(logging.DEBUG, logger="genstatus_sync")
+    base = "https://rivya.ai/api/v1/generations/"
+    echo = {"error": {"code": "x", "message": f"bad key {KEY}"}}
+    responses.get(base + "a", status=401, json=echo)
+    responses.get(base + "b", status=500, body=f"<html>{KEY}</html>")
+    responses.get(base + "c", status=200, body=f"not json {KEY}")
+    responses.get(base + "d", body=requests.ConnectionError(f"refused {KEY}?"))
+    responses.get(base + "e", json={"id": KEY, "status": 3})
+    client = make("rivya", max_retries=0)
+    texts = [repr(client), str(client)]
+    for job in "abcde":
+        with pytest.raises(gs.GenStatusError) as info:
+            client.get_status(job)
+        texts += [str(info.value), repr(info.value), str(getattr(info.value, "body", ""))]
+    texts += [record.getMessage() for record in caplog.records]
+    assert caplog.records
+    leaked = [t for t in texts if KEY in t]
+    assert not leaked
