@@ -372,8 +372,8 @@ class BaseClient:
         )
 
     def _snippet(self, body: bytes) -> str:
-        text = body[: SNIPPET_CHARS * 4].decode("utf-8", "replace")[:SNIPPET_CHARS]
-        return text.replace(self._key, "[redacted]") if self._key in text else text
+        # redact before cutting, so that no prefix of the key survives at the cut
+        return self._redact(body[: SNIPPET_CHARS * 4].decode("utf-8", "replace"))[:SNIPPET_CHARS]
 
     def _decode(self, body: bytes, status: int) -> Any:
         try:
@@ -403,11 +403,16 @@ class BaseClient:
         return error_class(status)
 
     def raise_api_error(self, status: int, message: str, **fields: Any) -> NoReturn:
-        """Raise the APIError subclass for ``status`` (and the provider's error ``code``),
-        with the key redacted from the message."""
-        message = message.replace(self._key, "[redacted]")[:SNIPPET_CHARS]
+        """Raise the APIError subclass for ``status`` (and the provider's error ``code``);
+        the key is redacted from every text the server sent."""
         cls = self._error_class(status, fields.get("code"))
-        raise cls(message, provider=self.provider, status_code=status, **fields)
+        fields = {name: self._redact(value) if isinstance(value, str) else value
+                  for name, value in fields.items()}
+        raise cls(self._redact(message)[:SNIPPET_CHARS], provider=self.provider,
+                  status_code=status, **fields)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key in text else text
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -14,10 +14,7 @@ def _clean_env(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture()
-def fake():
-    with FakeProviders(api_key=KEY) as server:
-        yield server
+fake = pytest.fixture(FakeProviders.fixture(api_key=KEY))
 
 
 @pytest.fixture()

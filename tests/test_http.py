@@ -288,22 +288,42 @@ def test_retry_after_parsing():
     assert parse_retry_after(None) is None
 
 
-@responses.activate
-def test_key_never_leaks_on_any_error_path(caplog):
+ERROR_URLS = {
+    "sivi": "https://connect.sivi.ai/api/prod/v2/enterprise/get-request-status",
+    "rivya": "https://rivya.ai/api/v1/generations/job",
+    "sellerpic": "https://api.sellerpic.ai/v1/api/generate",
+    "clipia": "https://api.clipia.ai/v1/requests/job/status",
+}
+
+
+@pytest.mark.parametrize("provider", sorted(CLIENTS))
+def test_key_never_leaks_on_any_error_path(provider, caplog):
     caplog.set_level(logging.DEBUG, logger="genstatus_sync")
-    base = "https://rivya.ai/api/v1/generations/"
-    echo = {"error": {"code": "x", "message": f"bad key {KEY}"}}
-    responses.get(base + "a", status=401, json=echo)
-    responses.get(base + "b", status=500, body=f"<html>{KEY}</html>")
-    responses.get(base + "c", status=200, body=f"not json {KEY}")
-    responses.get(base + "d", body=requests.ConnectionError(f"refused {KEY}?"))
-    responses.get(base + "e", json={"id": KEY, "status": 3})
-    client = make("rivya", max_retries=0)
+    url = ERROR_URLS[provider]
+    echo = {"error": {"code": "x", "message": f"bad key {KEY}"}, "msg": f"bad key {KEY}",
+            "message": f"bad key {KEY}", "body": {"message": f"bad key {KEY}"},
+            "status": 401, "code": 1, "success": False, "traceId": KEY}
+    replies = [
+        {"status": 401, "json": echo}, {"status": 403, "json": echo},
+        {"status": 404, "json": echo}, {"status": 429, "json": echo},
+        {"status": 500, "body": f"<html>{KEY}</html>"}, {"status": 200, "json": echo},
+        {"status": 200, "body": f"not json {KEY}"},
+        {"body": requests.ConnectionError(f"refused {KEY}?")},
+        {"body": requests.ReadTimeout(f"slow {KEY}")},
+        {"status": 200, "json": {"id": KEY, "status": 3, "request_id": 5, "code": 0,
+                                 "success": True, "traceId": 1}},
+    ]
+    client = make(provider, max_retries=0)
     texts = [repr(client), str(client)]
-    for job in "abcde":
-        with pytest.raises(gs.GenStatusError) as info:
-            client.get_status(job)
-        texts += [str(info.value), repr(info.value), str(getattr(info.value, "body", ""))]
+    with responses.RequestsMock() as mock:
+        for reply in replies:
+            mock.get(url, **reply)
+            with pytest.raises(gs.GenStatusError) as info:
+                client.get_status("7")
+            exc = info.value
+            texts += [str(exc), repr(exc), str(getattr(exc, "body", "")),
+                      str(getattr(exc, "message", "")), str(getattr(exc, "trace_id", ""))]
+            mock.reset()
     texts += [record.getMessage() for record in caplog.records]
     assert caplog.records
     leaked = [t for t in texts if KEY in t]

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _render
@@ -108,6 +108,17 @@ class FakeProviders:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    @classmethod
+    def fixture(cls, **kwargs: Any) -> Callable[[], Iterator["FakeProviders"]]:
+        """A generator function for ``pytest.fixture``: a started server per test, stopped
+        after it. ``fake = pytest.fixture(FakeProviders.fixture(api_key="k"))``."""
+
+        def fake_providers() -> Iterator["FakeProviders"]:
+            with cls(**kwargs) as fake:
+                yield fake
+
+        return fake_providers
 
     def __enter__(self) -> "FakeProviders":
         return self.start()
