@@ -18,3 +18,12 @@ def test_polling_economy_runs_and_prints_every_policy():
         "sivi + progress, linear", "sivi + progress, fast-start (sqrt)",
         "sivi + progress, slow-start (x^2)", "clipia + progress, linear",
         "clipia + progress, fast-start (sqrt)", "clipia + progress, slow-start (x^2)"]
+
+
+def test_wait_all_benchmark_runs():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "wait_all.py"),
+                             "--jobs", "20", "--rounds", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "20 jobs x 1 rounds (20 succeeded per round at least)" in result.stdout
+    assert "ratio" in result.stdout
