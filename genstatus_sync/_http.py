@@ -333,9 +333,9 @@ class BaseClient:
         except requests.RequestException as exc:
             logger.debug("%s: GET %s failed: %s", self.provider, path, type(exc).__name__)
             kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
+            where = urlsplit(url)
             raise TransportError(
-                f"{self.provider}: GET {urlsplit(url).netloc}{urlsplit(url).path} {kind}: "
-                f"{type(exc).__name__}"
+                f"{self.provider}: GET {where.netloc}{where.path} {kind}: {type(exc).__name__}"
             ) from exc
         status = response.status_code
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, status,
