@@ -284,14 +284,13 @@ class BaseClient:
         params: Optional[Mapping[str, str]] = None,
         *,
         deadline: Optional[float] = None,
-        headers: Optional[Mapping[str, str]] = None,
     ) -> Tuple[int, Any]:
         """GET ``path``; return (status code, decoded JSON) of a 2xx reply, retrying transient
         failures. Raises APIError subclasses, TransportError or ResponseFormatError."""
         attempt = 0
         while True:
             try:
-                return self._request_once(path, params, deadline, headers)
+                return self._request_once(path, params, deadline)
             except (TransportError, RateLimitError, ServerError) as exc:
                 retryable = not isinstance(exc, ServerError) or exc.status_code in RETRY_STATUSES
                 if not retryable or attempt >= self.max_retries:
@@ -312,7 +311,6 @@ class BaseClient:
         path: str,
         params: Optional[Mapping[str, str]],
         deadline: Optional[float],
-        headers: Optional[Mapping[str, str]],
     ) -> Tuple[int, Any]:
         url = self.base_url + path
         timeout = self._timeout_before(deadline)
@@ -321,7 +319,7 @@ class BaseClient:
             response = self.session.get(
                 url,
                 params=params,
-                headers={**self._headers, **headers} if headers else self._headers,
+                headers=self._headers,
                 timeout=timeout,
                 allow_redirects=False,
                 stream=True,

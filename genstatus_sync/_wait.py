@@ -6,7 +6,9 @@ once imported.
 
 import heapq
 import logging
+import math
 import time
+from functools import partial
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -19,6 +21,7 @@ from typing import (
     Tuple,
     TypeVar,
     Union,
+    cast,
 )
 
 from .backoff import Backoff
@@ -81,10 +84,54 @@ class _Schedule:
         return min(planned, self._cap)
 
 
-def _change_key(result: Any) -> Any:
-    if isinstance(result, JobStatus):
-        return (result.state, result.progress, result.queue_position)
-    return result
+class _Tracker:
+    """One job's wait: its schedule, what it last saw, and what it reports.
+
+    ``step`` makes one poll: it counts it, keeps the result or the transient error, calls
+    ``on_update`` on a change of (state, progress, queue position) and warns once per unknown
+    status value; any other exception propagates to the caller.
+    """
+
+    def __init__(self, backoff: Backoff, start: float, on_update: Optional[Callable[[Any], None]]):
+        self.schedule = _Schedule(backoff, start)
+        self.start = start
+        self.polls = 0
+        self.last: Any = None
+        self.last_error: Optional[GenStatusError] = None
+        self._on_update = on_update
+        self._key: Any = object()
+        self._unknown: Set[str] = set()
+        self._retry_after: Optional[float] = None
+
+    def step(self, poll: Callable[[], Any]) -> Tuple[bool, Any]:
+        """Poll once; return (True, result), or (False, None) after a transient error."""
+        self.polls += 1
+        try:
+            result = poll()
+        except TRANSIENT as exc:
+            self.last_error, self._retry_after = exc, getattr(exc, "retry_after", None)
+            logger.debug("transient error while waiting: %s", type(exc).__name__)
+            return False, None
+        self.last, self.last_error, self._retry_after = result, None, None
+        key = (result.state, result.progress, result.queue_position) if isinstance(
+            result, JobStatus) else result
+        if self._on_update is not None and key != self._key:
+            self._on_update(result)
+        self._key = key
+        _warn_unknown(result, self._unknown)
+        return True, result
+
+    def next_delay(self, now: float) -> float:
+        """Seconds until the next poll; a longer server-suggested delay wins."""
+        delay = self.schedule.next_delay(None if self.last_error else self.last, now)
+        return delay if self._retry_after is None else max(delay, self._retry_after)
+
+    def timed_out(self, now: float, what: str) -> WaitTimeout:
+        return WaitTimeout(
+            f"{what}not done after {now - self.start:.1f}s and {self.polls} polls",
+            last=self.last if isinstance(self.last, JobStatus) else None,
+            last_error=self.last_error, elapsed=now - self.start, polls=self.polls,
+        )
 
 
 def _check_timeout(timeout: Optional[float]) -> None:
@@ -115,50 +162,22 @@ def wait(
     _check_timeout(timeout)
     start = clock()
     deadline = None if timeout is None else start + timeout
-    schedule = _Schedule(backoff, start)
-    polls = 0
-    last: Optional[R] = None
-    last_error: Optional[GenStatusError] = None
-    previous_key: Any = object()
-    unknown_seen: Set[str] = set()
-    delay = schedule.first_delay
-    if deadline is not None:
-        delay = min(delay, deadline - start)
+    job = _Tracker(backoff, start, on_update)
+
+    def time_left(now: float) -> float:
+        return math.inf if deadline is None else deadline - now
+
+    delay = min(job.schedule.first_delay, time_left(start))
     if delay > 0:
         sleep(delay)
     while True:
-        retry_after: Optional[float] = None
-        try:
-            result = poll()
-        except TRANSIENT as exc:
-            polls += 1
-            last_error = exc
-            retry_after = getattr(exc, "retry_after", None)
-            logger.debug("transient error while waiting: %s", type(exc).__name__)
-            result_for_plan: Any = None
-        else:
-            polls += 1
-            last, last_error, result_for_plan = result, None, result
-            key = _change_key(result)
-            if on_update is not None and key != previous_key:
-                on_update(result)
-            previous_key = key
-            _warn_unknown(result, unknown_seen)
-            if is_done(result):
-                return result
+        ok, result = job.step(poll)
+        if ok and is_done(result):
+            return cast(R, result)
         now = clock()
         if deadline is not None and now >= deadline:
-            raise WaitTimeout(
-                f"not done after {now - start:.1f}s and {polls} polls",
-                last=last if isinstance(last, JobStatus) else None,
-                last_error=last_error, elapsed=now - start, polls=polls,
-            )
-        delay = schedule.next_delay(result_for_plan, now)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        if deadline is not None:
-            delay = min(delay, deadline - now)
-        sleep(max(0.0, delay))
+            raise job.timed_out(now, "")
+        sleep(max(0.0, min(job.next_delay(now), time_left(now))))
 
 
 def _warn_unknown(result: Any, seen: Set[str]) -> None:
@@ -190,13 +209,8 @@ def iter_wait_all(
     pairs = list(jobs)
     start = clock()
     deadline = None if timeout is None else start + timeout
-    schedules = [_Schedule(client.backoff, start) for client, _ in pairs]
-    keys: List[Any] = [object()] * len(pairs)
-    last: List[Optional[JobStatus]] = [None] * len(pairs)
-    errors: List[Optional[Exception]] = [None] * len(pairs)
-    polls = [0] * len(pairs)
-    unknown: List[Set[str]] = [set() for _ in pairs]
-    due = [(_clip(start + s.first_delay, deadline), i) for i, s in enumerate(schedules)]
+    tracked = [_Tracker(client.backoff, start, on_update) for client, _ in pairs]
+    due = [(_clip(start + job.schedule.first_delay, deadline), i) for i, job in enumerate(tracked)]
     heapq.heapify(due)
     while due:
         when, i = heapq.heappop(due)
@@ -204,34 +218,20 @@ def iter_wait_all(
         if when > now:
             sleep(when - now)
         client, job_id = pairs[i]
-        retry_after: Optional[float] = None
+        job = tracked[i]
         try:
-            status = client._wait_poll(job_id, deadline)
-        except TRANSIENT as exc:
-            errors[i], retry_after, status = exc, getattr(exc, "retry_after", None), None
+            ok, status = job.step(partial(client._wait_poll, job_id, deadline))
         except Exception as exc:  # noqa: BLE001 - this job's end; the others go on
             yield i, exc
             continue
-        polls[i] += 1
-        if status is not None:
-            last[i], errors[i] = status, None
-            if on_update is not None and _change_key(status) != keys[i]:
-                on_update(status)
-            keys[i] = _change_key(status)
-            _warn_unknown(status, unknown[i])
-            if status.done:
-                yield i, status
-                continue
+        if ok and status.done:
+            yield i, status
+            continue
         now = clock()
         if deadline is not None and now >= deadline:
-            yield i, WaitTimeout(f"{client.provider} job {job_id!r} not done after "
-                                 f"{now - start:.1f}s and {polls[i]} polls", last=last[i],
-                                 last_error=errors[i], elapsed=now - start, polls=polls[i])
+            yield i, job.timed_out(now, f"{client.provider} job {job_id!r} ")
             continue
-        delay = schedules[i].next_delay(status, now)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        heapq.heappush(due, (_clip(now + delay, deadline), i))
+        heapq.heappush(due, (_clip(now + job.next_delay(now), deadline), i))
 
 
 def wait_all(
