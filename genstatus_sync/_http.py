@@ -24,9 +24,11 @@ from typing import (
 )
 from urllib.parse import quote, urlsplit
 
+import attrs
 import requests
 
 from ._convert import structure
+from ._deadline import Bound, new_session
 from ._version import __version__
 from .backoff import Backoff
 from .errors import (
@@ -106,7 +108,17 @@ def check_job_id(job_id: object) -> str:
         raise ConfigurationError(f"job id {job_id!r} cannot name a job")
     if len(job_id) > MAX_ID_CHARS:
         raise ConfigurationError(f"job id is longer than {MAX_ID_CHARS} characters")
+    try:
+        job_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"job id {job_id[:40]!r} is not valid Unicode (a lone surrogate)"
+        ) from None
     return job_id
+
+
+def _is_header_token(key: str) -> bool:
+    return key.isascii() and key.isprintable() and key == key.strip()
 
 
 def _is_loopback(host: str) -> bool:
@@ -157,8 +169,11 @@ class BaseClient:
         key = api_key if api_key is not None else os.environ.get(key_var)
         if not key:
             raise ConfigurationError(f"no {self.provider} API key: pass api_key= or set {key_var}")
-        if not isinstance(key, str) or any(c in key for c in "\r\n\0") or key != key.strip():
-            raise ConfigurationError(f"the {self.provider} API key is not a valid header value")
+        if not isinstance(key, str) or not _is_header_token(key):
+            raise ConfigurationError(
+                f"the {self.provider} API key is not a valid header value: printable ASCII "
+                "only, no surrounding spaces"
+            )
         self._key = key
         self.base_url = self._check_base_url(
             base_url or os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url,
@@ -172,7 +187,7 @@ class BaseClient:
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self.backoff = backoff or self.default_backoff
         self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
+        self.session = session if session is not None else new_session()
         self._headers = {
             "User-Agent": f"genstatus_sync/{__version__}",
             "Accept": "application/json",
@@ -213,7 +228,8 @@ class BaseClient:
 
     def poll(self, job_id: Any, **extra: Any) -> JobStatus:
         """Make one request and return the normalized JobStatus; raises as get_status does."""
-        return self._normalize(self._fetch_status(job_id, None, **extra), str(job_id))
+        return self._redacted(self._normalize(self._fetch_status(job_id, None, **extra),
+                                              str(job_id)))
 
     def wait(
         self,
@@ -234,7 +250,7 @@ class BaseClient:
 
         deadline = None if timeout is None else self._clock() + timeout
         status: JobStatus = wait(
-            lambda: self._wait_poll(job_id, deadline, **extra),
+            lambda: self._poll_before(deadline, job_id, **extra),
             is_done=_is_done,
             timeout=timeout,
             backoff=backoff or self.backoff,
@@ -261,6 +277,15 @@ class BaseClient:
     def _wait_poll(self, job_id: Any, deadline: Optional[float], **extra: Any) -> JobStatus:
         """One poll of a wait, whose requests end before ``deadline`` (monotonic seconds)."""
         return self._normalize(self._fetch_status(job_id, deadline, **extra), str(job_id))
+
+    def _poll_before(self, deadline: Optional[float], job_id: Any, **extra: Any) -> JobStatus:
+        """One poll of a wait, with the key redacted from the server's error text."""
+        return self._redacted(self._wait_poll(job_id, deadline, **extra))
+
+    def _redacted(self, status: JobStatus) -> JobStatus:
+        if status.error is not None and self._key in status.error:
+            return attrs.evolve(status, error=self._redact(status.error))
+        return status
 
     def _structure(self, data: Any, cls: Type[T]) -> T:
         return structure(data, cls, provider=self.provider)
@@ -314,27 +339,36 @@ class BaseClient:
     ) -> Tuple[int, Any]:
         url = self.base_url + path
         timeout = self._timeout_before(deadline)
+        total = sum(timeout) if isinstance(timeout, tuple) else 2 * timeout
+        if deadline is not None:
+            total = min(total, max(deadline - self._clock(), FINAL_POLL_GRACE))
         started = time.perf_counter()
-        try:
-            response = self.session.get(
-                url,
-                params=params,
-                headers=self._headers,
-                timeout=timeout,
-                allow_redirects=False,
-                stream=True,
-            )
+        with Bound(total) as attempt:
             try:
-                body = self._read_body(response)
-            finally:
-                response.close()
-        except requests.RequestException as exc:
-            logger.debug("%s: GET %s failed: %s", self.provider, path, type(exc).__name__)
-            kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
-            where = urlsplit(url)
+                response = self.session.get(
+                    url,
+                    params=params,
+                    headers=self._headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                try:
+                    body = self._read_body(response)
+                finally:
+                    response.close()
+            except requests.RequestException as exc:
+                logger.debug("%s: GET %s failed: %s", self.provider, path, type(exc).__name__)
+                if not attempt.expired:
+                    kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
+                    raise TransportError(
+                        f"{self.provider}: GET {_where(url)} {kind}: {type(exc).__name__}"
+                    ) from exc
+        if attempt.expired:
             raise TransportError(
-                f"{self.provider}: GET {where.netloc}{where.path} {kind}: {type(exc).__name__}"
-            ) from exc
+                f"{self.provider}: GET {_where(url)} timed out: no complete reply within "
+                f"{total:.1f} s"
+            )
         status = response.status_code
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, status,
                      len(body), (time.perf_counter() - started) * 1000)
@@ -431,6 +465,11 @@ class BaseClient:
 
 def _is_done(status: JobStatus) -> bool:
     return status.done
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc + parts.path
 
 
 def _text(value: object) -> Optional[str]:

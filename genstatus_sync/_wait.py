@@ -220,7 +220,7 @@ def iter_wait_all(
         client, job_id = pairs[i]
         job = tracked[i]
         try:
-            ok, status = job.step(partial(client._wait_poll, job_id, deadline))
+            ok, status = job.step(partial(client._poll_before, deadline, job_id))
         except Exception as exc:  # noqa: BLE001 - this job's end; the others go on
             yield i, exc
             continue

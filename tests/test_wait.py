@@ -252,7 +252,7 @@ class FakeClient:
         self.backoff = backoff
         self.calls = dict.fromkeys(scripts, 0)
 
-    def _wait_poll(self, job_id, deadline):
+    def _poll_before(self, deadline, job_id):
         script = self.scripts[job_id]
         item = script[min(self.calls[job_id], len(script) - 1)]
         self.calls[job_id] += 1

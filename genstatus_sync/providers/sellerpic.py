@@ -18,12 +18,23 @@ _INT64_MAX = 2**63 - 1
 _FAILED = frozenset({"FAILED", "FAIL", "ERROR"})
 
 
+def _shown(job_id: object) -> str:
+    # neither a huge id nor a huge int's repr (which may raise past 4,300 digits) goes in a message
+    if isinstance(job_id, str):
+        return repr(job_id[:40]) + (f" ({len(job_id)} characters)" if len(job_id) > 40 else "")
+    if isinstance(job_id, int) and not isinstance(job_id, bool):
+        return "a number out of range"
+    return type(job_id).__name__
+
+
 def task_id(job_id: Union[int, str]) -> int:
     """The int64 task id from an int or a string of digits; raises ConfigurationError."""
-    if isinstance(job_id, str) and _DIGITS.fullmatch(job_id):
+    if isinstance(job_id, str) and len(job_id) <= 19 and _DIGITS.fullmatch(job_id):
         job_id = int(job_id)
     if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 <= job_id <= _INT64_MAX:
-        raise ConfigurationError(f"SellerPic task id must be an int64 (digits), got {job_id!r}")
+        raise ConfigurationError(
+            f"SellerPic task id must be an int64 (digits), got {_shown(job_id)}"
+        )
     return job_id
 
 

@@ -15,7 +15,8 @@ from ._render import JobView
 
 PROVIDERS = ("sivi", "rivya", "sellerpic", "clipia")
 STATES = ("queued", "running", "succeeded", "failed")
-FAULTS = ("slow", "drop", "empty", "html", "truncated", "off_spec", "huge", "never")
+FAULTS = ("slow", "drop", "empty", "html", "truncated", "off_spec", "huge", "never", "trickle",
+          "bad_utf8", "bomb", "html_as_json", "json_as_html")
 REDACTED = "[redacted]"
 
 
@@ -170,8 +171,12 @@ class FakeProviders:
     def fault(self, provider: str, kind: str, *, times: int = 1, seconds: float = 1.0,
               job_id: Optional[str] = None) -> None:
         """Inject a fault in the next ``times`` requests to ``provider``: ``slow`` (reply
-        after ``seconds``), ``drop`` (close without replying), ``never`` (accept, never
-        answer), ``empty``, ``html``, ``truncated``, ``off_spec`` or ``huge`` (a 50 MB body)."""
+        after ``seconds``), ``drop`` (close without replying), ``never`` (accept, answer
+        nothing for ``seconds``), ``trickle`` (the whole reply, one byte per ``seconds``),
+        ``empty``, ``html``, ``truncated``, ``off_spec``, ``huge`` (a 50 MB body),
+        ``bad_utf8`` (invalid UTF-8 in a JSON string), ``bomb`` (100,000 nested arrays),
+        ``html_as_json`` (an HTML page labelled application/json) or ``json_as_html`` (the
+        right reply labelled text/html)."""
         _check_provider(provider)
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
@@ -189,7 +194,8 @@ class FakeProviders:
         cls = {"sivi": SiviClient, "rivya": RivyaClient, "sellerpic": SellerPicClient,
                "clipia": ClipiaClient}[provider]
         kwargs.setdefault("api_key", self.api_key)
-        kwargs.setdefault("base_url", self.url)
+        if "base_url" not in kwargs:
+            kwargs["base_url"] = self.url
         return cls(**kwargs)
 
     # -- serving ----------------------------------------------------------------------------
@@ -255,7 +261,11 @@ def _handler_for(fake: FakeProviders) -> type:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        trickle: Optional[float] = None
+        content_type = "application/json"
+
         def do_GET(self) -> None:
+            self.trickle, self.content_type = None, "application/json"
             split = urlsplit(self.path)
             query = dict(parse_qsl(split.query, keep_blank_values=True))
             provider, job_id, endpoint = _route(split.path)
@@ -326,22 +336,51 @@ def _handler_for(fake: FakeProviders) -> type:
                 self._send_raw(200, b'{"status": 200, "body": {"stat', "application/json")
             elif fault.kind == "huge":
                 self._send_huge()
+            elif fault.kind == "bad_utf8":
+                self._send_raw(200, b'{"status": "\xff\xfe\xc3("}', "application/json")
+            elif fault.kind == "bomb":
+                self._send_raw(200, b"[" * 100_000 + b"]" * 100_000, "application/json")
+            elif fault.kind == "html_as_json":
+                self._send_raw(200, b"<!DOCTYPE html><title>502</title>", "application/json")
+            elif fault.kind == "trickle":
+                self.trickle = fault.seconds
+                return False
+            elif fault.kind == "json_as_html":
+                self.content_type = "text/html; charset=iso-8859-1"
+                return False
             else:
                 return False
             return True
 
         def _send(self, status: int, body: Any, headers: Optional[Dict[str, str]] = None) -> None:
-            self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
+            self._send_raw(status, json.dumps(body).encode(), self.content_type, headers)
 
         def _send_raw(self, status: int, data: bytes, content_type: str,
                       headers: Optional[Dict[str, str]] = None) -> None:
+            fields = {"Content-Type": content_type, "Content-Length": str(len(data)),
+                      **(headers or {})}
+            if self.trickle is not None:
+                return self._trickle(status, fields, data, self.trickle)
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
+            for name, value in fields.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
+
+        def _trickle(self, status: int, fields: Dict[str, str], data: bytes,
+                     seconds: float) -> None:
+            phrase = self.responses.get(status, ("",))[0]
+            head = f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n" + "".join(
+                f"{name}: {value}\r\n" for name, value in fields.items()) + "\r\n"
+            reply = head.encode("latin-1") + data
+            self.close_connection = True
+            try:
+                for i in range(len(reply)):
+                    self.wfile.write(reply[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(seconds)
+            except OSError:
+                pass  # the client gave up, as it should
 
         def _send_huge(self) -> None:
             # 50 MB of a JSON string, chunked, so that no Content-Length gives it away.
