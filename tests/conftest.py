@@ -1,6 +1,18 @@
 import pytest
+from hypothesis import HealthCheck, settings
 
 from genstatus_sync.testing import FakeProviders
+
+# The fuzz suite's example counts: `ci` by default; `smoke` for CI's extra interpreters and
+# lowest dependency versions; `--hypothesis-profile=slow` for the long run.
+_FUZZ_CHECKS = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True,
+                          suppress_health_check=_FUZZ_CHECKS, print_blob=True)
+settings.register_profile("smoke", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=_FUZZ_CHECKS, print_blob=True)
+settings.register_profile("slow", max_examples=10_000, deadline=None,
+                          suppress_health_check=_FUZZ_CHECKS, print_blob=True)
+settings.load_profile("ci")
 
 KEY = "sk-LEAKCHECK-7f3a9c-secret"
 ENV_VARS = [f"{p}_{s}" for p in ("SIVI", "RIVYA", "SELLERPIC", "CLIPIA")

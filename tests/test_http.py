@@ -199,6 +199,24 @@ def test_rivya_not_found_code_is_not_found_error_whatever_the_status():
     assert (info.value.status_code, info.value.code) == (400, "not_found")
 
 
+@pytest.mark.parametrize("body", [{"error": None}, {"error": "oops"}, {"error": {"code": 7}},
+                                  {"id": "t", "error": None}])
+@responses.activate
+def test_rivya_2xx_without_status_and_without_an_error_object_is_a_format_error(body):
+    # found by the fuzz suite: {"error": null} with the status dropped was raised as an APIError
+    responses.get("https://rivya.ai/api/v1/generations/t", json=body)
+    with pytest.raises(gs.ResponseFormatError, match=r"\$\.status"):
+        make("rivya").get_status("t")
+
+
+@responses.activate
+def test_rivya_not_found_object_with_a_200_is_not_found_error():
+    responses.get("https://rivya.ai/api/v1/generations/t",
+                  json={"error": {"code": "not_found", "message": "Task not found."}})
+    with pytest.raises(gs.NotFoundError):
+        make("rivya").get_status("t")
+
+
 @pytest.mark.parametrize(("envelope", "cls"), [(401, gs.AuthenticationError),
                                                (404, gs.NotFoundError), (500, gs.ServerError),
                                                (400, gs.APIError)])

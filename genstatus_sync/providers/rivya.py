@@ -34,7 +34,7 @@ class RivyaClient(BaseClient):
         reject_extra(self.provider, extra)
         path = f"/api/v1/generations/{encode_segment(check_job_id(job_id))}"
         _, data = self._request(path, deadline=deadline)
-        if isinstance(data, dict) and "status" not in data and "error" in data:
+        if isinstance(data, dict) and "status" not in data and _is_error_object(data.get("error")):
             message, code, _ = self._error_details(data)  # not_found sent with a 2xx status
             self.raise_api_error(200, message or "error reply", code=code)
         return self._structure(data, Generation)
@@ -51,3 +51,7 @@ class RivyaClient(BaseClient):
         return JobStatus(provider=self.provider, job_id=job_id,
                          state=_STATES.get(model.status, State.UNKNOWN),
                          result_urls=urls, error=error, raw=model)
+
+
+def _is_error_object(value: object) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("code"), str)

@@ -1,0 +1,87 @@
+"""Property tests: every reply body, valid or damaged, parses or raises ResponseFormatError.
+
+The bodies come from the specs (tests/strategies.py) and go through the clients' own parse
+path: ``poll`` (and Clipia's ``get_result``) with the HTTP layer replaced by the body. Sivi's
+SellerPic's documented error envelopes (a non-200 envelope status; a non-zero code or
+success false) and Rivya's bare error object raise their APIError, as the documents say;
+nothing else may escape.
+
+Example counts come from the Hypothesis profile: ``ci`` (the default, a few hundred per
+provider and path, derandomized) or ``slow`` (10,000 per provider and path):
+``pytest tests/test_fuzz.py --hypothesis-profile=slow``.
+"""
+
+import functools
+import json
+
+import pytest
+from hypothesis import given
+
+import genstatus_sync as gs
+
+from .strategies import mutated_bodies, reply_schemas, valid_bodies
+
+CASES = [(provider, path) for provider in ("sivi", "rivya", "sellerpic", "clipia")
+         for path in reply_schemas(provider)]
+JOB_IDS = {"sivi": "sbhMkIZKCPp", "rivya": "job-1", "sellerpic": "1925433452656742400",
+           "clipia": "764cabcf-b745-4b3e-ae38-1200304cf45b"}
+
+
+CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
+           "clipia": gs.ClipiaClient}
+
+
+@functools.lru_cache(maxsize=None)
+def _client(provider):
+    return CLIENTS[provider](api_key="k-fuzz")
+
+
+def _parse(provider, path, body):
+    """What the client returns for ``body`` as the reply to ``path``."""
+    client = _client(provider)
+    client._request = lambda path, params=None, *, deadline=None: (200, body)
+    if provider == "clipia" and not path.endswith("/status"):
+        return client.get_result(JOB_IDS[provider])
+    status = client.poll(JOB_IDS[provider])
+    assert isinstance(status, gs.JobStatus)
+    repr(status)
+    json.dumps(status.to_dict())
+    return status
+
+
+def _is_error_envelope(provider, body):
+    if not isinstance(body, dict):
+        return False
+    if provider == "sivi":
+        return isinstance(body.get("status"), int) and body["status"] != 200
+    if provider == "sellerpic":
+        return body.get("code") != 0 or body.get("success") is False
+    if provider == "rivya":  # the public error object alone, as not_found comes
+        error = body.get("error")
+        return "status" not in body and isinstance(error, dict) and isinstance(error.get("code"),
+                                                                               str)
+    return False
+
+
+@pytest.mark.parametrize(("provider", "path"), CASES)
+def test_spec_valid_bodies_parse(provider, path):
+    @given(valid_bodies(provider, path))
+    def check(body):
+        _parse(provider, path, body)
+
+    check()
+
+
+@pytest.mark.parametrize(("provider", "path"), CASES)
+def test_damaged_bodies_parse_or_raise_response_format_error(provider, path):
+    @given(mutated_bodies(provider, path))
+    def check(body):
+        try:
+            _parse(provider, path, body)
+        except gs.ResponseFormatError as exc:
+            assert exc.provider == provider
+            assert exc.__cause__ is None  # no cattrs chain
+        except gs.APIError:
+            assert _is_error_envelope(provider, body)
+
+    check()
