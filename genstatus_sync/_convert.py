@@ -5,8 +5,9 @@ it run a detailed one again, to say where and why in JSON terms.
 """
 
 import re
+import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
 
 import attrs
 from cattrs import Converter
@@ -27,6 +28,10 @@ _DATETIME = re.compile(
 )
 
 
+# From 3.11 on, fromisoformat takes "Z" and any number of fraction digits.
+_FROMISOFORMAT_READS_RFC3339 = sys.version_info >= (3, 11)
+
+
 class _Mismatch(ValueError):
     """A JSON value of the wrong kind; its message says what was expected."""
 
@@ -41,20 +46,24 @@ def _expected(what: str, value: object) -> _Mismatch:
     return _Mismatch(f"expected {what}, got {_kind(value)}")
 
 
-def _structure_str(value: object, _: type) -> str:
-    if isinstance(value, str):
+# Exact type checks: json.loads makes no subclasses, and `type(v) is int` also turns bool away.
+
+def _structure_str(value: object, _: Any = None) -> str:
+    if value.__class__ is str:
         return value
     raise _expected("a string", value)
 
 
-def _structure_int(value: object, _: type) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+def _structure_int(value: object, _: Any = None) -> int:
+    if value.__class__ is int:
         return value
     raise _expected("an integer", value)
 
 
-def _structure_float(value: object, _: type) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _structure_float(value: object, _: Any = None) -> float:
+    if value.__class__ is float:
+        return value
+    if value.__class__ is int:
         try:
             return float(value)
         except OverflowError:
@@ -62,15 +71,16 @@ def _structure_float(value: object, _: type) -> float:
     raise _expected("a number", value)
 
 
-def _structure_bool(value: object, _: type) -> bool:
-    if isinstance(value, bool):
+def _structure_bool(value: object, _: Any = None) -> bool:
+    if value is True or value is False:
         return value
     raise _expected("a boolean", value)
 
 
 def _structure_enum(value: object, cls: Type[OpenEnum]) -> OpenEnum:
     if isinstance(value, str):
-        return cls(value)
+        member = cls._value2member_map_.get(value)  # what cls(value) finds, without its work
+        return cls(value) if member is None else member  # type: ignore[return-value]
     raise _expected("a string", value)
 
 
@@ -95,17 +105,22 @@ class _ItemErrors(ValueError):
 def _list_hook(converter: Converter) -> Callable[[Any], Callable[[Any, Any], List[Any]]]:
     # cattrs' own list hook would take any iterable, so that "abc" became ["a", "b", "c"].
     detailed = converter.detailed_validation
+    find = _hook_finder(converter)
 
     def factory(list_type: Any) -> Callable[[Any, Any], List[Any]]:
         (item_type,) = getattr(list_type, "__args__", None) or (Any,)
+        hook: Optional[Callable[[Any, Any], Any]] = None
 
-        def structure_list(value: Any, _: Any) -> List[Any]:
-            if not isinstance(value, list):
+        def structure_list(value: Any, _: Any = None) -> List[Any]:
+            nonlocal hook
+            if value.__class__ is not list:
                 raise _expected("an array", value)
             if item_type is Any:
                 return list(value)
             if not detailed:
-                return [converter.structure(item, item_type) for item in value]
+                if hook is None:
+                    hook = find(item_type)
+                return [hook(item, item_type) for item in value]
             items = []
             errors: List[Tuple[int, BaseException]] = []
             for index, item in enumerate(value):
@@ -122,6 +137,54 @@ def _list_hook(converter: Converter) -> Callable[[Any], Callable[[Any, Any], Lis
     return factory
 
 
+def _is_optional(typ: Any) -> bool:
+    args = getattr(typ, "__args__", ())
+    return getattr(typ, "__origin__", None) is Union and len(args) == 2 and type(None) in args
+
+
+def _optional_hook(converter: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    # cattrs' own Optional hook dispatches on the inner type at every call; this finds the
+    # inner hook once (at first use, so that a class may refer to itself), and for JSON's
+    # primitive types checks in place, without a second call.
+    find = _hook_finder(converter)
+
+    def factory(optional_type: Any) -> Callable[[Any, Any], Any]:
+        inner = next(arg for arg in optional_type.__args__ if arg is not type(None))
+        if inner in _PRIMITIVES:
+            checked = _PRIMITIVES[inner]
+
+            def structure_optional_primitive(value: Any, _: Any = None) -> Any:
+                if value is None or value.__class__ is inner:
+                    return value
+                return checked(value, inner)  # an int for a float, or the error
+
+            return structure_optional_primitive
+        hook: Optional[Callable[[Any, Any], Any]] = None
+
+        def structure_optional(value: Any, _: Any = None) -> Any:
+            nonlocal hook
+            if value is None:
+                return None
+            if hook is None:
+                hook = find(inner)
+            return hook(value, inner)
+
+        return structure_optional
+
+    return factory
+
+
+def _hook_finder(converter: Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    # get_structure_hook is public from cattrs 23.2; 23.1 has only the dispatcher
+    found = getattr(converter, "get_structure_hook", None)
+    return found if found is not None else converter._structure_func.dispatch  # type: ignore[return-value]
+
+
+_PRIMITIVES: Dict[Any, Callable[[Any, Any], Any]] = {
+    str: _structure_str, int: _structure_int, float: _structure_float, bool: _structure_bool,
+}
+
+
 def parse_datetime(value: object, _: type = datetime) -> datetime:
     """Parse an RFC 3339 / ISO 8601 date-time (``Z``, offsets, any fraction) on every Python."""
     if not isinstance(value, str):
@@ -129,6 +192,11 @@ def parse_datetime(value: object, _: type = datetime) -> datetime:
     match = _DATETIME.fullmatch(value)
     if match is None:
         raise _Mismatch(f"expected an ISO 8601 date-time, got {value[:40]!r}")
+    if _FROMISOFORMAT_READS_RFC3339:
+        try:
+            return datetime.fromisoformat(value)  # the same result, several times faster
+        except ValueError:
+            pass  # the reading below says why, or takes what 3.11 does not ("z", "+0530")
     year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
     tz: Optional[timezone] = None
     if zulu:
@@ -159,7 +227,11 @@ def _json_key(field: "attrs.Attribute[Any]") -> str:
 
 
 def _attrs_structure_hook(converter: Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    find = _hook_finder(converter)
+
     def factory(cls: type) -> Callable[[Any, type], Any]:
+        if not converter.detailed_validation and _flat(cls):
+            return _flat_structure_fn(cls, find)
         renames = {f.name: override(rename=_json_key(f)) for f in attrs.fields(cls)}
         build: Callable[[Any, type], Any] = make_dict_structure_fn(
             cls, converter, **renames  # type: ignore[arg-type]
@@ -173,6 +245,48 @@ def _attrs_structure_hook(converter: Converter) -> Callable[[type], Callable[[An
         return structure_object
 
     return factory
+
+
+def _flat(cls: type) -> bool:
+    """Whether every field is required, or Optional and None by default (every generated
+    model's shape)."""
+    attrs.resolve_types(cls)
+    return all(f.default is attrs.NOTHING or (f.default is None and _is_optional(f.type))
+               for f in attrs.fields(cls))
+
+
+def _flat_structure_fn(cls: type, find: Callable[[Any], Any]) -> Callable[[Any, type], Any]:
+    """The fast path's structure function of a generated model, written out for it: one
+    lookup and one hook call per field, then the class called with keywords. (cattrs' own
+    checks each key twice and gathers a dict of keyword arguments first.) A missing required
+    key raises KeyError, which sends ``structure`` to the detailed converter."""
+    namespace: Dict[str, Any] = {"cls": cls, "_expected": _expected}
+    args = []
+    for i, f in enumerate(attrs.fields(cls)):
+        key = _json_key(f)
+        namespace[f"h{i}"], namespace[f"t{i}"] = find(f.type), f.type
+        value = f"o[{key!r}]" if f.default is attrs.NOTHING else f"o.get({key!r})"
+        inner = next(a for a in f.type.__args__ if a is not type(None)) if _is_optional(
+            f.type) else f.type
+        if inner in _PRIMITIVES and inner is not bool:
+            # the common case checked in place; anything else (an int for a float, None for
+            # a required field, a mistake) goes to the hook, which converts or raises
+            test = f"v{i}.__class__ is {inner.__name__}"
+            if f.default is None:
+                test = f"v{i} is None or {test}"
+            args.append(f"{f.name}=(v{i} if ({test.replace(f'v{i}', f'(v{i} := {value})', 1)})"
+                        f" else h{i}(v{i}, t{i}))")
+        else:
+            args.append(f"{f.name}=h{i}({value}, t{i})")
+    name = f"structure_{cls.__name__}"
+    source = (f"def {name}(o, _=None):\n"
+              "    if not isinstance(o, dict):\n"
+              "        raise _expected('an object', o)\n"
+              f"    return cls({', '.join(args)})\n")
+    exec(compile(source, f"<genstatus_sync {cls.__module__}.{cls.__qualname__}>", "exec"),
+         namespace)
+    structure_fn: Callable[[Any, type], Any] = namespace[name]
+    return structure_fn
 
 
 def _attrs_unstructure_hook(converter: Converter) -> Callable[[type], Callable[[Any], Any]]:
@@ -194,6 +308,7 @@ def configure_converter(converter: Converter) -> None:
     * ``OpenEnum`` subclasses (the status enums): unknown strings are kept as members;
     * ``datetime``: ISO 8601 with ``Z`` or an offset and any fraction, written back as ``...Z``;
     * lists: only JSON arrays (cattrs would take any iterable, even a string);
+    * ``Optional[X]``: None, or X's hook found once (cattrs looks it up at every call);
     * ``Dict[str, Any]``: free-form JSON objects, kept as sent;
     * every attrs class: keys renamed by each field's ``metadata["json"]``, unknown keys
       ignored, a non-object rejected, and optional non-nullable fields omitted when None.
@@ -210,6 +325,7 @@ def configure_converter(converter: Converter) -> None:
     converter.register_structure_hook_factory(
         lambda t: getattr(t, "__origin__", None) is list, _list_hook(converter)
     )
+    converter.register_structure_hook_factory(_is_optional, _optional_hook(converter))
     converter.register_structure_hook_factory(attrs.has, _attrs_structure_hook(converter))
     converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_hook(converter))
 
@@ -222,13 +338,17 @@ def make_converter(*, detailed_validation: bool = False) -> Converter:
 
 
 _fast = make_converter()
+_fast_hooks: Dict[type, Callable[[Any, Any], Any]] = {}
 _detailed: Optional[Converter] = None
 
 
 def structure(data: Any, cls: Type[T], *, provider: str) -> T:
     """Return decoded JSON as ``cls``; raises ResponseFormatError naming the bad JSON paths."""
     try:
-        return _fast.structure(data, cls)
+        hook = _fast_hooks.get(cls)
+        if hook is None:
+            hook = _fast_hooks[cls] = _hook_finder(_fast)(cls)
+        return hook(data, cls)  # type: ignore[no-any-return]
     except Exception:  # noqa: BLE001 - re-run below for a message; anything escaping is a bug
         pass
     global _detailed
