@@ -187,7 +187,7 @@ class BaseClient:
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self.backoff = backoff or self.default_backoff
         self._owns_session = session is None
-        self.session = session if session is not None else new_session()
+        self.session = session if session is not None else new_session(self.base_url)
         self._headers = {
             "User-Agent": f"genstatus_sync/{__version__}",
             "Accept": "application/json",
