@@ -65,7 +65,7 @@ ANY_JSON = st.recursive(
 
 
 @st.composite
-def _date_times(draw: Any) -> str:
+def date_times(draw: Any) -> str:
     moment = draw(st.datetimes(datetime(1970, 1, 2), datetime(2200, 1, 1)))
     digits = draw(st.integers(0, 9))
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
@@ -96,7 +96,7 @@ def _non_null(spec: Dict[str, Any], schema: Dict[str, Any]) -> Any:
     if kind == "string":
         fmt = schema.get("format")
         if fmt == "date-time":
-            return _date_times()
+            return date_times()
         if fmt == "uuid":
             return st.uuids().map(str)
         return st.text(max_size=40)

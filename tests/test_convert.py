@@ -6,12 +6,15 @@ from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from genstatus_sync import ResponseFormatError
+from genstatus_sync import ResponseFormatError, _convert
 from genstatus_sync._convert import format_datetime, parse_datetime, structure, unstructure
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 
 from .examples import ALL, CLIPIA, RIVYA, SELLERPIC, SIVI
+from .strategies import date_times
 
 
 def assert_fields_equal(model: Any, shown: Any, path: str = "$") -> None:
@@ -211,3 +214,23 @@ def test_snake_case_constructor_round_trips_to_json_keys():
     model = sivi.RequestStatusQuery(request_id="abc")
     assert unstructure(model) == {"requestId": "abc"}
     assert structure({"requestId": "abc"}, sivi.RequestStatusQuery, provider="sivi") == model
+
+
+
+SPELLINGS = [lambda t: t, lambda t: t.replace("T", "t"), lambda t: t.replace("T", " "),
+             lambda t: t.replace(".", ","), lambda t: t[:-3] + t[-2:] if t[-3] == ":" else t,
+             lambda t: t.replace("Z", "z")]
+
+
+@given(date_times(), st.sampled_from(SPELLINGS))
+def test_fast_and_portable_date_time_readings_agree(text, spelling):
+    # 3.11+ tries datetime.fromisoformat first; 3.8-3.10 read with the regular expression only
+    text = spelling(text)
+    fast = _convert.parse_datetime(text)
+    saved = _convert._FROMISOFORMAT_READS_RFC3339
+    _convert._FROMISOFORMAT_READS_RFC3339 = False
+    try:
+        portable = _convert.parse_datetime(text)
+    finally:
+        _convert._FROMISOFORMAT_READS_RFC3339 = saved
+    assert fast == portable and fast.utcoffset() == portable.utcoffset()

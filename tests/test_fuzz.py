@@ -11,6 +11,7 @@ provider and path, derandomized) or ``slow`` (10,000 per provider and path):
 ``pytest tests/test_fuzz.py --hypothesis-profile=slow``.
 """
 
+import collections
 import functools
 import json
 
@@ -63,19 +64,29 @@ def _is_error_envelope(provider, body):
     return False
 
 
+RUN = collections.Counter()  # examples run per test, reported with -s
+
+
+def _report(name, provider, path):
+    print(f"\n{name}[{provider} {path}]: {RUN[name, provider, path]} examples, all passed")
+
+
 @pytest.mark.parametrize(("provider", "path"), CASES)
 def test_spec_valid_bodies_parse(provider, path):
     @given(valid_bodies(provider, path))
     def check(body):
+        RUN["valid", provider, path] += 1
         _parse(provider, path, body)
 
     check()
+    _report("valid", provider, path)
 
 
 @pytest.mark.parametrize(("provider", "path"), CASES)
 def test_damaged_bodies_parse_or_raise_response_format_error(provider, path):
     @given(mutated_bodies(provider, path))
     def check(body):
+        RUN["damaged", provider, path] += 1
         try:
             _parse(provider, path, body)
         except gs.ResponseFormatError as exc:
@@ -85,3 +96,4 @@ def test_damaged_bodies_parse_or_raise_response_format_error(provider, path):
             assert _is_error_envelope(provider, body)
 
     check()
+    _report("damaged", provider, path)

@@ -215,3 +215,21 @@ def test_request_log_redacts_keys(fake):
     for request in fake.requests:
         assert KEY not in repr(request)
         assert request.headers["User-Agent"].startswith("genstatus_sync/")
+
+
+def test_proxy_from_the_environment_is_used(fake, monkeypatch):
+    # FakeProviders serves absolute-URI requests too, so it can stand in for the proxy
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    job = fake.add_job("rivya", ["running"])
+    client = fast_client(fake, "rivya", base_url="http://rivya.invalid", allow_insecure=True)
+    assert client.poll(job).state is State.RUNNING
+    assert fake.requests[-1].path == f"/api/v1/generations/{job}"
+
+
+def test_no_proxy_from_the_environment_is_honoured(fake, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    job = fake.add_job("rivya", ["running"])
+    assert fast_client(fake, "rivya").poll(job).state is State.RUNNING

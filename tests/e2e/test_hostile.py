@@ -98,9 +98,10 @@ def test_server_that_never_answers_trips_the_read_timeout(fake, provider):
     assert time.monotonic() - started < 0.3 + 0.5
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_trickling_server_is_cut_off_at_connect_plus_read_timeout(fake, provider):
+def test_trickling_server_is_cut_off_at_connect_plus_read_timeout(fake):
     # one byte a second never trips a 2 s read timeout; the whole request is bounded instead
+    # (every provider meets a trickle in the deadline tests below)
+    provider = "sivi"
     job = fake.add_job(provider, ["running"])
     fake.fault(provider, "trickle", seconds=1.0)
     client = fast_client(fake, provider, timeout=(0.5, 2.0), max_retries=0)
@@ -127,7 +128,7 @@ def test_a_callers_session_still_gets_read_timeouts(fake):
 # -- deadlines ------------------------------------------------------------------------------
 
 WAIT_T = 1.0
-REQUEST_TIMEOUT = (0.2, 0.4)
+REQUEST_TIMEOUT = (0.3, 0.6)
 FAULT_SECONDS = {"slow": 0.3, "never": 30.0, "trickle": 0.05}
 STATUS_FAULTS = ["status-500", "status-503", "status-429-retry-after-3600"]
 OVERRUNS = {}
