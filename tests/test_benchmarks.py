@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -27,3 +29,32 @@ def test_wait_all_benchmark_runs():
     assert result.returncode == 0, result.stderr
     assert "20 jobs x 1 rounds (20 succeeded per round at least)" in result.stdout
     assert "ratio" in result.stdout
+
+
+def _run(script, *args):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_poll_overhead_runs_and_prints_every_provider():
+    out = _run("poll_overhead.py", "--calls", "5")
+    rows = [line.split()[0] for line in out.splitlines()[3:7]]
+    assert rows == ["sivi", "rivya", "sellerpic", "clipia"]
+    assert "worst wall-time ratio to bare requests" in out
+
+
+def test_parse_benchmark_runs_against_generated_pydantic_models():
+    pytest.importorskip("pydantic", minversion="2")
+    pytest.importorskip("datamodel_code_generator")
+    out = _run("parse.py", "--number", "3", "--repeat", "1")
+    labels = {line.split()[0] for line in out.splitlines()[2:-1]}
+    assert labels == {"sivi", "rivya", "sellerpic", "clipia"}
+    assert "ours / pydantic: median" in out
+
+
+def test_import_time_runs_and_lists_our_modules():
+    out = _run("import_time.py", "--runs", "1")
+    assert "import genstatus_sync:" in out
+    assert "genstatus_sync._http" in out
