@@ -31,6 +31,8 @@ class Slot:
         self.expired = False
 
     def expire(self) -> None:
+        if self.conn is None:
+            return  # a session without DeadlineAdapter: nothing to cut, nothing cut
         self.expired = True
         sock = getattr(self.conn, "sock", None)
         if sock is not None:

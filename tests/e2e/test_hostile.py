@@ -288,3 +288,15 @@ def test_a_key_that_cannot_be_a_header_is_refused_without_echoing_it(key):
         with pytest.raises(gs.ConfigurationError) as info:
             FakeProviders().client(provider, api_key=key, base_url="http://127.0.0.1:9")
         assert key.strip() not in str(info.value)
+
+
+def test_a_callers_session_is_not_cut_but_its_reply_is_kept(fake):
+    # the total bound needs the client's own session; with the caller's, a reply slower than
+    # connect + read timeout in all (each read within the read timeout) still arrives whole
+    import requests
+
+    job = fake.add_job("rivya", ["running"])
+    fake.fault("rivya", "trickle", seconds=0.002)  # ~250 bytes in about 0.6 s
+    with requests.Session() as session:
+        client = fast_client(fake, "rivya", session=session, timeout=(0.1, 0.3), max_retries=0)
+        assert client.poll(job).state is State.RUNNING
