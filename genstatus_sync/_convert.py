@@ -266,16 +266,15 @@ def _flat_structure_fn(cls: type, find: Callable[[Any], Any]) -> Callable[[Any, 
         key = _json_key(f)
         namespace[f"h{i}"], namespace[f"t{i}"] = find(f.type), f.type
         value = f"o[{key!r}]" if f.default is attrs.NOTHING else f"o.get({key!r})"
-        inner = next(a for a in f.type.__args__ if a is not type(None)) if _is_optional(
-            f.type) else f.type
-        if inner in _PRIMITIVES and inner is not bool:
+        optional = f.default is None  # _flat: such a field is Optional
+        inner = next(a for a in f.type.__args__ if a is not type(None)) if optional else f.type
+        if inner in _PRIMITIVES:
             # the common case checked in place; anything else (an int for a float, None for
             # a required field, a mistake) goes to the hook, which converts or raises
-            test = f"v{i}.__class__ is {inner.__name__}"
-            if f.default is None:
-                test = f"v{i} is None or {test}"
-            args.append(f"{f.name}=(v{i} if ({test.replace(f'v{i}', f'(v{i} := {value})', 1)})"
-                        f" else h{i}(v{i}, t{i}))")
+            got = f"(v{i} := {value})"
+            check = (f"{got} is None or v{i}.__class__ is {inner.__name__}" if optional
+                     else f"{got}.__class__ is {inner.__name__}")
+            args.append(f"{f.name}=(v{i} if {check} else h{i}(v{i}, t{i}))")
         else:
             args.append(f"{f.name}=h{i}({value}, t{i})")
     name = f"structure_{cls.__name__}"

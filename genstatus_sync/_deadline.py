@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
+import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -137,7 +138,7 @@ class DeadlineAdapter(HTTPAdapter):
         return manager
 
 
-def new_session(base_url: str) -> Any:
+def new_session(base_url: str) -> requests.Session:
     """A requests Session for ``base_url`` whose requests a ``Bound`` can cut off.
 
     The environment's proxy and CA settings for ``base_url`` (HTTPS_PROXY, NO_PROXY,
@@ -145,8 +146,6 @@ def new_session(base_url: str) -> Any:
     every request, which costs about a third of a loopback poll. .netrc is not consulted:
     the clients authenticate with their key.
     """
-    import requests
-
     session = requests.Session()
     adapter = DeadlineAdapter()
     session.mount("https://", adapter)

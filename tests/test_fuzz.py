@@ -19,6 +19,8 @@ import pytest
 from hypothesis import given
 
 import genstatus_sync as gs
+from genstatus_sync._convert import make_converter, structure
+from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 
 from .strategies import mutated_bodies, reply_schemas, valid_bodies
 
@@ -28,6 +30,7 @@ JOB_IDS = {"sivi": "sbhMkIZKCPp", "rivya": "job-1", "sellerpic": "19254334526567
            "clipia": "764cabcf-b745-4b3e-ae38-1200304cf45b"}
 
 
+MODELS = {"sivi": sivi, "rivya": rivya, "sellerpic": sellerpic, "clipia": clipia}
 CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
            "clipia": gs.ClipiaClient}
 
@@ -97,3 +100,17 @@ def test_damaged_bodies_parse_or_raise_response_format_error(provider, path):
 
     check()
     _report("damaged", provider, path)
+
+
+_REFERENCE = make_converter(detailed_validation=True)  # cattrs' own structure functions
+
+
+@pytest.mark.parametrize(("provider", "path"), CASES)
+def test_fast_path_builds_what_cattrs_own_functions_build(provider, path):
+    cls = getattr(MODELS[provider], reply_schemas(provider)[path]["$ref"].rsplit("/", 1)[1])
+
+    @given(valid_bodies(provider, path))
+    def check(body):
+        assert structure(body, cls, provider=provider) == _REFERENCE.structure(body, cls)
+
+    check()
