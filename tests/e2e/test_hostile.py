@@ -3,6 +3,9 @@ deadlines under every fault, secrets on every error path, odd job ids."""
 
 import json
 import logging
+import shutil
+import ssl
+import subprocess
 import time
 from urllib.parse import unquote
 
@@ -111,6 +114,30 @@ def test_trickling_server_is_cut_off_at_connect_plus_read_timeout(fake):
                                                  "no complete reply within 2.5 s")
     assert 2.4 < took < 2.5 + 0.5
     # the cut connection is not reused: the next poll is answered
+    assert client.poll(job).state is State.RUNNING
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_trickle_is_cut_over_tls_too(fake, tmp_path):
+    # FakeProviders' listening socket wrapped in TLS with a throwaway self-signed certificate
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    fake._server.socket = context.wrap_socket(fake._server.socket, server_side=True)
+    job = fake.add_job("rivya", ["running"])
+    client = fast_client(fake, "rivya", base_url=fake.url.replace("http:", "https:"),
+                         timeout=(0.3, 1.0), max_retries=0)
+    client.session.verify = str(cert)
+    assert client.poll(job).state is State.RUNNING  # over TLS
+    fake.fault("rivya", "trickle", seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(gs.TransportError, match="no complete reply within 1.3 s"):
+        client.poll(job)
+    assert time.monotonic() - started < 1.3 + 0.5
     assert client.poll(job).state is State.RUNNING
 
 
