@@ -4,7 +4,8 @@
     python scripts/generate_models.py --check    # exit 1, with a diff, if they are stale
 
 datamodel-code-generator has no attrs output type: its dataclass output is driven by the
-templates in scripts/templates/, and attrs_output.py swaps in the attrs imports.
+templates in scripts/templates/, and attrs_output.py swaps in the attrs imports;
+structure_functions.py then appends each class's structure function (decoded JSON -> model).
 """
 
 import argparse
@@ -58,7 +59,9 @@ def render(spec: Path) -> str:
         openapi_scopes=["schemas"],
     )
     assert isinstance(code, str)
-    return code.rstrip("\n") + "\n"
+    from structure_functions import render as with_structure_functions
+
+    return with_structure_functions(code.rstrip("\n") + "\n", spec.stem, str(ROOT))
 
 
 def render_all() -> dict:

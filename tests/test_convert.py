@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from genstatus_sync import ResponseFormatError, _convert
+from genstatus_sync import ResponseFormatError, _convert, _strict
 from genstatus_sync._convert import format_datetime, parse_datetime, structure, unstructure
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 
@@ -227,10 +227,10 @@ def test_fast_and_portable_date_time_readings_agree(text, spelling):
     # 3.11+ tries datetime.fromisoformat first; 3.8-3.10 read with the regular expression only
     text = spelling(text)
     fast = _convert.parse_datetime(text)
-    saved = _convert._FROMISOFORMAT_READS_RFC3339
-    _convert._FROMISOFORMAT_READS_RFC3339 = False
+    saved = _strict.FROMISOFORMAT_READS_RFC3339
+    _strict.FROMISOFORMAT_READS_RFC3339 = False
     try:
         portable = _convert.parse_datetime(text)
     finally:
-        _convert._FROMISOFORMAT_READS_RFC3339 = saved
+        _strict.FROMISOFORMAT_READS_RFC3339 = saved
     assert fast == portable and fast.utcoffset() == portable.utcoffset()

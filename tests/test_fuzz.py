@@ -14,6 +14,7 @@ provider and path, derandomized) or ``slow`` (10,000 per provider and path):
 import collections
 import functools
 import json
+import sys
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,7 @@ from hypothesis import given
 import genstatus_sync as gs
 from genstatus_sync._convert import make_converter, structure
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
+from genstatus_sync.testing import MockTransport, Reply
 
 from .strategies import mutated_bodies, reply_schemas, valid_bodies
 
@@ -35,15 +37,24 @@ CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.Selle
            "clipia": gs.ClipiaClient}
 
 
+REPLY = {}  # the body the mock transport answers with
+
+
 @functools.lru_cache(maxsize=None)
 def _client(provider):
-    return CLIENTS[provider](api_key="k-fuzz")
+    return CLIENTS[provider](api_key="k-fuzz",
+                             transport=MockTransport(lambda request: Reply(200, {}, REPLY["body"])))
 
 
 def _parse(provider, path, body):
     """What the client returns for ``body`` as the reply to ``path``."""
     client = _client(provider)
-    client._request = lambda path, params=None, *, deadline=None: (200, body)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 2000)  # the deepest drawn bodies, written as JSON
+    try:
+        REPLY["body"] = json.dumps(body).encode()
+    finally:
+        sys.setrecursionlimit(limit)
     if provider == "clipia" and not path.endswith("/status"):
         return client.get_result(JOB_IDS[provider])
     status = client.poll(JOB_IDS[provider])

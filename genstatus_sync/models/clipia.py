@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from attrs import field as _attrs_field
 from attrs import frozen as _attrs_frozen
 
+from .. import _strict as _s
 from .._open_enum import OpenEnum as _OpenEnum
 
 
@@ -64,3 +65,46 @@ class RequestStatusValue(_OpenEnum):
     failed = 'FAILED'
     error = 'ERROR'
     cancelled = 'CANCELLED'
+
+
+# -- structure functions: decoded JSON -> the classes above, strictly (see genstatus_sync._strict)
+
+
+def structure_error_response(o: Any) -> ErrorResponse:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return ErrorResponse(
+        detail=v if (v := o.get("detail")) is None or v.__class__ is str else _s.string(v),
+        message=v if (v := o.get("message")) is None or v.__class__ is str else _s.string(v),
+    )
+
+
+def structure_request_result(o: Any) -> RequestResult:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return RequestResult(
+        request_id=v if (v := o["request_id"]).__class__ is str else _s.string(v),
+        status=None if (v := o.get("status")) is None else _s.enum(v, RequestStatusValue),
+        output=None if (v := o.get("output")) is None else _s.obj(v),
+        error=v if (v := o.get("error")) is None or v.__class__ is str else _s.string(v),
+        cost=v if (v := o.get("cost")) is None or v.__class__ is float else _s.number(v),
+    )
+
+
+def structure_request_status(o: Any) -> RequestStatus:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return RequestStatus(
+        request_id=v if (v := o["request_id"]).__class__ is str else _s.string(v),
+        status=_s.enum(o["status"], RequestStatusValue),
+        queue_position=v if (v := o.get("queue_position")) is None or v.__class__ is int else _s.integer(v),
+        progress=v if (v := o.get("progress")) is None or v.__class__ is float else _s.number(v),
+        logs=None if (v := o.get("logs")) is None else _s.array(v),
+    )
+
+
+STRUCTURE: Dict[type, Callable[[Any], Any]] = {
+    ErrorResponse: structure_error_response,
+    RequestResult: structure_request_result,
+    RequestStatus: structure_request_status,
+}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from attrs import field as _attrs_field
 from attrs import frozen as _attrs_frozen
 
+from .. import _strict as _s
 from .._open_enum import OpenEnum as _OpenEnum
 
 
@@ -105,3 +106,77 @@ class Variation:
         _attrs_field(default=None, metadata={"json": "variantId", "omit_if_none": True})
     )
     """Unique identifier of the variant."""
+
+
+# -- structure functions: decoded JSON -> the classes above, strictly (see genstatus_sync._strict)
+
+
+def structure_error_envelope(o: Any) -> ErrorEnvelope:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return ErrorEnvelope(
+        status=v if (v := o["status"]).__class__ is int else _s.integer(v),
+        message=v if (v := o.get("message")) is None or v.__class__ is str else _s.string(v),
+    )
+
+
+def structure_request_status(o: Any) -> RequestStatus:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return RequestStatus(
+        status=_s.enum(o["status"], RequestStatusValue),
+        request_id=v if (v := o["requestId"]).__class__ is str else _s.string(v),
+        queue_wait_time=v if (v := o.get("queueWaitTime")) is None or v.__class__ is float else _s.number(v),
+        design_id=v if (v := o.get("designId")) is None or v.__class__ is str else _s.string(v),
+        link=v if (v := o.get("link")) is None or v.__class__ is str else _s.string(v),
+        share_link=v if (v := o.get("shareLink")) is None or v.__class__ is str else _s.string(v),
+        progress=v if (v := o.get("progress")) is None or v.__class__ is float else _s.number(v),
+        reason=v if (v := o.get("reason")) is None or v.__class__ is str else _s.string(v),
+        result=None if (v := o.get("result")) is None else structure_result(v),
+    )
+
+
+def structure_request_status_envelope(o: Any) -> RequestStatusEnvelope:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return RequestStatusEnvelope(
+        status=v if (v := o["status"]).__class__ is int else _s.integer(v),
+        body=structure_request_status(o["body"]),
+    )
+
+
+def structure_request_status_query(o: Any) -> RequestStatusQuery:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return RequestStatusQuery(
+        request_id=v if (v := o["requestId"]).__class__ is str else _s.string(v),
+        abstract_user_id=v if (v := o.get("abstractUserId")) is None or v.__class__ is str else _s.string(v),
+    )
+
+
+def structure_result(o: Any) -> Result:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return Result(
+        variations=[structure_variation(item) for item in _s.array(o["variations"])],
+    )
+
+
+def structure_variation(o: Any) -> Variation:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return Variation(
+        variant_image_url=v if (v := o["variantImageUrl"]).__class__ is str else _s.string(v),
+        variant_edit_link=v if (v := o.get("variantEditLink")) is None or v.__class__ is str else _s.string(v),
+        variant_id=v if (v := o.get("variantId")) is None or v.__class__ is str else _s.string(v),
+    )
+
+
+STRUCTURE: Dict[type, Callable[[Any], Any]] = {
+    ErrorEnvelope: structure_error_envelope,
+    RequestStatus: structure_request_status,
+    RequestStatusEnvelope: structure_request_status_envelope,
+    RequestStatusQuery: structure_request_status_query,
+    Result: structure_result,
+    Variation: structure_variation,
+}

@@ -1,0 +1,134 @@
+"""Decoded JSON into the generated models, strictly: a value of the wrong JSON type is an
+error, never coerced (``"false"`` is not True, ``200.7`` is not 200).
+
+The generated model modules carry one structure function per class (written by
+scripts/generate_models.py, checked by its ``--check``), built from the checks here: they
+need neither cattrs nor any code built at run time. The cattrs converter (``_convert``) uses
+the same checks, so the two paths agree.
+"""
+
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional, Type, TypeVar
+
+from ._open_enum import OpenEnum
+
+__all__ = ["Mismatch", "format_datetime", "parse_datetime"]
+
+E = TypeVar("E", bound=OpenEnum)
+
+_DATETIME = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d+))?"
+    r"(?:([Zz])|([+-])(\d\d):?(\d\d))?",
+    re.ASCII,
+)
+
+# From 3.11 on, fromisoformat takes "Z" and any number of fraction digits.
+FROMISOFORMAT_READS_RFC3339 = sys.version_info >= (3, 11)
+
+
+class Mismatch(ValueError):
+    """A JSON value of the wrong kind; its message says what was expected."""
+
+
+def kind(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "an integer", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def expected(what: str, value: object) -> Mismatch:
+    return Mismatch(f"expected {what}, got {kind(value)}")
+
+
+# Exact type checks: json.loads makes no subclasses, and `type(v) is int` also turns bool away.
+
+def string(value: object, _: Any = None) -> str:
+    if value.__class__ is str:
+        return value
+    raise expected("a string", value)
+
+
+def integer(value: object, _: Any = None) -> int:
+    if value.__class__ is int:
+        return value
+    raise expected("an integer", value)
+
+
+def number(value: object, _: Any = None) -> float:
+    if value.__class__ is float:
+        return value
+    if value.__class__ is int:
+        try:
+            return float(value)
+        except OverflowError:
+            raise Mismatch("number out of range") from None
+    raise expected("a number", value)
+
+
+def boolean(value: object, _: Any = None) -> bool:
+    if value is True or value is False:
+        return value
+    raise expected("a boolean", value)
+
+
+def enum(value: object, cls: Type[E]) -> E:
+    """A member of the open enum ``cls``; an unknown string becomes a member too."""
+    if value.__class__ is str:
+        member = cls._value2member_map_.get(value)  # what cls(value) finds, without its work
+        return cls(value) if member is None else member  # type: ignore[return-value]
+    raise expected("a string", value)
+
+
+def obj(value: object, _: Any = None) -> Dict[str, Any]:
+    """A free-form JSON object, kept as sent."""
+    if value.__class__ is dict:
+        return value
+    raise expected("an object", value)
+
+
+def array(value: object, _: Any = None) -> List[Any]:
+    """A JSON array (a copy); any other value, even a string, is a mismatch."""
+    if value.__class__ is list:
+        return list(value)
+    raise expected("an array", value)
+
+
+def strings(value: object) -> List[str]:
+    return [v if v.__class__ is str else string(v) for v in array(value)]
+
+
+def parse_datetime(value: object, _: Any = None) -> datetime:
+    """Parse an RFC 3339 / ISO 8601 date-time (``Z``, offsets, any fraction) on every Python."""
+    if not isinstance(value, str):
+        raise expected("a date-time string", value)
+    match = _DATETIME.fullmatch(value)
+    if match is None:
+        raise Mismatch(f"expected an ISO 8601 date-time, got {value[:40]!r}")
+    if FROMISOFORMAT_READS_RFC3339:
+        try:
+            return datetime.fromisoformat(value)  # the same result, several times faster
+        except ValueError:
+            pass  # the reading below says why, or takes what 3.11 does not ("z", "+0530")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    tz: Optional[timezone] = None
+    if zulu:
+        tz = timezone.utc
+    elif sign:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        tz = timezone(-offset if sign == "-" else offset)
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                        micro, tzinfo=tz)
+    except ValueError as exc:
+        raise Mismatch(f"invalid date-time {value[:40]!r}: {exc}") from None
+
+
+def format_datetime(value: datetime) -> str:
+    """Write a date-time as the providers do: ``2026-05-10T00:00:00.000Z`` when in UTC."""
+    timespec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    if value.utcoffset() == timedelta(0):
+        return value.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
+    return value.isoformat(timespec=timespec)
