@@ -1,11 +1,12 @@
 """What importing genstatus_sync costs a script, next to importing requests alone.
 
-Each statement runs in a fresh interpreter (timed inside it, around the import only), the
-statements interleaved run by run; medians of --runs runs (target: `import genstatus_sync`
-<= `import requests` + 25 ms). Bytecode is cached first, as pip does on install (the
-environment's PYTHONDONTWRITEBYTECODE is dropped for these runs). Then `-X importtime` of the
-heaviest statement says what each module adds, grouped by top-level package, and lists
-genstatus_sync's own modules.
+Each statement runs in a fresh interpreter (timed inside it, around the statement only), the
+statements interleaved run by run; medians of --runs runs. Targets: the first client ready
+(imported and constructed) <= `import requests` + 25 ms; `import genstatus_sync` alone far
+below that (it loads neither requests nor attrs). Bytecode is cached first, as pip does on
+install (the environment's PYTHONDONTWRITEBYTECODE is dropped for these runs). Then
+`-X importtime` of the heaviest statement says what each module adds, grouped by top-level
+package, and lists genstatus_sync's own modules.
 
     python benchmarks/import_time.py [--runs 15]
 """
@@ -24,6 +25,7 @@ STATEMENTS = {
     "import requests": "import requests",
     "import genstatus_sync": "import genstatus_sync",
     "genstatus_sync.RivyaClient": "from genstatus_sync import RivyaClient",
+    "first client ready": "from genstatus_sync import RivyaClient; RivyaClient(api_key='k')",
     "all four clients": "from genstatus_sync import SiviClient, RivyaClient, SellerPicClient, "
                         "ClipiaClient",
     "requests+attrs+cattrs": "import requests, attrs, cattrs, cattrs.gen",
@@ -70,9 +72,12 @@ def main(argv=None):
     print(f"median of {args.runs} fresh processes each (ms; interleaved)")
     for label, ms in medians.items():
         print(f"  {label:<28} {ms:7.1f}   {ms - base:+7.1f} vs requests")
-    verdict = "holds" if medians["import genstatus_sync"] <= base + 25 else "MISSED"
+    first = medians["first client ready"] - base
+    verdict = "holds" if first <= 25 else "MISSED"
+    print(f"first client ready (import + construct): {first:+.1f} ms vs requests "
+          f"(target <= +25 ms): {verdict}")
     print(f"import genstatus_sync: {medians['import genstatus_sync'] - base:+.1f} ms vs "
-          f"requests (target <= +25 ms): {verdict}")
+          "requests")
 
     rows = importtime(STATEMENTS["all four clients"])
     groups = defaultdict(int)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests
 
-from genstatus_sync.testing import FakeProviders
+from genstatus_sync.testing import FakeProviders, MockTransport
 
 PROVIDERS = ("sivi", "rivya", "sellerpic", "clipia")
 
@@ -54,21 +54,21 @@ def bare_call(session, url, params, headers):
 
 
 def offline_seconds(client, job):
-    """get_status with the decoded reply in hand: our code around one request (id check,
-    URL, reply checks, parse into the model), without the request."""
-    fetched = []
-    original = client._request
+    """get_status with the reply in hand: our code around one request (id check, URL, reply
+    checks, decoding, parse into the model), without the request."""
+    real = client.transport
+    replies = []
 
-    def keep(*args, **kwargs):
-        fetched[:] = original(*args, **kwargs)
-        return tuple(fetched)
+    def record(request):
+        replies.append(real.get(request, timeout=client.timeout, total=None))
+        return replies[-1]
 
-    client._request = keep  # one real request, to record its reply
+    client.transport = MockTransport(record)  # one real request, to record its reply
     client.get_status(job)
-    client._request = lambda *args, **kwargs: tuple(fetched)
+    client.transport = MockTransport(lambda request: replies[0])
     best = min(timeit.repeat(functools.partial(client.get_status, job), number=2000,
                              repeat=5)) / 2000
-    del client._request
+    client.transport = real
     return best
 
 

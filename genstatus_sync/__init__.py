@@ -7,42 +7,25 @@ provider client until one is used.
 
 from typing import TYPE_CHECKING, Any, Dict, List
 
-from ._version import __version__
+from ._registry import CLIENTS
+from ._version import __version__ as __version__
 
-if TYPE_CHECKING:
-    from ._wait import wait, wait_all
-    from .backoff import Backoff
-    from .errors import (
-        APIError,
-        AuthenticationError,
-        ConfigurationError,
-        GenerationFailed,
-        GenStatusError,
-        NotFoundError,
-        PermissionDeniedError,
-        RateLimitError,
-        ResponseFormatError,
-        ResultNotReady,
-        ServerError,
-        TransportError,
-        WaitTimeout,
-    )
-    from .providers.clipia import ClipiaClient
-    from .providers.rivya import RivyaClient
-    from .providers.sellerpic import SellerPicClient
-    from .providers.sivi import SiviClient
-    from .status import JobStatus, State
+if TYPE_CHECKING:  # what the names below are, for type checkers
+    from ._wait import *  # noqa: F403
+    from .backoff import *  # noqa: F403
+    from .errors import *  # noqa: F403
+    from .providers.clipia import *  # noqa: F403
+    from .providers.rivya import *  # noqa: F403
+    from .providers.sellerpic import *  # noqa: F403
+    from .providers.sivi import *  # noqa: F403
+    from .status import *  # noqa: F403
 
+# The public names, each with the module that defines it (and lists it in its __all__).
 _LAZY: Dict[str, str] = {
+    **{name: module for module, name in CLIENTS.values()},
     "APIError": "errors",
     "AuthenticationError": "errors",
     "Backoff": "backoff",
-    "ClipiaClient": "providers.clipia",
-    "RivyaClient": "providers.rivya",
-    "SellerPicClient": "providers.sellerpic",
-    "SiviClient": "providers.sivi",
-    "wait": "_wait",
-    "wait_all": "_wait",
     "ConfigurationError": "errors",
     "GenStatusError": "errors",
     "GenerationFailed": "errors",
@@ -56,44 +39,24 @@ _LAZY: Dict[str, str] = {
     "State": "status",
     "TransportError": "errors",
     "WaitTimeout": "errors",
+    "WebhookVerificationError": "errors",
+    "wait": "_wait",
+    "wait_all": "_wait",
 }
 
-__all__ = [
-    "APIError",
-    "AuthenticationError",
-    "Backoff",
-    "ClipiaClient",
-    "ConfigurationError",
-    "GenStatusError",
-    "GenerationFailed",
-    "JobStatus",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "ResponseFormatError",
-    "ResultNotReady",
-    "RivyaClient",
-    "SellerPicClient",
-    "ServerError",
-    "SiviClient",
-    "State",
-    "TransportError",
-    "WaitTimeout",
-    "__version__",
-    "wait",
-    "wait_all",
-]
+__all__ = sorted([*_LAZY, "__version__"])
 
+if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name is an error
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
+    def __getattr__(name: str) -> Any:
+        module_name = _LAZY.get(name)
+        if module_name is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from importlib import import_module
 
-    value = getattr(import_module(f".{module_name}", __name__), name)
-    globals()[name] = value
-    return value
+        value = getattr(import_module(f".{module_name}", __name__), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> List[str]:

@@ -33,21 +33,33 @@ class Backoff:
                 raise ConfigurationError(f"Backoff.{name} must be a number, got {value!r}")
             if not math.isfinite(value) or value < 0:
                 raise ConfigurationError(f"Backoff.{name} must be finite and >= 0, got {value!r}")
-        if self.initial <= 0:
-            raise ConfigurationError("Backoff.initial must be > 0")
+            if value > 86400:
+                raise ConfigurationError(f"Backoff.{name} must be at most a day, got {value!r}")
+        if self.initial <= 0 or self.max_interval <= 0:
+            raise ConfigurationError("Backoff.initial and Backoff.max_interval must be > 0")
         if self.multiplier < 1:
             raise ConfigurationError("Backoff.multiplier must be >= 1")
-        if self.max_interval < self.initial:
-            raise ConfigurationError("Backoff.max_interval must be >= initial")
         if self.jitter >= 1:
             raise ConfigurationError("Backoff.jitter must be < 1")
 
+    def delay(self, n: int, draw: float = 0.5) -> float:
+        """The ``n``-th sleep (0: ``first_delay``), jittered by ``draw`` in [0, 1): 0.5 is no
+        jitter. A pure function, so that a schedule can be replayed from its position."""
+        if n <= 0:
+            base = self.first_delay
+        else:
+            # initial * multiplier**(n-1), capped; the power is capped first so it cannot overflow
+            steps = n - 1
+            if self.multiplier > 1:
+                steps = min(steps, math.ceil(math.log(self.max_interval / self.initial + 1,
+                                                      self.multiplier)) + 1)
+            base = min(self.initial * self.multiplier ** max(steps, 0), self.max_interval)
+        return base * (1 + self.jitter * (2 * draw - 1))
+
     def delays(self, rng: Optional[random.Random] = None) -> Iterator[float]:
         """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible)."""
-        uniform = (rng or random).uniform
-        low, high = 1 - self.jitter, 1 + self.jitter
-        yield self.first_delay * uniform(low, high)
-        delay = self.initial
+        draw = (rng or random).random
+        n = 0
         while True:
-            yield min(delay, self.max_interval) * uniform(low, high)
-            delay = min(delay * self.multiplier, self.max_interval)
+            yield self.delay(n, draw())
+            n += 1

@@ -10,21 +10,17 @@ import sys
 import time
 from typing import Any, Callable, List, Optional, TextIO
 
+from ._registry import PROVIDERS, client_class
 from .errors import ConfigurationError, GenerationFailed, GenStatusError, WaitTimeout
 from .status import JobStatus, State
 
 __all__ = ["main"]
 
-PROVIDERS = ("sivi", "rivya", "sellerpic", "clipia")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_ERROR = 0, 1, 2, 3, 4
 
 
 def _client(provider: str, base_url: Optional[str]) -> Any:
-    from . import ClipiaClient, RivyaClient, SellerPicClient, SiviClient
-
-    cls = {"sivi": SiviClient, "rivya": RivyaClient, "sellerpic": SellerPicClient,
-           "clipia": ClipiaClient}[provider]
-    return cls(base_url=base_url)
+    return client_class(provider)(base_url=base_url)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,7 +4,7 @@
 
     GenStatusError
     ├── ConfigurationError (also ValueError)   missing key, bad base URL, bad id
-    ├── TransportError                         connection failure, timeout (__cause__: requests')
+    ├── TransportError                         connection failure, timeout, TLS failure (.transient)
     ├── ResponseFormatError                    not JSON, or JSON that does not fit the spec
     ├── APIError                               status_code, code, message, trace_id, body
     │   ├── AuthenticationError   401
@@ -14,9 +14,12 @@
     │   └── ServerError           5xx (retry_after)
     ├── ResultNotReady                         Clipia result asked for too early (202)
     ├── GenerationFailed                       .status: JobStatus
-    └── WaitTimeout (also TimeoutError)        .last, .last_error, .elapsed, .polls
+    ├── WaitTimeout (also TimeoutError)        .last, .last_error, .elapsed, .polls
+    └── WebhookVerificationError               a webhook's signature or timestamp does not check out
 
-No message or repr carries an API key: the HTTP layer redacts bodies before they get here.
+``is_transient(exc)`` is the one rule that says which of them a later try may get past.
+No message or repr carries an API key: the clients redact what the server sent before it
+gets here.
 """
 
 from typing import TYPE_CHECKING, Optional, Union
@@ -38,6 +41,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "WaitTimeout",
+    "WebhookVerificationError",
 ]
 
 
@@ -50,7 +54,15 @@ class ConfigurationError(GenStatusError, ValueError):
 
 
 class TransportError(GenStatusError):
-    """The request did not get a reply: connection failure or timeout."""
+    """The request did not get a whole reply: connection failure, timeout, broken protocol.
+
+    ``transient`` is False for a TLS certificate or configuration failure, which no later try
+    can get past.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ResponseFormatError(GenStatusError):
@@ -73,6 +85,9 @@ class ResponseFormatError(GenStatusError):
 
 class APIError(GenStatusError):
     """The provider answered with an error (an HTTP error status or an error envelope)."""
+
+    # True when the reply carried a Retry-After, usable or not (retry_after None: unusable)
+    _retry_after_sent = False
 
     def __init__(
         self,
@@ -163,3 +178,21 @@ class WaitTimeout(GenStatusError, TimeoutError):
         self.last_error = last_error
         self.elapsed = elapsed
         self.polls = polls
+
+
+class WebhookVerificationError(GenStatusError):
+    """A webhook's signature does not match its body, or its timestamp is out of tolerance."""
+
+
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a later try may succeed where ``exc`` failed: the one retry rule.
+
+    Connection failures and timeouts (not TLS failures), and HTTP (or envelope) statuses 408,
+    429, 500, 502, 503 and 504. Everything else is final.
+    """
+    if isinstance(exc, TransportError):
+        return exc.transient
+    return isinstance(exc, APIError) and exc.status_code in TRANSIENT_STATUSES

@@ -290,10 +290,18 @@ def test_retries_honour_retry_after_then_succeed():
 
 @responses.activate
 def test_no_retry_on_other_errors():
+    # one rule: 500 is transient (retried, as inside a wait); 501 and other 4xx are not
     responses.get("https://rivya.ai/api/v1/generations/t", status=500, json={})
     with pytest.raises(gs.ServerError):
         make("rivya").get_status("t")
-    assert len(responses.calls) == 1
+    assert len(responses.calls) == 3
+    for status in (501, 400, 409):
+        responses.replace(responses.GET, "https://rivya.ai/api/v1/generations/t", status=status,
+                          json={})
+        responses.calls.reset()
+        with pytest.raises(gs.APIError):
+            make("rivya").get_status("t")
+        assert len(responses.calls) == 1
 
 
 def test_retry_after_parsing():

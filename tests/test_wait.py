@@ -65,12 +65,17 @@ def test_backoff_jitter_stays_in_bounds():
 
 
 @pytest.mark.parametrize("kwargs", [{"initial": 0}, {"initial": -1}, {"multiplier": 0.5},
-                                    {"jitter": 1.0}, {"max_interval": 0.5},
+                                    {"jitter": 1.0}, {"max_interval": 0},
                                     {"first_delay": float("nan")}, {"initial": "1"},
                                     {"max_interval": float("inf")}, {"jitter": True}])
 def test_backoff_rejects_nonsense(kwargs):
     with pytest.raises(gs.ConfigurationError):
         gs.Backoff(**kwargs)
+
+
+def test_backoff_caps_an_initial_delay_above_its_cap():
+    delays = gs.Backoff(initial=5, max_interval=2, jitter=0).delays()
+    assert [next(delays) for _ in range(4)] == [0.0, 2.0, 2.0, 2.0]
 
 
 def test_backoff_is_a_frozen_value():
@@ -243,7 +248,8 @@ def test_progress_never_makes_a_sleep_longer_than_twice_the_cap():
 
 
 class FakeClient:
-    """Stands in for a provider client in wait_all: a scripted sequence per job id."""
+    """Stands in for a provider client in wait_all: a scripted sequence per job id. Its
+    ``job()`` handles have what the wait code needs (the Pollable protocol)."""
 
     provider = "fake"
 
@@ -252,13 +258,25 @@ class FakeClient:
         self.backoff = backoff
         self.calls = dict.fromkeys(scripts, 0)
 
-    def _poll_before(self, deadline, job_id):
+    def job(self, job_id):
+        return FakeJob(self, job_id)
+
+    def poll_job(self, job_id):
         script = self.scripts[job_id]
         item = script[min(self.calls[job_id], len(script) - 1)]
         self.calls[job_id] += 1
         if isinstance(item, BaseException):
             raise item
         return JobStatus(provider="fake", job_id=job_id, state=item)
+
+
+class FakeJob:
+    def __init__(self, client, job_id):
+        self.client, self.job_id = client, job_id
+        self.provider, self.backoff = client.provider, client.backoff
+
+    def poll_within(self, seconds):
+        return self.client.poll_job(self.job_id)
 
 
 def test_wait_all_returns_outcomes_in_input_order_and_isolates_failures():

@@ -5,7 +5,10 @@ from typing import Any, Dict, Iterator, Optional
 
 import attrs
 
-from .._http import BaseClient, check_job_id, encode_segment, reject_extra
+from .._config import check_job_id, encode_segment
+from .._convert import structure
+from .._http import BaseClient
+from .._job import Args
 from ..backoff import Backoff
 from ..errors import ResultNotReady
 from ..models.clipia import RequestResult, RequestStatus, RequestStatusValue
@@ -44,7 +47,7 @@ class _Url(str):
     """A string found under a ``url`` key (other strings are not URLs to return)."""
 
 
-class ClipiaClient(BaseClient):
+class ClipiaClient(BaseClient[RequestStatus, str]):
     """Reads Clipia generation requests. ``get_status`` returns ``models.clipia.RequestStatus``;
     ``wait`` fetches the result once the request is terminal (``JobStatus.raw`` is then
     a ``models.clipia.RequestResult``)."""
@@ -61,27 +64,26 @@ class ClipiaClient(BaseClient):
         # The document's text defines the Key scheme; its curl lines show Bearer.
         return {"Authorization": f"Key {key}"}
 
-    def _path(self, job_id: Any) -> str:
-        return f"/v1/requests/{encode_segment(check_job_id(job_id))}"
+    def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> RequestStatus:
+        _, data = self._get(f"/v1/requests/{encode_segment(job_id)}/status", seconds=seconds)
+        return structure(data, RequestStatus, provider=self.provider)
 
-    def _fetch_status(self, job_id: Any, deadline: Optional[float], **extra: Any) -> RequestStatus:
-        reject_extra(self.provider, extra)
-        _, data = self._request(self._path(job_id) + "/status", deadline=deadline)
-        return self._structure(data, RequestStatus)
-
-    def get_result(self, request_id: str, *, _deadline: Optional[float] = None) -> RequestResult:
+    def get_result(self, request_id: str) -> RequestResult:
         """Return the final result; raises ResultNotReady (HTTP 202) while it still runs."""
-        status, data = self._request(self._path(request_id), deadline=_deadline)
+        checked = check_job_id(request_id)
+        return self._retrying(lambda: self._result(checked, None))
+
+    def _result(self, request_id: str, seconds: Optional[float]) -> RequestResult:
+        status, data = self._get(f"/v1/requests/{encode_segment(request_id)}", seconds=seconds)
         if status == 202:
             raise ResultNotReady(f"clipia request {request_id!r} is not finished yet")
-        return self._structure(data, RequestResult)
+        return structure(data, RequestResult, provider=self.provider)
 
-    def _wait_poll(self, job_id: Any, deadline: Optional[float], **extra: Any) -> JobStatus:
-        status = super()._wait_poll(job_id, deadline, **extra)
+    def _complete(self, status: JobStatus, job_id: str, end: Optional[float]) -> JobStatus:
         if not status.done:
             return status
         try:
-            result = self.get_result(job_id, _deadline=deadline)
+            result = self._result(job_id, None if end is None else end - self._clock())
         except ResultNotReady:
             return attrs.evolve(status, state=State.RUNNING)
         return attrs.evolve(status, result_urls=tuple(output_urls(result.output)),

@@ -1,8 +1,11 @@
 """Rivya: ``GET /api/v1/generations/{taskId}`` with ``Authorization: Bearer``."""
 
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Dict, Optional, Tuple, Type, Union
 
-from .._http import BaseClient, check_job_id, encode_segment, reject_extra
+from .._config import encode_segment
+from .._convert import structure
+from .._http import BaseClient
+from .._job import Args
 from ..backoff import Backoff
 from ..errors import APIError, NotFoundError
 from ..models.rivya import Generation, GenerationStatus
@@ -18,7 +21,7 @@ _STATES = {
 }
 
 
-class RivyaClient(BaseClient):
+class RivyaClient(BaseClient[Generation, str]):
     """Reads Rivya generation jobs. ``get_status`` returns ``models.rivya.Generation``."""
 
     provider = "rivya"
@@ -30,16 +33,14 @@ class RivyaClient(BaseClient):
     def _auth_headers(self, key: str) -> Dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
 
-    def _fetch_status(self, job_id: Any, deadline: Optional[float], **extra: Any) -> Generation:
-        reject_extra(self.provider, extra)
-        path = f"/api/v1/generations/{encode_segment(check_job_id(job_id))}"
-        _, data = self._request(path, deadline=deadline)
+    def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> Generation:
+        _, data = self._get(f"/api/v1/generations/{encode_segment(job_id)}", seconds=seconds)
         if isinstance(data, dict) and "status" not in data and _is_error_object(data.get("error")):
             message, code, _ = self._error_details(data)  # not_found sent with a 2xx status
             self.raise_api_error(200, message or "error reply", code=code)
-        return self._structure(data, Generation)
+        return structure(data, Generation, provider=self.provider)
 
-    def _error_class(self, status: int, code: Any) -> Type[APIError]:
+    def _error_class(self, status: int, code: Union[int, str, None]) -> Type[APIError]:
         return NotFoundError if code == "not_found" else super()._error_class(status, code)
 
     def _normalize(self, model: Generation, job_id: str) -> JobStatus:

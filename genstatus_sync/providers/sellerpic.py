@@ -4,7 +4,9 @@ in a ``code``/``success``/``traceId`` envelope."""
 import re
 from typing import Any, Dict, Optional, Union
 
-from .._http import BaseClient, ErrorDetails, reject_extra
+from .._convert import structure
+from .._http import BaseClient, ErrorDetails
+from .._job import Args
 from ..backoff import Backoff
 from ..errors import ConfigurationError
 from ..models.sellerpic import GenerateStatusResponse
@@ -12,7 +14,7 @@ from ..status import JobStatus, State
 
 __all__ = ["SellerPicClient"]
 
-_DIGITS = re.compile(r"[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 _INT64_MAX = 2**63 - 1
 # Only SUCCESS is documented; these (in any case) are read as a failed item.
 _FAILED = frozenset({"FAILED", "FAIL", "ERROR"})
@@ -21,7 +23,8 @@ _FAILED = frozenset({"FAILED", "FAIL", "ERROR"})
 def _shown(job_id: object) -> str:
     # neither a huge id nor a huge int's repr (which may raise past 4,300 digits) goes in a message
     if isinstance(job_id, str):
-        return repr(job_id[:40]) + (f" ({len(job_id)} characters)" if len(job_id) > 40 else "")
+        text = str.__str__(job_id)
+        return repr(text[:40]) + (f" ({len(text)} characters)" if len(text) > 40 else "")
     if isinstance(job_id, int) and not isinstance(job_id, bool):
         return "a number out of range"
     return type(job_id).__name__
@@ -29,16 +32,20 @@ def _shown(job_id: object) -> str:
 
 def task_id(job_id: Union[int, str]) -> int:
     """The int64 task id from an int or a string of digits; raises ConfigurationError."""
-    if isinstance(job_id, str) and len(job_id) <= 19 and _DIGITS.fullmatch(job_id):
-        job_id = int(job_id)
-    if isinstance(job_id, bool) or not isinstance(job_id, int) or not 0 <= job_id <= _INT64_MAX:
+    value: object = job_id
+    if isinstance(value, str):
+        text = str.__str__(value)
+        value = int(text) if len(text) <= 19 and _DIGITS.fullmatch(text) else None
+    elif type(value) is not int and isinstance(value, int) and not isinstance(value, bool):
+        value = int.__int__(value)  # an int subclass: its own value, not its __str__
+    if type(value) is not int or not 0 <= value <= _INT64_MAX:
         raise ConfigurationError(
             f"SellerPic task id must be an int64 (digits), got {_shown(job_id)}"
         )
-    return job_id
+    return value
 
 
-class SellerPicClient(BaseClient):
+class SellerPicClient(BaseClient[GenerateStatusResponse, Union[int, str]]):
     """Reads SellerPic generation tasks. ``get_status`` returns the whole
     ``models.sellerpic.GenerateStatusResponse``; an error envelope raises APIError."""
 
@@ -52,16 +59,15 @@ class SellerPicClient(BaseClient):
     def _auth_headers(self, key: str) -> Dict[str, str]:
         return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    def _fetch_status(
-        self, job_id: Any, deadline: Optional[float], **extra: Any
-    ) -> GenerateStatusResponse:
-        reject_extra(self.provider, extra)
-        params = {"id": str(task_id(job_id))}
-        status, data = self._request("/v1/api/generate", params, deadline=deadline)
+    def _check_id(self, job_id: Any) -> str:
+        return str(task_id(job_id))
+
+    def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> GenerateStatusResponse:
+        status, data = self._get("/v1/api/generate", {"id": job_id}, seconds)
         if isinstance(data, dict) and (data.get("code") != 0 or data.get("success") is False):
             message, code, trace_id = self._error_details(data)
             self.raise_api_error(status, message or "error envelope", code=code, trace_id=trace_id)
-        return self._structure(data, GenerateStatusResponse)
+        return structure(data, GenerateStatusResponse, provider=self.provider)
 
     def _error_details(self, data: Any) -> ErrorDetails:
         if not isinstance(data, dict):
@@ -72,7 +78,7 @@ class SellerPicClient(BaseClient):
                 trace if isinstance(trace, str) else None)
 
     def _normalize(self, model: GenerateStatusResponse, job_id: str) -> JobStatus:
-        items = model.data.result_list if model.data is not None else []
+        items = (model.data.result_list or []) if model.data is not None else []
         urls = tuple(item.file_url for item in items if item.file_url)
         failed = [item for item in items
                   if (item.status or "").upper() in _FAILED or (item.error_code or 0) != 0]

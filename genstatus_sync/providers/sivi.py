@@ -1,18 +1,16 @@
 """Sivi: ``GET /api/prod/v2/enterprise/get-request-status?queryParams=<JSON>`` with the key in
-``sivi-api-key``; replies come in an envelope whose own ``status`` carries the outcome."""
+``sivi-api-key``; replies come in an envelope whose own ``status`` carries the outcome.
+Every call takes ``abstract_user_id=`` to read another user's request."""
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
-from .._convert import unstructure
-from .._http import BaseClient, ErrorDetails, check_job_id, reject_extra
+from .._config import check_job_id
+from .._convert import structure
+from .._http import BaseClient, ErrorDetails
+from .._job import Args, Job
 from ..backoff import Backoff
-from ..models.sivi import (
-    RequestStatus,
-    RequestStatusEnvelope,
-    RequestStatusQuery,
-    RequestStatusValue,
-)
+from ..models.sivi import RequestStatus, RequestStatusEnvelope, RequestStatusValue
 from ..status import JobStatus, State
 
 __all__ = ["SiviClient"]
@@ -25,7 +23,13 @@ _STATES = {
 }
 
 
-class SiviClient(BaseClient):
+def _args(abstract_user_id: Optional[str]) -> Args:
+    if abstract_user_id is None:
+        return ()
+    return (("abstract_user_id", check_job_id(abstract_user_id, "abstract_user_id")),)
+
+
+class SiviClient(BaseClient[RequestStatus, str]):
     """Reads Sivi design generation requests. ``get_status`` returns the envelope's ``body``
     (``models.sivi.RequestStatus``); ``abstract_user_id=`` reads another user's request."""
 
@@ -36,25 +40,43 @@ class SiviClient(BaseClient):
     # the detection lag near 13 % of a job's duration (benchmarks/polling_economy.py).
     default_backoff = Backoff(first_delay=2.0, initial=2.0, multiplier=1.3, max_interval=30.0)
 
+    def get_status(self, job_id: str, *, abstract_user_id: Optional[str] = None) -> RequestStatus:
+        return self._get_status(job_id, _args(abstract_user_id))
+
+    def poll(self, job_id: str, *, abstract_user_id: Optional[str] = None) -> JobStatus:
+        return self._poll(job_id, _args(abstract_user_id))
+
+    def wait(self, job_id: str, *, timeout: Optional[float] = 600.0,
+             backoff: Optional[Backoff] = None,
+             on_update: Optional[Callable[[JobStatus], None]] = None,
+             raise_on_failure: bool = True, abstract_user_id: Optional[str] = None) -> JobStatus:
+        return self.job(job_id, abstract_user_id=abstract_user_id).wait(
+            timeout=timeout, backoff=backoff, on_update=on_update,
+            raise_on_failure=raise_on_failure)
+
+    def job(self, job_id: str, *, abstract_user_id: Optional[str] = None) -> Job:
+        return Job(self, self._check_id(job_id), _args(abstract_user_id))
+
+    get_status.__doc__ = BaseClient.get_status.__doc__
+    poll.__doc__ = BaseClient.poll.__doc__
+    wait.__doc__ = BaseClient.wait.__doc__
+    job.__doc__ = BaseClient.job.__doc__
+
     def _auth_headers(self, key: str) -> Dict[str, str]:
         return {"sivi-api-key": key}
 
-    def _fetch_status(self, job_id: Any, deadline: Optional[float], **extra: Any) -> RequestStatus:
-        abstract_user_id = extra.pop("abstract_user_id", None)
-        reject_extra(self.provider, extra)
-        if abstract_user_id is not None:
-            check_job_id(abstract_user_id)
-        query = RequestStatusQuery(request_id=check_job_id(job_id),
-                                   abstract_user_id=abstract_user_id)
-        params = {"queryParams": json.dumps(unstructure(query), separators=(",", ":"))}
-        _, data = self._request("/api/prod/v2/enterprise/get-request-status", params,
-                                deadline=deadline)
+    def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> RequestStatus:
+        # the spec's RequestStatusQuery, written with its JSON keys
+        query = {"requestId": job_id}
+        query.update(("abstractUserId", value) for _, value in args)
+        params = {"queryParams": json.dumps(query, separators=(",", ":"))}
+        _, data = self._get("/api/prod/v2/enterprise/get-request-status", params, seconds)
         envelope_status = data.get("status") if isinstance(data, dict) else None
-        if isinstance(envelope_status, int) and envelope_status != 200:
+        if type(envelope_status) is int and envelope_status != 200:
             message, code, _ = self._error_details(data)
             self.raise_api_error(envelope_status, message or f"envelope status {envelope_status}",
                                  code=code)
-        return self._structure(data, RequestStatusEnvelope).body
+        return structure(data, RequestStatusEnvelope, provider=self.provider).body
 
     def _error_details(self, data: Any) -> ErrorDetails:
         body = data.get("body") if isinstance(data, dict) else None

@@ -1,8 +1,13 @@
-"""Test helpers: ``FakeProviders``, a real local HTTP server that speaks all four APIs.
+"""Test helpers.
 
-Standard library only, so it can run wherever the SDK runs; see ``FakeProviders``.
+* ``FakeProviders``: a real local HTTP server that speaks all four APIs (standard library
+  only), for tests over real sockets;
+* ``MockTransport``: a client's HTTP replaced by a function, for unit tests without sockets
+  (``Reply``, ``Request`` and ``json_reply`` go with it).
 """
 
+from .._transport import Reply, Request
 from ._fake import FakeProviders, RecordedRequest
+from ._mock import MockTransport, json_reply
 
-__all__ = ["FakeProviders", "RecordedRequest"]
+__all__ = ["FakeProviders", "MockTransport", "RecordedRequest", "Reply", "Request", "json_reply"]

@@ -1,5 +1,7 @@
 """All four clients over real HTTP against FakeProviders on 127.0.0.1."""
 
+import time
+
 import pytest
 
 import genstatus_sync as gs
@@ -129,17 +131,29 @@ def test_wait_recovers_from_transient_statuses(fake, provider, status):
     sleeps = []
     client = fast_client(fake, provider, sleeps)
     assert client.wait(job, timeout=60).state is State.SUCCEEDED
-    assert sleeps.count(1.0) >= 2  # Retry-After honoured by retries and by wait
+    # one rule: the wait's schedule is the retry, so 4 failures cost exactly 4 requests
+    # (Clipia: and one more for the result), and Retry-After is never undercut
+    calls = [r for r in fake.requests if r.path.endswith("/status") or provider != "clipia"]
+    assert len(calls) == 4 + 2
+    assert len(fake.requests) == 6 + (provider == "clipia")
+    assert all(delay >= 1.0 for delay in sleeps[1:5])
 
 
 def test_retry_after_as_http_date_is_honoured(fake):
+    from email.utils import formatdate
+
     job = fake.add_job("rivya", ["succeeded"])
-    fake.fail("rivya", 503, retry_after="Wed, 21 Oct 2099 07:28:00 GMT")
+    fake.fail("rivya", 503, retry_after=formatdate(time.time() + 600, usegmt=True))
     sleeps = []
     client = fast_client(fake, "rivya", sleeps, max_retries=0)
     with pytest.raises(gs.ServerError) as info:
         client.poll(job)
-    assert info.value.retry_after > 10**8
+    assert 590 < info.value.retry_after <= 600
+    # more than a day ahead is unusable: None, and raised at once even with retries left
+    fake.fail("rivya", 503, retry_after="Wed, 21 Oct 2099 07:28:00 GMT")
+    with pytest.raises(gs.ServerError) as info:
+        fast_client(fake, "rivya", sleeps, max_retries=3).poll(job)
+    assert info.value.retry_after is None and sleeps == []
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

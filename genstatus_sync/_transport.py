@@ -1,0 +1,513 @@
+"""The one place that touches requests and urllib3.
+
+A transport sends one GET and returns a ``Reply`` (status, headers, body bytes) or raises
+``TransportError`` / ``ResponseFormatError``. ``RequestsTransport``, the clients' default, owns
+the requests session and its adapters, and:
+
+* bounds a whole request, not only each socket read: a watchdog thread shuts the request's
+  socket down at its limit, so a server trickling one byte a second is cut off;
+* reads at most ``max_bytes`` of a body, whatever its framing (Content-Length, chunked, a
+  chunk size of -1, read to close) or encoding (gzip and deflate are inflated here, in
+  bounded steps), and follows no redirect;
+* maps every requests, urllib3 and http.client exception into ours; an exception whose text
+  may carry server bytes (a bad status line or chunk size) is not chained;
+* is safe in threads (one pool sized for ``pool_maxsize`` requests in flight) and across
+  ``fork()``: a forked child starts with empty pools, never the parent's kept-alive sockets.
+
+Any object with the same ``get`` and ``close`` (see ``Transport``) can stand in, as
+``genstatus_sync.testing.MockTransport`` does for tests without sockets.
+"""
+
+import contextlib
+import logging
+import os
+import re
+import socket
+import threading
+import time
+import weakref
+import zlib
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+
+import attrs
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .errors import ResponseFormatError, TransportError
+
+try:  # Protocol is in typing from Python 3.8
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore[assignment]
+
+__all__ = ["MAX_BODY_BYTES", "Reply", "Request", "RequestsTransport", "Transport"]
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+DEFAULT_POOL_MAXSIZE = 128  # requests in flight per host that keep their connection
+_CHUNK = 65536
+_DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
+_WATCHDOG_MAX_WAIT = 3600.0  # the watchdog looks again at least hourly (no huge waits)
+
+
+def _headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    found: Mapping[str, str] = CaseInsensitiveDict(dict(headers))
+    return found
+
+
+@attrs.frozen
+class Request:
+    """What a transport is asked to send: a GET of ``url`` with ``params`` and ``headers``."""
+
+    url: str
+    params: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # carries the key
+    method: str = "GET"
+
+
+@attrs.frozen
+class Reply:
+    """A whole HTTP reply: status code, headers (case-insensitive) and body bytes."""
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(converter=_headers, factory=dict)
+    body: bytes = b""
+    reason: str = ""
+
+
+class Transport(Protocol):
+    """Sends one GET. ``timeout`` is the (connect, read) pair, ``total`` the whole request's
+    limit in seconds (None: only the per-read timeouts); at most ``max_bytes`` of body."""
+
+    def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
+            max_bytes: int = MAX_BODY_BYTES) -> Reply:
+        ...  # pragma: no cover
+
+    def close(self) -> None:
+        ...  # pragma: no cover
+
+
+class RequestsTransport:
+    """The default transport: a requests session of its own, or the caller's ``session``
+    (left open by ``close``; without this transport's adapter only per-read timeouts hold)."""
+
+    def __init__(self, session: Optional[requests.Session] = None, *, base_url: str = "",
+                 pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> None:
+        _install_process_hooks()
+        self._owns_session = session is None
+        self.session = session if session is not None else new_session(base_url, pool_maxsize)
+        _transports.add(self)
+
+    def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
+            max_bytes: int = MAX_BODY_BYTES) -> Reply:
+        session = self.session
+        where = _where(request.url)
+        failure: Optional[BaseException] = None
+        slot = _Slot()
+        token = None if total is None else _watchdog.arm(total, slot)
+        _state.slot, _state.active = slot, True
+        try:
+            prepared = session.prepare_request(requests.Request(
+                "GET", request.url, params=dict(request.params), headers=dict(request.headers)))
+            url = prepared.url or request.url
+            settings = session.merge_environment_settings(url, {}, True, None, None)
+            verify = True if settings["verify"] is None else settings["verify"]
+            response = session.get_adapter(url).send(
+                prepared, stream=True, timeout=timeout, verify=verify,
+                cert=settings["cert"], proxies=settings["proxies"])
+            try:
+                body = _read_body(response, max_bytes)
+            finally:
+                response.close()
+        except _TooLarge as exc:
+            failure = ResponseFormatError(
+                f"reply to GET {where} is larger than {max_bytes} bytes{exc.how}; not read",
+                status_code=exc.status, body="")
+        except _Undecodable as exc:
+            failure = ResponseFormatError(f"reply to GET {where} could not be decoded: {exc}",
+                                          status_code=exc.status, body="")
+        except Exception as exc:  # noqa: BLE001 - every foreign failure becomes ours, below
+            failure = exc
+        finally:
+            _state.slot, _state.active = None, False
+            if token is not None:
+                _watchdog.disarm(token)
+        if slot.expired:
+            raise TransportError(f"GET {where} timed out: no complete reply within {total:.1f} s")
+        if failure is not None:
+            if isinstance(failure, (TransportError, ResponseFormatError)):
+                raise failure
+            mapped, chain = _map_exception(failure, where)
+            if chain:
+                raise mapped from failure
+            raise mapped
+        return Reply(status=response.status_code, headers=response.headers, body=body,
+                     reason=_text(response.reason))
+
+    def close(self) -> None:
+        """Close the session if this transport made it."""
+        if self._owns_session:
+            self.session.close()
+
+    def _reset_after_fork(self) -> None:
+        # In a forked child: new, empty pools. The parent's are dropped without a call into
+        # them (a lock in them may have been held at the fork); their sockets close here only.
+        for adapter in self.session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                sizes = vars(adapter)
+                adapter.init_poolmanager(sizes["_pool_connections"], sizes["_pool_maxsize"],
+                                         block=sizes["_pool_block"])
+                adapter.proxy_manager = {}
+
+
+# -- reading a body within its cap ------------------------------------------------------------
+
+class _TooLarge(Exception):
+    def __init__(self, status: int, how: str = "") -> None:
+        super().__init__(status)
+        self.status, self.how = status, how
+
+
+class _Undecodable(Exception):
+    def __init__(self, status: int, what: str) -> None:
+        super().__init__(what)
+        self.status = status
+
+
+class _CappedFile:
+    """Stands between http.client and the socket file: hands out at most ``limit`` bytes in
+    all, and turns a read to the end (``read(-1)``, as a chunk size of -1 asks) into a bounded
+    one."""
+
+    def __init__(self, fp: Any, limit: int, status: int) -> None:
+        self._fp, self._left, self._status = fp, limit, status
+
+    def _count(self, size: int) -> None:
+        self._left -= size
+        if self._left < 0:
+            raise _TooLarge(self._status)
+
+    def _take(self, data: bytes) -> bytes:
+        self._count(len(data))
+        return data
+
+    def read(self, amt: Optional[int] = None) -> bytes:
+        if amt is None or amt < 0 or amt > self._left + 1:
+            amt = self._left + 1
+        return self._take(self._fp.read(amt))
+
+    def read1(self, amt: int = -1) -> bytes:
+        if amt < 0 or amt > self._left + 1:
+            amt = self._left + 1
+        return self._take(self._fp.read1(amt))
+
+    def readline(self, limit: int = -1) -> bytes:
+        if limit < 0 or limit > self._left + 1:
+            limit = self._left + 1
+        return self._take(self._fp.readline(limit))
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left + 1]
+        count: int = self._fp.readinto(view)
+        self._count(count)
+        return count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+def _read_body(response: requests.Response, max_bytes: int) -> bytes:
+    status = response.status_code
+    length = response.headers.get("Content-Length", "").strip()
+    if _DIGITS.fullmatch(length) and int(length) > max_bytes:
+        raise _TooLarge(status, " (Content-Length)")
+    raw = response.raw
+    inner = getattr(raw, "_fp", None)
+    if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
+        # raw bytes on the wire, framing included, bounded: the cap plus chunk framing
+        inner.fp = _CappedFile(inner.fp, max_bytes + max_bytes // 8 + _CHUNK, status)
+    if hasattr(raw, "stream"):
+        chunks: Iterator[bytes] = raw.stream(_CHUNK, decode_content=False)
+        decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
+    else:  # an adapter of the caller's that has no urllib3 response: its content is decoded
+        chunks, decoder = response.iter_content(_CHUNK), None
+    parts, size = [], 0
+    for chunk in chunks:
+        pieces = [chunk] if decoder is None else decoder.feed(chunk, max_bytes - size + 1)
+        for piece in pieces:
+            size += len(piece)
+            if size > max_bytes:
+                raise _TooLarge(status)
+            parts.append(piece)
+    if decoder is not None:
+        parts.extend(decoder.finish())
+    return b"".join(parts)
+
+
+class _Inflater:
+    """gzip (one or more members) or deflate (zlib or raw), inflated in steps of at most
+    ``room`` bytes of output, so that a small bomb cannot become a large body."""
+
+    def __init__(self, wbits: int, status: int) -> None:
+        self._wbits, self._status = wbits, status
+        self._inflate = zlib.decompressobj(wbits)
+        self._tried_raw = wbits != zlib.MAX_WBITS
+
+    def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        while data:
+            try:
+                out = self._inflate.decompress(data, room)
+            except zlib.error:
+                if self._tried_raw:
+                    raise _Undecodable(self._status, "bad compressed data") from None
+                self._tried_raw = True  # "deflate" sent as a raw stream, without zlib's header
+                self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._tried_raw = True
+            room -= len(out)
+            if room <= 0:
+                raise _TooLarge(self._status, " once inflated")
+            yield out
+            if self._inflate.unconsumed_tail:
+                data = self._inflate.unconsumed_tail
+            elif self._inflate.eof and self._inflate.unused_data.strip(b"\0"):
+                data = self._inflate.unused_data  # the next gzip member
+                self._inflate = zlib.decompressobj(self._wbits)
+            else:
+                data = b""
+
+    def finish(self) -> Iterator[bytes]:
+        yield self._inflate.flush()
+
+
+def _decoder(encoding: str, status: int) -> Optional[_Inflater]:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return _Inflater(16 + zlib.MAX_WBITS, status)
+    if encoding == "deflate":
+        return _Inflater(zlib.MAX_WBITS, status)
+    raise _Undecodable(status, f"unsupported Content-Encoding {encoding[:30]!r}")
+
+
+# -- exceptions ---------------------------------------------------------------------------------
+
+def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool]:
+    """Our TransportError for a foreign exception, and whether it may be chained to it (only
+    when its text cannot carry bytes the server sent)."""
+    name = type(exc).__name__
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TransportError(f"GET {where} failed: TLS certificate or handshake failure "
+                              f"({name})", transient=False), True
+    if isinstance(exc, requests.Timeout):
+        return TransportError(f"GET {where} timed out: {name}"), True
+    if isinstance(exc, requests.ConnectionError):
+        if _carries_server_bytes(exc):
+            return TransportError(f"GET {where} failed: the reply broke the HTTP protocol"), False
+        return TransportError(f"GET {where} failed: {name}"), True
+    if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and any(
+            word in str(exc) for word in ("certificate", "TLS", "SSL")):
+        return TransportError(f"GET {where} failed: TLS configuration ({name})",
+                              transient=False), False
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
+                        requests.exceptions.ContentDecodingError)):
+        return TransportError(f"GET {where} failed: the reply broke off or is garbled"), False
+    return TransportError(f"GET {where} failed: the reply broke the HTTP protocol ({name})"), False
+
+
+def _carries_server_bytes(exc: BaseException, depth: int = 0) -> bool:
+    """Whether ``exc`` holds, in its arguments, an error that quotes the reply (a status line,
+    a chunk size, a header): http.client's and urllib3's protocol errors."""
+    from http.client import HTTPException
+
+    from urllib3.exceptions import DecodeError, HeaderParsingError, InvalidHeader, ProtocolError
+
+    if isinstance(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
+                        InvalidHeader)):
+        return True
+    if depth > 4:
+        return False
+    inner = [a for a in exc.args if isinstance(a, BaseException)]
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        inner.append(reason)
+    return any(_carries_server_bytes(e, depth + 1) for e in inner)
+
+
+def _where(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return rest.split("?", 1)[0] if rest else url[:200]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else ""
+
+
+# -- the whole-request bound ----------------------------------------------------------------
+
+_state = threading.local()  # .slot: the current request's _Slot; .active: inside a request
+
+
+class _Slot:
+    """One request: the connection it uses and whether its limit cut it off."""
+
+    __slots__ = ("conn", "expired")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.expired = False
+
+    def expire(self) -> None:
+        if self.conn is None:
+            return  # a session without our adapter: nothing to cut, nothing cut
+        sock = _plain_socket(getattr(self.conn, "sock", None))
+        self.expired = True
+        if sock is not None:
+            # the plain socket's shutdown, also under TLS: the blocked read sees EOF now
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _plain_socket(sock: Any) -> Optional[socket.socket]:
+    """The socket.socket under a TLS socket or urllib3's SSLTransport (an https proxy)."""
+    for _ in range(4):
+        if sock is None or isinstance(sock, socket.socket):
+            return sock
+        sock = getattr(sock, "socket", None)
+    return None
+
+
+class _Watchdog:
+    """One daemon thread per process that expires request slots at their limits."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._armed: Dict[int, Tuple[float, _Slot]] = {}
+        self._next_token = 0
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self, seconds: float, slot: _Slot) -> int:
+        deadline = time.monotonic() + max(0.0, min(seconds, 1e9))
+        with self._cond:
+            self._next_token += 1
+            token = self._next_token
+            self._armed[token] = (deadline, slot)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="genstatus-deadline",
+                                                daemon=True)
+                self._thread.start()
+            else:
+                self._cond.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, slot) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        with contextlib.suppress(Exception):  # it must outlive any socket
+                            slot.expire()
+                wake = min((d for d, _ in self._armed.values()), default=now + _WATCHDOG_MAX_WAIT)
+                self._cond.wait(min(max(wake - now, 0.0), _WATCHDOG_MAX_WAIT))
+
+
+_watchdog = _Watchdog()
+_transports: "weakref.WeakSet[RequestsTransport]" = weakref.WeakSet()
+_hooks_installed = False
+
+
+def _after_fork_in_child() -> None:
+    _watchdog.reset()
+    _state.__dict__.clear()
+    for transport in list(_transports):
+        transport._reset_after_fork()
+
+
+class _HeaderWarningFilter(logging.Filter):
+    """urllib3 logs a reply's unparsable header data at WARNING; inside our requests that
+    data (which may echo the key) is replaced by a note."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(_state, "active", False) and str(record.msg).startswith(
+                "Failed to parse headers"):
+            record.msg = "Failed to parse headers (url=%s): [unparsed data not shown]"
+            record.args = record.args[:1] if isinstance(record.args, tuple) else ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    for name in ("urllib3.connection", "urllib3.connectionpool"):
+        logging.getLogger(name).addFilter(_HeaderWarningFilter())
+
+
+class _Noting:
+    def _get_conn(self, timeout: Optional[float] = None) -> Any:
+        conn = super()._get_conn(timeout)  # type: ignore[misc]
+        slot = getattr(_state, "slot", None)
+        if slot is not None:
+            slot.conn = conn
+        return conn
+
+
+class _NotingPool(_Noting, HTTPConnectionPool):
+    pass
+
+
+class _NotingHTTPSPool(_Noting, HTTPSConnectionPool):
+    pass
+
+
+_POOLS = {"http": _NotingPool, "https": _NotingHTTPSPool}
+
+
+class _BoundAdapter(HTTPAdapter):
+    """An HTTPAdapter whose pools let the watchdog find and cut a request's socket."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if getattr(manager, "pool_classes_by_scheme", None) is not None and not proxy.lower(
+        ).startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+def new_session(base_url: str, pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> requests.Session:
+    """A requests Session whose requests the watchdog can cut off.
+
+    The environment's proxy and CA settings for ``base_url`` (HTTPS_PROXY, NO_PROXY,
+    REQUESTS_CA_BUNDLE, ...) are read here, once: requests would scan os.environ again on
+    every request. .netrc is not consulted: the clients authenticate with their key.
+    """
+    session = requests.Session()
+    adapter = _BoundAdapter(pool_maxsize=pool_maxsize)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    settings = session.merge_environment_settings(base_url or None, {}, None, None, None)
+    session.trust_env = False
+    session.proxies = settings["proxies"]
+    session.verify = settings["verify"]
+    return session

@@ -1,0 +1,41 @@
+"""MockTransport: a client's HTTP replaced by a function, for unit tests without sockets."""
+
+import json
+from typing import Any, Callable, List, Mapping, Optional, Tuple
+
+from .._transport import MAX_BODY_BYTES, Reply, Request
+from ..errors import ResponseFormatError
+
+__all__ = ["MockTransport", "json_reply"]
+
+
+def json_reply(data: Any, status: int = 200, headers: Optional[Mapping[str, str]] = None) -> Reply:
+    """A Reply whose body is ``data`` as JSON."""
+    return Reply(status=status, headers={"Content-Type": "application/json", **(headers or {})},
+                 body=json.dumps(data).encode())
+
+
+class MockTransport:
+    """Answers each request with ``handler(request)``: a ``Reply``, or an exception such as
+    ``TransportError`` to raise. Requests are kept in ``requests``, in order.
+
+    ``client = gs.RivyaClient(api_key="k", transport=MockTransport(handler))``
+    """
+
+    def __init__(self, handler: Callable[[Request], Reply]) -> None:
+        self.handler = handler
+        self.requests: List[Request] = []
+
+    def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
+            max_bytes: int = MAX_BODY_BYTES) -> Reply:
+        self.requests.append(request)
+        reply = self.handler(request)
+        if not isinstance(reply, Reply):
+            raise TypeError(f"the handler returned {type(reply).__name__}, not a Reply")
+        if len(reply.body) > max_bytes:
+            raise ResponseFormatError(f"reply is larger than {max_bytes} bytes; not read",
+                                      status_code=reply.status, body="")
+        return reply
+
+    def close(self) -> None:
+        pass
