@@ -1,0 +1,21 @@
+"""Mistakes a user's ``mypy --strict`` must catch: each line marked ``# error: CODE`` must be
+reported with that code, and no other line (tests/typing/check.py)."""
+
+import genstatus_sync as gs
+
+
+def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
+             sivi_client: gs.SiviClient, clipia_client: gs.ClipiaClient) -> None:
+    rivya_client.get_status("x").stauts  # error: attr-defined
+    rivya_client.get_status(123)  # error: arg-type
+    sellerpic_client.get_status(12.5)  # error: arg-type
+    sivi_client.get_status("x").progres  # error: attr-defined
+    sivi_client.poll("x", abstract_user="u")  # error: call-arg
+    rivya_client.poll("x", abstract_user_id="u")  # error: call-arg
+    clipia_client.get_result("r").outputs  # error: attr-defined
+    clipia_client.wait("r").result_url  # error: attr-defined
+    rivya_client.wait("x", timeout="10")  # error: arg-type
+    gs.RivyClient  # error: attr-defined
+    gs.wait_all([(rivya_client, "a")], max_in_flight="8")  # error: arg-type
+    with gs.ClipiaClient() as client:
+        client.get_status("r").request_idd  # error: attr-defined
