@@ -35,7 +35,7 @@ def load_spec(provider: str) -> Dict[str, Any]:
 def reply_schemas(provider: str) -> Dict[str, Any]:
     """{path: the schema of its 200 application/json reply}."""
     spec = load_spec(provider)
-    # SellerPic's document gives its media type as */*
+    # each 200 reply declares one media type (application/json)
     return {path: next(iter(item["get"]["responses"]["200"]["content"].values()))["schema"]
             for path, item in spec["paths"].items()}
 

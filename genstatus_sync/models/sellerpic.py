@@ -47,7 +47,9 @@ class ErrorEnvelope:
 
 @_attrs_frozen(kw_only=True)
 class GenerateStatusData:
-    result_list: List[ApiImageMakeResult] = _attrs_field(metadata={"json": "resultList"})
+    result_list: Optional[List[ApiImageMakeResult]] = (
+        _attrs_field(default=None, metadata={"json": "resultList", "omit_if_none": True})
+    )
 
 
 @_attrs_frozen(kw_only=True)
