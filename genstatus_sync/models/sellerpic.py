@@ -96,7 +96,7 @@ def structure_generate_status_data(o: Any) -> GenerateStatusData:
     if o.__class__ is not dict:
         raise _s.expected("an object", o)
     return GenerateStatusData(
-        result_list=[structure_api_image_make_result(item) for item in _s.array(o["resultList"])],
+        result_list=None if (v := o.get("resultList")) is None else [structure_api_image_make_result(item) for item in _s.array(v)],
     )
 
 
