@@ -1,13 +1,18 @@
-"""FakeProviders: one threaded HTTP server on 127.0.0.1 that speaks all four provider APIs."""
+"""FakeProviders: one threaded HTTP server on loopback that speaks all four provider APIs."""
 
+import contextlib
 import itertools
 import json
+import math
+import re
 import socket
 import threading
 import time
 import uuid
+from collections import deque
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from . import _render
@@ -18,16 +23,34 @@ STATES = ("queued", "running", "succeeded", "failed")
 FAULTS = ("slow", "drop", "empty", "html", "truncated", "off_spec", "huge", "never", "trickle",
           "bad_utf8", "bomb", "html_as_json", "json_as_html")
 REDACTED = "[redacted]"
+AUTH_HEADERS = ("authorization", "proxy-authorization", "sivi-api-key")
+MIN_KEY_TO_REDACT = 8  # a shorter key would match inside ordinary header values
+# The standard handler stops at 64 KB (an HTML 414); Sivi's JSON query can be longer than that
+# and should still get Sivi's own 400.
+MAX_REQUEST_LINE = 2**20
+MAX_DISCARDED_BODY = 2**16
+STOP_GRACE = 2.0  # seconds stop() waits for connection threads once their sockets are shut
+_SCHEME = re.compile(r"[A-Za-z]{1,16}")
 
 
 class RecordedRequest(NamedTuple):
-    """One request the fake received; API keys in headers are replaced by ``[redacted]``."""
+    """One request the fake received, as it arrived (``time``: the fake's clock at arrival,
+    ``time.monotonic()`` unless a ``clock`` was given).
+
+    Redaction: the values of the auth headers (``sivi-api-key``, ``Authorization``,
+    ``Proxy-Authorization``) are always recorded as ``[redacted]``, or ``<scheme> [redacted]``
+    when they start with a scheme word (letters only, as ``Bearer`` or ``Key``), whatever key
+    they carry, the fake's own or any other. Every other header, query name and value and path
+    segment is recorded as sent, except that one containing the fake's own key (when the key
+    has at least 8 characters) is replaced by ``[redacted]`` as a whole.
+    """
 
     provider: str
     method: str
     path: str
     query: Dict[str, str]
     headers: Dict[str, str]
+    time: float = 0.0
 
 
 class _Job:
@@ -37,6 +60,7 @@ class _Job:
         self.job_id, self.states, self.urls, self.error = job_id, list(states), urls, error
         self.every, self.polls = every, 0
         self.first_poll: Optional[float] = None
+        self.shown: Optional[int] = None  # the index the status endpoint last reported
         n = len(self.states)
         self.progress = list(progress) if progress is not None else [
             round(100 * i / max(1, n - 1), 1) if s == "running" else None
@@ -45,16 +69,26 @@ class _Job:
             max(0, self.states[i:].count("queued") - 1) if s == "queued" else None
             for i, s in enumerate(self.states)]
 
-    def view(self, advance: bool) -> JobView:
+    def poll(self, now: float) -> JobView:
+        """What a status poll at ``now`` shows; the job moves on (by poll, or by time)."""
         if self.every is not None:
             if self.first_poll is None:
-                self.first_poll = time.monotonic()
-            index = int((time.monotonic() - self.first_poll) / self.every)
+                self.first_poll = now
+            index = int((now - self.first_poll) / self.every)
         else:
             index = self.polls
-            if advance:
-                self.polls += 1
-        index = min(index, len(self.states) - 1)
+            self.polls += 1
+        self.shown = min(index, len(self.states) - 1)
+        return self.view(self.shown)
+
+    def result(self) -> JobView:
+        """What the status endpoint last showed (never moving the job on): the result endpoint
+        answers from it, so it is never ahead of the status."""
+        if self.shown is None:
+            return JobView(self.job_id, "queued", None, None, self.urls, self.error)
+        return self.view(self.shown)
+
+    def view(self, index: int) -> JobView:
         return JobView(self.job_id, self.states[index], _at(self.progress, index),
                        _at(self.queue_positions, index), self.urls, self.error)
 
@@ -72,43 +106,76 @@ class _Fault:
 
 
 class FakeProviders:
-    """A real HTTP server on 127.0.0.1 (a free port) serving Sivi, Rivya, SellerPic and Clipia
-    at their documented paths, with their auth headers, bodies and status codes.
+    """A real HTTP server on loopback (``127.0.0.1``, or ``host="::1"``; a free port) serving
+    Sivi, Rivya, SellerPic and Clipia at their documented paths, with their auth headers,
+    bodies and status codes.
 
     Jobs follow a script (``add_job``: one state per poll, the last repeating, or one per
-    ``every`` seconds); faults are injected with ``fail`` and ``fault``; every request is
-    recorded in ``requests`` with keys redacted. Use it as a context manager.
+    ``every`` seconds); faults are injected with ``fail`` and ``fault``, limits with
+    ``rate_limit``, delays with ``latency``; every request that parses as HTTP is recorded in
+    ``requests`` (see ``RecordedRequest`` for what is redacted). Use it as a context manager.
+
+    A request is answered, in this order: 404 for an unknown path; 429 over a ``rate_limit``;
+    405 (``Allow: GET``) for any other standard method (HEAD included, without a body); 400
+    for a malformed request (Sivi's ``queryParams``, SellerPic's ``id`` or its required
+    ``Content-Type: application/json``); 401 for a wrong key; then the injected faults; then
+    the job (404 when unknown). Errors come in the provider's own shape; what does not parse as
+    HTTP (request line, headers, ``Content-Length``, an unknown method: 501) gets a JSON error
+    and the connection is closed.
+
+    ``latency`` delays every reply by that many seconds (each request in its own thread, so
+    concurrent requests overlap); ``clock`` is the time source for request times, rate-limit
+    windows and ``every`` jobs (tests may pass a virtual one).
     """
 
-    def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1") -> None:
+    def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1",
+                 latency: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.api_key = api_key
-        self._host = host
+        self._host = host.strip("[]")
+        self._clock = clock
         self._lock = threading.Lock()
         self._jobs: Dict[Tuple[str, str], _Job] = {}
         self._faults: Dict[str, List[_Fault]] = {p: [] for p in PROVIDERS}
+        self._limits: Dict[str, int] = {}
+        self._windows: Dict[str, Deque[float]] = {p: deque() for p in PROVIDERS}
+        self._latency: Dict[Optional[str], float] = dict.fromkeys(
+            (*PROVIDERS, None), _check_seconds("latency", latency))
         self._ids = itertools.count(1)
         self.requests: List[RecordedRequest] = []
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
     # -- lifetime ---------------------------------------------------------------------------
 
     def start(self) -> "FakeProviders":
-        """Start serving in a background thread; returns self."""
-        if self._server is None:
-            self._server = _Server((self._host, 0), _handler_for(self))
-            self._thread = threading.Thread(target=self._server.serve_forever,
+        """Start serving in a background thread (a new port after a ``stop``); returns self."""
+        with self._lock:
+            if self._server is not None:
+                return self
+            stopping = threading.Event()
+            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+            server = _Server((self._host, 0), _handler_for(self, stopping), family, stopping)
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever,
                                             kwargs={"poll_interval": 0.05},
                                             name="FakeProviders", daemon=True)
             self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        """Stop serving: close the listening socket and every open connection (kept-alive ones
+        too; a reply not yet sent is never sent) and end their threads. Stopping a stopped
+        server does nothing."""
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections(STOP_GRACE)
+        thread.join()
 
     @classmethod
     def fixture(cls, **kwargs: Any) -> Callable[[], Iterator["FakeProviders"]]:
@@ -129,10 +196,13 @@ class FakeProviders:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the base URL of all four providers."""
-        if self._server is None:
+        """``http://127.0.0.1:PORT`` (``http://[::1]:PORT`` on IPv6): the base URL of all four
+        providers. Raises ``RuntimeError`` when not started."""
+        server = self._server
+        if server is None:
             raise RuntimeError("FakeProviders is not started")
-        return f"http://{self._host}:{self._server.server_port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{server.server_port}"
 
     # -- scripting --------------------------------------------------------------------------
 
@@ -143,11 +213,14 @@ class FakeProviders:
                 every: Optional[float] = None, job_id: Optional[str] = None) -> str:
         """Add a job and return its id. ``states`` are normalized names (queued, running,
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
-        seconds from the first poll); any other string is sent as the provider's raw status
-        value."""
+        seconds from the first status poll); any other string is sent as the provider's raw
+        status value. Clipia's result endpoint answers from the state its status endpoint last
+        showed (202 until that was terminal). Raises ``ValueError`` on a bad argument."""
         _check_provider(provider)
         if not states:
             raise ValueError("a job needs at least one state")
+        if every is not None and not _check_seconds("every", every) > 0:
+            raise ValueError(f"every must be more than 0 seconds, got {every!r}")
         n = next(self._ids)
         if job_id is None:
             job_id = {"sellerpic": str(1000 + n), "clipia": str(uuid.uuid4())}.get(
@@ -161,9 +234,11 @@ class FakeProviders:
 
     def fail(self, provider: str, status: int = 503, *, times: int = 1,
              retry_after: Optional[Any] = None, job_id: Optional[str] = None) -> None:
-        """Answer the next ``times`` requests to ``provider`` with an HTTP error ``status``
-        (and a ``Retry-After`` header, seconds or HTTP date, when given)."""
+        """Answer the next ``times`` requests to ``provider`` (or to its job ``job_id``) with
+        an HTTP error ``status`` (and a ``Retry-After`` header, seconds or HTTP date, when
+        given). ``times`` must be a whole number of at least 1, else ``ValueError``."""
         _check_provider(provider)
+        _check_times(times)
         header = None if retry_after is None else str(retry_after)
         with self._lock:
             self._faults[provider].append(_Fault("status", times, status, header, job_id=job_id))
@@ -176,15 +251,46 @@ class FakeProviders:
         ``empty``, ``html``, ``truncated``, ``off_spec``, ``huge`` (a 50 MB body),
         ``bad_utf8`` (invalid UTF-8 in a JSON string), ``bomb`` (100,000 nested arrays),
         ``html_as_json`` (an HTML page labelled application/json) or ``json_as_html`` (the
-        right reply labelled text/html)."""
+        right reply labelled text/html). ``times`` must be a whole number of at least 1 and
+        ``seconds`` at least 0, else ``ValueError``."""
         _check_provider(provider)
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
+        _check_times(times)
+        _check_seconds("seconds", seconds)
         with self._lock:
             self._faults[provider].append(_Fault(kind, times, seconds=seconds, job_id=job_id))
 
+    def rate_limit(self, provider: str, per_second: Optional[int]) -> None:
+        """Answer 429 (``Retry-After`` in whole seconds, at least 1, and the provider's error
+        body) to a request that would make more than ``per_second`` requests to ``provider``
+        in a sliding 1-second window; ``None`` removes the limit. As a real provider does, only
+        requests let through are counted: a 429 does not use up the budget. Raises
+        ``ValueError`` unless ``per_second`` is ``None`` or a whole number of at least 1."""
+        _check_provider(provider)
+        if per_second is not None and (not isinstance(per_second, int)
+                                       or isinstance(per_second, bool) or per_second < 1):
+            raise ValueError(f"per_second must be a whole number >= 1 or None, "
+                             f"got {per_second!r}")
+        with self._lock:
+            if per_second is None:
+                self._limits.pop(provider, None)
+            else:
+                self._limits[provider] = per_second
+            self._windows[provider].clear()
+
+    def latency(self, provider: str, seconds: float) -> None:
+        """Delay every later reply of ``provider`` by ``seconds`` (0: no delay), replacing the
+        ``latency`` given to the constructor. Raises ``ValueError`` for a negative or
+        non-finite number."""
+        _check_provider(provider)
+        _check_seconds("seconds", seconds)
+        with self._lock:
+            self._latency[provider] = seconds
+
     def client(self, provider: str, **kwargs: Any) -> Any:
-        """A client of ``provider`` pointed at this server, with its key."""
+        """A client of ``provider`` pointed at this server, with its key (``base_url`` or
+        ``api_key`` left out or ``None`` mean this server's, never the environment's)."""
         _check_provider(provider)
         from ..providers.clipia import ClipiaClient
         from ..providers.rivya import RivyaClient
@@ -193,12 +299,49 @@ class FakeProviders:
 
         cls = {"sivi": SiviClient, "rivya": RivyaClient, "sellerpic": SellerPicClient,
                "clipia": ClipiaClient}[provider]
-        kwargs.setdefault("api_key", self.api_key)
-        if "base_url" not in kwargs:
+        if kwargs.get("api_key") is None:
+            kwargs["api_key"] = self.api_key
+        if kwargs.get("base_url") is None:
             kwargs["base_url"] = self.url
         return cls(**kwargs)
 
     # -- serving ----------------------------------------------------------------------------
+
+    def _record(self, provider: Optional[str], method: str, path: str, query: Dict[str, str],
+                headers: Sequence[Tuple[str, str]], now: float) -> None:
+        recorded = {name: _redact_auth(value) if name.lower() in AUTH_HEADERS
+                    else self._redact(value) for name, value in headers}
+        path = "/".join(REDACTED if self._has_key(s) or self._has_key(unquote(s)) else s
+                        for s in path.split("/"))
+        query = {self._redact(k): self._redact(v) for k, v in query.items()}
+        with self._lock:
+            self.requests.append(RecordedRequest(provider or "", method, path, query, recorded,
+                                                 now))
+
+    def _has_key(self, value: str) -> bool:
+        return len(self.api_key) >= MIN_KEY_TO_REDACT and self.api_key in value
+
+    def _redact(self, value: str) -> str:
+        return REDACTED if self._has_key(value) else value
+
+    def _latency_for(self, provider: Optional[str]) -> float:
+        with self._lock:
+            return self._latency[provider]
+
+    def _admit(self, provider: str, now: float) -> Optional[int]:
+        """None when the request is within ``provider``'s rate limit (it is then counted), else
+        the seconds until it would be."""
+        with self._lock:
+            limit = self._limits.get(provider)
+            if limit is None:
+                return None
+            window = self._windows[provider]
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) < limit:
+                window.append(now)
+                return None
+            return max(1, math.ceil(window[0] + 1.0 - now))
 
     def _take_fault(self, provider: str, job_id: Optional[str]) -> Optional[_Fault]:
         with self._lock:
@@ -210,20 +353,32 @@ class FakeProviders:
                     return fault
         return None
 
-    def _job_view(self, provider: str, job_id: str, advance: bool) -> Optional[JobView]:
+    def _job_view(self, provider: str, job_id: str, endpoint: str,
+                  now: float) -> Optional[JobView]:
         with self._lock:
             job = self._jobs.get((provider, job_id))
             if job is None:
                 return None
-            view = job.view(advance)
+            view = job.poll(now) if endpoint == "status" else job.result()
         if provider == "clipia" and self.api_key.startswith("clipia_test_"):
             view.state, view.urls = "succeeded", view.urls or [_render.CLIPIA_SAMPLE]
         return view
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, each tracked so that ``close_connections`` can end them."""
+
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024  # the listen backlog: a thousand clients connecting at once
+
+    def __init__(self, address: Tuple[str, int], handler: type, family: socket.AddressFamily,
+                 stopping: threading.Event) -> None:
+        self.address_family = family
+        self.stopping = stopping
+        self._connections: Dict[Any, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
 
     def get_request(self) -> Tuple[socket.socket, Any]:
         sock, address = super().get_request()
@@ -231,10 +386,77 @@ class _Server(ThreadingHTTPServer):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, address
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(target=self._serve, args=(request, client_address),
+                                  name="FakeProviders connection", daemon=True)
+        with self._connections_lock:
+            if self.stopping.is_set():
+                self.shutdown_request(request)
+                return
+            self._connections[request] = thread
+        thread.start()
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except OSError:
+            pass  # the client went away, or stop() shut the connection: nothing to report
+        finally:
+            with self._connections_lock:
+                self._connections.pop(request, None)
+            self.shutdown_request(request)
+
+    def close_connections(self, timeout: float) -> None:
+        """Shut every open connection (its thread's next read or write fails at once) and
+        wait up to ``timeout`` seconds for their threads."""
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            with contextlib.suppress(OSError):  # already closed by its thread
+                sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for _, thread in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
 
 def _check_provider(provider: str) -> None:
     if provider not in PROVIDERS:
         raise ValueError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+
+
+def _check_times(times: int) -> None:
+    if not isinstance(times, int) or isinstance(times, bool) or times < 1:
+        raise ValueError(f"times must be a whole number >= 1 (the number of requests it "
+                         f"applies to), got {times!r}")
+
+
+def _check_seconds(name: str, seconds: float) -> float:
+    if (not isinstance(seconds, (int, float)) or isinstance(seconds, bool)
+            or not math.isfinite(seconds) or seconds < 0):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {seconds!r}")
+    return seconds
+
+
+def _redact_auth(value: str) -> str:
+    scheme, _, rest = value.strip().partition(" ")
+    if not scheme:
+        return value  # nothing was sent to hide
+    return f"{scheme} {REDACTED}" if rest.strip() and _SCHEME.fullmatch(scheme) else REDACTED
+
+
+def _split_target(target: str) -> Optional[Tuple[str, str]]:
+    """(path, query) of a request target, in origin form or (from a client that takes the fake
+    for its proxy) absolute form; None when it is neither."""
+    if target.startswith("/") or target == "*":  # "*": OPTIONS for the server as a whole
+        path, _, query = target.partition("?")
+        return path, query
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return parts.path or "/", parts.query
 
 
 def _route(path: str) -> Tuple[Optional[str], Optional[str], str]:
@@ -253,44 +475,117 @@ def _route(path: str) -> Tuple[Optional[str], Optional[str], str]:
     return None, None, ""
 
 
-def _handler_for(fake: FakeProviders) -> type:
+def _sivi_request_id(query: Dict[str, str]) -> Optional[str]:
+    try:
+        params = json.loads(query.get("queryParams", ""))
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays or objects
+        return None
+    request_id = params.get("requestId") if isinstance(params, dict) else None
+    return request_id if isinstance(request_id, str) and request_id else None
+
+
+def _is_json(content_type: Optional[str]) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() == "application/json"
+
+
+def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "FakeProviders/1"
 
+        trickle: Optional[float] = None
+        content_type = "application/json"
+        delay = 0.0
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        trickle: Optional[float] = None
-        content_type = "application/json"
+        def handle_one_request(self) -> None:
+            # The standard one with a longer request line (MAX_REQUEST_LINE) and every
+            # reply in JSON.
+            try:
+                self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+                if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                    return
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return
+                if not self.parse_request():
+                    return  # parse_request has sent the error
+                method = getattr(self, "do_" + self.command, None)
+                if method is None:
+                    self.send_error(HTTPStatus.NOT_IMPLEMENTED,
+                                    f"Unsupported method ({self.command!r})")
+                    return
+                method()
+                self.wfile.flush()
+            except socket.timeout:
+                self.close_connection = True
+
+        def send_error(self, code: int, message: Optional[str] = None,
+                       explain: Optional[str] = None) -> None:
+            """The standard error reply (bad request line, headers too long, ...) in JSON, and
+            with a status line even when the request line was unreadable (the standard one then
+            falls back to HTTP/0.9: a bare body)."""
+            self.close_connection = True
+            self.request_version = "HTTP/1.1"
+            phrase = self.responses.get(code, ("Error",))[0]
+            data = json.dumps({"error": {"status": code, "message": message or phrase}}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD":
+                self.wfile.write(data)
 
         def do_GET(self) -> None:
-            self.trickle, self.content_type = None, "application/json"
-            split = urlsplit(self.path)
-            query = dict(parse_qsl(split.query, keep_blank_values=True))
-            provider, job_id, endpoint = _route(split.path)
-            headers = {k: v.replace(fake.api_key, REDACTED) if fake.api_key else v
-                       for k, v in self.headers.items()}
-            with fake._lock:
-                fake.requests.append(RecordedRequest(provider or "", "GET", split.path, query,
-                                                     headers))
+            self.trickle, self.content_type, self.delay = None, "application/json", 0.0
+            now = fake._clock()
+            target = _split_target(self.path)
+            path, raw_query = target or (self.path, "")
+            query = dict(parse_qsl(raw_query, keep_blank_values=True))
+            provider, job_id, endpoint = _route(path) if target else (None, None, "")
+            fake._record(provider, self.command, path, query, list(self.headers.items()), now)
+            self.delay = fake._latency_for(provider)
+            if not self._drop_body():
+                return self._send(400, {"error": "bad Content-Length"})
+            if target is None:
+                return self._send(400, {"error": "bad request target"})
             if provider is None:
                 return self._send(404, {"error": "no such endpoint"})
+            trace_id = uuid.uuid4().hex
+            retry_after = fake._admit(provider, now)
+            if retry_after is not None:
+                return self._send(429, _render.error_body(provider, 429, "Too many requests",
+                                                          trace_id),
+                                  {"Retry-After": str(retry_after)})
+            if self.command != "GET":
+                return self._send(405, _render.error_body(
+                    provider, 405, f"Method {self.command} not allowed; use GET", trace_id),
+                    {"Allow": "GET"})
             if provider == "sivi":
-                try:
-                    job_id = json.loads(query.get("queryParams", "")).get("requestId")
-                except (ValueError, AttributeError):
-                    return self._send(400, _render.error_body("sivi", 400, "bad queryParams", ""))
+                job_id = _sivi_request_id(query)
+                if job_id is None:
+                    return self._send(400, _render.error_body(
+                        "sivi", 400, "queryParams must be a JSON object with a requestId",
+                        trace_id))
             elif provider == "sellerpic":
                 job_id = query.get("id", "")
-            trace_id = uuid.uuid4().hex
+                if not job_id or not _is_json(self.headers.get("Content-Type")):
+                    message = ("Content-Type must be application/json" if job_id
+                               else "id is required")
+                    return self._send(400, _render.error_body("sellerpic", 400, message,
+                                                              trace_id))
             if not self._authorized(provider):
                 return self._send(401, _render.error_body(provider, 401, "Invalid API key",
                                                           trace_id))
             fault = fake._take_fault(provider, job_id)
             if fault is not None and self._apply(fault, provider, trace_id):
                 return
-            view = fake._job_view(provider, str(job_id), advance=endpoint == "status")
+            view = fake._job_view(provider, str(job_id), endpoint, now)
             if view is None:
                 message = "Record Not Found" if provider == "sellerpic" else "Task not found."
                 return self._send(404, _render.error_body(provider, 404, message, trace_id))
@@ -308,6 +603,31 @@ def _handler_for(fake: FakeProviders) -> type:
             else:
                 self._send(*_render.clipia_result(view))
 
+        # the other standard methods: 405 on a known path; any other method is 501
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+        do_OPTIONS = do_TRACE = do_CONNECT = do_GET
+
+        def _drop_body(self) -> bool:
+            """Read a small request body, so that the next request on the connection starts
+            where it should; with a large, chunked or unreadable one, close after replying.
+            False for a Content-Length that is not a number."""
+            length = (self.headers.get("Content-Length") or "0").strip()
+            if not length.isdigit() or not length.isascii():
+                self.close_connection = True
+                return False
+            if "Transfer-Encoding" in self.headers or int(length) > MAX_DISCARDED_BODY:
+                self.close_connection = True
+            elif int(length) > 0:
+                try:
+                    self.connection.settimeout(1.0)
+                    self.rfile.read(int(length))
+                except OSError:
+                    self.close_connection = True
+                finally:
+                    with contextlib.suppress(OSError):
+                        self.connection.settimeout(None)
+            return True
+
         def _authorized(self, provider: str) -> bool:
             if provider == "sivi":
                 return self.headers.get("sivi-api-key") == fake.api_key
@@ -321,12 +641,16 @@ def _handler_for(fake: FakeProviders) -> type:
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 self._send(fault.status, body, extra)
             elif fault.kind == "slow":
-                time.sleep(fault.seconds)
+                if stopping.wait(fault.seconds):
+                    self.close_connection = True
+                    return True
                 return False
             elif fault.kind == "never":
-                time.sleep(fault.seconds)
+                if self._delay_reply():
+                    stopping.wait(fault.seconds)
                 self.close_connection = True
             elif fault.kind == "drop":
+                self._delay_reply()
                 self.close_connection = True
             elif fault.kind == "empty":
                 self._send_raw(200, b"", "application/json")
@@ -352,13 +676,26 @@ def _handler_for(fake: FakeProviders) -> type:
                 return False
             return True
 
+        def _delay_reply(self) -> bool:
+            """Wait out the latency; False (the connection to be closed, unanswered) when the
+            server stopped meanwhile."""
+            delay, self.delay = self.delay, 0.0
+            if stopping.wait(delay) if delay > 0 else stopping.is_set():
+                self.close_connection = True
+                return False
+            return True
+
         def _send(self, status: int, body: Any, headers: Optional[Dict[str, str]] = None) -> None:
             self._send_raw(status, json.dumps(body).encode(), self.content_type, headers)
 
         def _send_raw(self, status: int, data: bytes, content_type: str,
                       headers: Optional[Dict[str, str]] = None) -> None:
+            if not self._delay_reply():
+                return
             fields = {"Content-Type": content_type, "Content-Length": str(len(data)),
                       **(headers or {})}
+            if self.command == "HEAD":
+                data = b""
             if self.trickle is not None:
                 return self._trickle(status, fields, data, self.trickle)
             self.send_response(status)
@@ -378,12 +715,16 @@ def _handler_for(fake: FakeProviders) -> type:
                 for i in range(len(reply)):
                     self.wfile.write(reply[i:i + 1])
                     self.wfile.flush()
-                    time.sleep(seconds)
+                    if stopping.wait(seconds):
+                        return
             except OSError:
                 pass  # the client gave up, as it should
 
         def _send_huge(self) -> None:
             # 50 MB of a JSON string, chunked, so that no Content-Length gives it away.
+            self.close_connection = True
+            if not self._delay_reply():
+                return
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
@@ -392,10 +733,11 @@ def _handler_for(fake: FakeProviders) -> type:
             try:
                 self.wfile.write(b'1\r\n"\r\n')
                 for _ in range(50 * 16):
+                    if stopping.is_set():
+                        return
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 self.wfile.write(b'1\r\n"\r\n0\r\n\r\n')
             except OSError:
                 pass  # the client stopped reading, as it should
-            self.close_connection = True
 
     return Handler

@@ -13,6 +13,9 @@ NATIVE = {
                "failed": "FAILED"},
     "sellerpic": {},
 }
+# Rivya's document names only "generation_failed"; these are our guesses for the others.
+RIVYA_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found",
+                     405: "method_not_allowed", 429: "rate_limited"}
 CLIPIA_SAMPLE = "https://media.clipia.ai/sample/mock-result.png"
 
 
@@ -109,7 +112,7 @@ def error_body(provider: str, status: int, message: str, trace_id: str) -> Dict[
     if provider == "sivi":
         return {"status": status, "body": {"message": message}}
     if provider == "rivya":
-        code = "not_found" if status == 404 else ("unauthorized" if status == 401 else "error")
+        code = RIVYA_ERROR_CODES.get(status, "error")
         return {"error": {"code": code, "message": message}}
     if provider == "sellerpic":
         return {"code": status, "data": None, "msg": message, "success": False,

@@ -1,0 +1,486 @@
+"""FakeProviders itself, over real HTTP: raw sockets and http.client, no mocks."""
+
+import http.client
+import json
+import selectors
+import socket
+import threading
+import time
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+from genstatus_sync import State
+from genstatus_sync.testing import FakeProviders, RecordedRequest
+
+from ..conftest import KEY, fast_client
+
+PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
+
+
+class Clock:
+    """A virtual clock for the fake: it moves only when the test says so."""
+
+    def __init__(self, now=0.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def target(provider, job):
+    """The path and headers a well-behaved client sends for ``job``."""
+    if provider == "sivi":
+        return ("/api/prod/v2/enterprise/get-request-status?queryParams="
+                + quote(json.dumps({"requestId": job})), {"sivi-api-key": KEY})
+    if provider == "rivya":
+        return f"/api/v1/generations/{job}", {"Authorization": f"Bearer {KEY}"}
+    if provider == "sellerpic":
+        return f"/v1/api/generate?id={job}", {"Authorization": f"Bearer {KEY}",
+                                              "Content-Type": "application/json"}
+    return f"/v1/requests/{job}/status", {"Authorization": f"Key {KEY}"}
+
+
+def address(fake):
+    parts = urlsplit(fake.url)
+    return parts.hostname, parts.port
+
+
+def connect(fake):
+    return http.client.HTTPConnection(*address(fake), timeout=5)
+
+
+def get(fake, path, headers=None, method="GET", body=None, conn=None):
+    """(status, headers, decoded JSON body or None) of one request."""
+    conn = conn or connect(fake)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, response.headers, json.loads(data) if data else None
+
+
+def raw(fake, data, timeout=5.0):
+    """Send raw bytes on a fresh connection; the parsed reply (status, headers, body bytes)."""
+    with socket.create_connection(address(fake), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, response.headers, response.read()
+
+
+def connection_threads(fake):
+    return list(fake._server._connections.values())
+
+
+@pytest.fixture(autouse=True)
+def no_handler_errors(monkeypatch, capfd):
+    """No handler thread of the fake may end in an exception or print a traceback."""
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    yield
+    assert errors == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# -- stop() ---------------------------------------------------------------------------------
+
+def test_stop_closes_kept_alive_and_pending_connections_and_ends_their_threads():
+    fake = FakeProviders(api_key=KEY).start()
+    job = fake.add_job("rivya", ["running"])
+    path, headers = target("rivya", job)
+    kept_alive = connect(fake)
+    assert get(fake, path, headers, conn=kept_alive)[0] == 200
+    idle = socket.create_connection(address(fake), timeout=5)
+    waiting = socket.create_connection(address(fake), timeout=5)
+    fake.latency("rivya", 30.0)  # a reply in the making when stop() comes
+    waiting.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+                    .encode())
+    for _ in range(200):
+        if len(fake.requests) == 2 and len(connection_threads(fake)) == 3:
+            break
+        time.sleep(0.01)
+    threads, where = connection_threads(fake), address(fake)
+    assert len(threads) == 3
+    started = time.monotonic()
+    fake.stop()
+    assert time.monotonic() - started < 1.0
+    assert not any(thread.is_alive() for thread in threads)
+    assert waiting.recv(100) == b""  # the delayed reply is never sent
+    assert idle.recv(100) == b""
+    with pytest.raises((OSError, http.client.HTTPException)):
+        get(fake, path, headers, conn=kept_alive)
+    with pytest.raises(OSError):
+        socket.create_connection(where, timeout=1)
+    for sock in (idle, waiting):
+        sock.close()
+    kept_alive.close()
+
+
+def test_stop_twice_then_start_again_serves_on_a_new_port():
+    fake = FakeProviders(api_key=KEY)
+    fake.stop()  # never started: nothing to do
+    with fake:
+        job = fake.add_job("rivya", ["running"])
+    fake.stop()
+    with pytest.raises(RuntimeError):
+        fake.url  # noqa: B018
+    with fake:
+        assert get(fake, *target("rivya", job))[0] == 200
+
+
+# -- argument checks ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("times", [0, -1, True, 1.5, "2"])
+def test_times_below_one_or_not_a_whole_number_is_refused(fake, times):
+    with pytest.raises(ValueError, match="times must be a whole number >= 1"):
+        fake.fail("rivya", 503, times=times)
+    with pytest.raises(ValueError, match="times must be a whole number >= 1"):
+        fake.fault("rivya", "drop", times=times)
+    assert fake._faults["rivya"] == []
+
+
+@pytest.mark.parametrize("call", [
+    lambda f: f.fault("rivya", "slow", seconds=-1),
+    lambda f: f.fault("rivya", "slow", seconds=float("nan")),
+    lambda f: f.add_job("rivya", every=0),
+    lambda f: f.latency("rivya", -0.1),
+    lambda f: f.latency("nope", 1),
+    lambda f: f.rate_limit("rivya", 0),
+    lambda f: f.rate_limit("rivya", 2.5),
+    lambda f: FakeProviders(latency=float("inf")),
+])
+def test_bad_knob_values_are_refused(fake, call):
+    with pytest.raises(ValueError):
+        call(fake)
+
+
+# -- client() -------------------------------------------------------------------------------
+
+def test_client_with_base_url_and_api_key_none_uses_the_fake_not_the_environment(
+        fake, monkeypatch):
+    monkeypatch.setenv("RIVYA_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("RIVYA_API_KEY", "sk-production-key-1234")
+    job = fake.add_job("rivya", ["running"])
+    client = fast_client(fake, "rivya", base_url=None, api_key=None, max_retries=0)
+    assert client.poll(job).state is State.RUNNING
+    assert fake.requests[-1].headers["Authorization"] == "Bearer [redacted]"
+    assert fake.client("rivya").poll(job).state is State.RUNNING
+
+
+# -- malformed input ------------------------------------------------------------------------
+
+SIVI = "/api/prod/v2/enterprise/get-request-status"
+
+
+@pytest.mark.parametrize("query", [quote("[" * 100_000), "[" * 100_000, quote('{"a":' * 50_000),
+                                   "", "not-json", quote("[]"), quote('"x"'),
+                                   quote('{"requestId": 5}'), quote('{"requestId": ""}'),
+                                   quote('{"requestId": "1"') + "%ff%fe"])
+def test_bad_sivi_query_params_get_sivis_400(fake, query):
+    status, headers, body = get(fake, f"{SIVI}?queryParams={query}", {"sivi-api-key": KEY})
+    assert status == 400
+    assert body["status"] == 400 and "queryParams" in body["body"]["message"]
+    assert headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(("data", "status"), [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)) + b"\r\n\r\n", 400),
+    (b"GET / HTTP/9.9\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
+    (b"GET /" + b"a" * (2**20 + 10) + b" HTTP/1.1\r\n\r\n", 414),
+    (b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"BREW /v1/api/generate HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+    (b"GET " + SIVI.encode() + b" HTTP/1.1\r\nContent-Length: abc\r\n\r\n", 400),
+    (b"GET " + SIVI.encode() + b" HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+    (b"GET http://[::1/x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET ftp://example.test/x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /api/v1/generations/%ZZ%ff%ed%a0%80 HTTP/1.1\r\nHost: x\r\n"
+     b"Authorization: Bearer " + KEY.encode() + b"\r\n\r\n", 404),
+    (b"GET /v1/api/generate?id=\xff\xfe&id=%00 HTTP/1.1\r\nHost: x\r\n"
+     b"Content-Type: application/json\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n\r\n",
+     404),
+])
+def test_malformed_http_gets_a_json_reply_and_no_traceback(fake, data, status):
+    got, headers, body = raw(fake, data)
+    assert got == status
+    assert headers["Content-Type"] == "application/json"
+    assert isinstance(json.loads(body), dict)
+
+
+def test_a_body_on_a_get_is_read_so_the_connection_stays_in_step(fake):
+    job = fake.add_job("rivya", ["running"])
+    path, headers = target("rivya", job)
+    conn = connect(fake)
+    assert get(fake, path, headers, body=b"hello", conn=conn)[0] == 200
+    assert get(fake, path, headers, method="POST", body=b'{"a": 1}', conn=conn)[0] == 405
+    assert get(fake, path, headers, conn=conn)[0] == 200
+    assert len(fake.requests) == 3
+
+
+# -- methods and paths ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
+def test_other_methods_on_a_known_path_are_405_with_allow_get(fake, provider, method):
+    job = fake.add_job(provider, ["running"])
+    path, headers = target(provider, job)
+    conn = connect(fake)
+    status, reply_headers, body = get(fake, path, headers, method=method, conn=conn)
+    assert status == 405 and reply_headers["Allow"] == "GET"
+    assert reply_headers["Content-Type"] == "application/json"
+    if method == "HEAD":
+        assert body is None and int(reply_headers["Content-Length"]) > 0
+    else:
+        assert body  # the provider's error shape
+    assert get(fake, path, headers, conn=conn)[0] == 200  # the connection is still good
+    assert fake.requests[0].method == method
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "HEAD"])
+def test_unknown_paths_are_404_json(fake, method):
+    status, headers, body = get(fake, "/v2/nothing/here", method=method)
+    assert status == 404 and headers["Content-Type"] == "application/json"
+    assert method == "HEAD" or body == {"error": "no such endpoint"}
+
+
+# -- the request log ------------------------------------------------------------------------
+
+def test_auth_headers_are_redacted_whatever_key_they_carry_and_nothing_else_is_mangled():
+    with FakeProviders(api_key="K") as fake:  # a short key: no substring replacing
+        job = fake.add_job("rivya", ["running"])
+        path = f"/api/v1/generations/{job}"
+        get(fake, path, {"Authorization": "Bearer sk-live-production-0001",
+                         "User-Agent": "Kool Kit/1", "X-Note": "K"})
+        get(fake, path, {"Authorization": "sk-live-production-0001"})
+        get(fake, path, {"Authorization": "sk-live production"})
+        get(fake, SIVI + "?queryParams=%7B%7D", {"sivi-api-key": "sk-live-production-0001"})
+    first, second, third, fourth = (r.headers for r in fake.requests)
+    assert first["Authorization"] == "Bearer [redacted]"
+    assert first["User-Agent"] == "Kool Kit/1" and first["X-Note"] == "K"
+    assert second["Authorization"] == "[redacted]"
+    assert third["Authorization"] == "[redacted]"  # "sk-live" is no scheme word
+    assert fourth["sivi-api-key"] == "[redacted]"
+    assert "production" not in repr(fake.requests)
+
+
+def test_the_fakes_own_key_is_redacted_wherever_else_it_appears(fake):
+    job = fake.add_job("rivya", ["running"])
+    get(fake, f"/api/v1/generations/{quote(KEY)}x?token={KEY}&page=2",
+        {"Authorization": f"Key {KEY}", "X-Echo": f"my key is {KEY}", "X-Plain": "keep me"})
+    get(fake, f"/api/v1/generations/{job}", {"Authorization": f"Bearer {KEY}"})
+    (odd, normal) = fake.requests
+    assert odd.path == "/api/v1/generations/[redacted]"
+    assert odd.query == {"token": "[redacted]", "page": "2"}
+    assert odd.headers["Authorization"] == "Key [redacted]"
+    assert odd.headers["X-Echo"] == "[redacted]" and odd.headers["X-Plain"] == "keep me"
+    assert normal.path == f"/api/v1/generations/{job}"
+    assert KEY not in repr(fake.requests)
+
+
+def test_recorded_request_keeps_its_five_field_constructor():
+    old = RecordedRequest("rivya", "GET", "/p", {}, {})
+    assert old.time == 0.0 and old[:5] == ("rivya", "GET", "/p", {}, {})
+    assert RecordedRequest._fields[-1] == "time"
+
+
+# -- Clipia's result ------------------------------------------------------------------------
+
+def _clipia(fake, job, result=False):
+    path = f"/v1/requests/{job}" + ("" if result else "/status")
+    status, _, body = get(fake, path, {"Authorization": f"Key {KEY}"})
+    return status, body["status"]
+
+
+def test_clipia_result_is_202_until_the_status_has_shown_the_end(fake):
+    job = fake.add_job("clipia", ["queued", "running", "succeeded"])
+    assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")  # never polled
+    assert _clipia(fake, job) == (200, "IN_QUEUE")
+    assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")
+    assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")  # asking does not move it on
+    assert _clipia(fake, job) == (200, "IN_PROGRESS")
+    assert _clipia(fake, job, result=True) == (202, "IN_PROGRESS")
+    assert _clipia(fake, job) == (200, "COMPLETED")
+    assert _clipia(fake, job, result=True) == (200, "COMPLETED")
+
+
+def test_clipia_result_of_a_timed_job_follows_what_the_status_last_showed():
+    clock = Clock(100.0)
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        job = fake.add_job("clipia", ["queued", "failed"], every=1.0)
+        clock.now += 5  # results asked for do not start the job's clock
+        assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")
+        assert _clipia(fake, job) == (200, "IN_QUEUE")
+        clock.now += 1.5  # by time it has failed, but no status poll has shown it
+        assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")
+        assert _clipia(fake, job) == (200, "FAILED")
+        assert _clipia(fake, job, result=True) == (200, "FAILED")
+
+
+# -- SellerPic's Content-Type ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("content_type", "status"), [
+    (None, 400), ("text/plain", 400), ("application/jsonx", 400), ("", 400),
+    ("application/json", 200), ("Application/JSON; charset=utf-8", 200)])
+def test_sellerpic_needs_its_content_type(fake, content_type, status):
+    job = fake.add_job("sellerpic", ["running"])
+    headers = {"Authorization": f"Bearer {KEY}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    got, _, body = get(fake, f"/v1/api/generate?id={job}", headers)
+    assert got == status
+    if status == 400:
+        assert body["code"] == 400 and body["success"] is False and body["data"] is None
+        assert "Content-Type" in body["msg"] and body["traceId"]
+
+
+def test_sellerpic_without_an_id_is_400(fake):
+    status, _, body = get(fake, "/v1/api/generate", {"Authorization": f"Bearer {KEY}",
+                                                     "Content-Type": "application/json"})
+    assert status == 400 and body["msg"] == "id is required"
+
+
+# -- IPv6 -----------------------------------------------------------------------------------
+
+def _has_ipv6_loopback():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_ipv6_loopback():
+    with FakeProviders(api_key=KEY, host="::1") as fake:
+        assert fake.url == f"http://[::1]:{fake._server.server_port}"
+        job = fake.add_job("rivya", ["running"])
+        assert get(fake, *target("rivya", job))[0] == 200
+        assert fast_client(fake, "rivya").poll(job).state is State.RUNNING
+
+
+# -- rate limits ----------------------------------------------------------------------------
+
+ERROR_MESSAGE = {"sivi": lambda b: b["body"]["message"], "rivya": lambda b: b["error"]["code"],
+                 "sellerpic": lambda b: b["msg"], "clipia": lambda b: b["detail"]}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_rate_limit_in_a_sliding_second(provider):
+    clock = Clock()
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        job = fake.add_job(provider, ["running"])
+        fake.rate_limit(provider, 2)
+
+        def status():
+            got, headers, body = get(fake, *target(provider, job))
+            if got == 429:
+                assert headers["Retry-After"] == "1"
+                assert ERROR_MESSAGE[provider](body) in ("Too many requests", "rate_limited")
+            return got
+
+        assert [status(), status(), status()] == [200, 200, 429]
+        clock.now = 0.5
+        assert [status(), status()] == [429, 429]
+        clock.now = 1.0  # the first two leave the window; the 429s were never counted
+        assert [status(), status(), status()] == [200, 200, 429]
+        other = "rivya" if provider != "rivya" else "sivi"
+        assert get(fake, *target(other, fake.add_job(other, ["running"])))[0] == 200
+        fake.rate_limit(provider, None)
+        assert [status() for _ in range(5)] == [200] * 5
+
+
+def test_recorded_times_show_no_sliding_second_over_the_limit():
+    ticks = iter(range(10**6))
+    with FakeProviders(api_key=KEY, clock=lambda: next(ticks) / 8) as fake:  # 8 requests/s
+        job = fake.add_job("rivya", ["running"])
+        fake.rate_limit("rivya", 3)
+        statuses = [get(fake, *target("rivya", job))[0] for _ in range(32)]  # 4 s of them
+    times = [r.time for r in fake.requests]
+    assert times == sorted(times) and times[-1] - times[0] == 31 / 8
+    accepted = [t for t, s in zip(times, statuses) if s == 200]
+    assert set(statuses) == {200, 429} and len(accepted) == 3 * 4
+    for t in times:
+        assert sum(t - 1 < u <= t for u in accepted) <= 3
+
+
+# -- latency and many connections -----------------------------------------------------------
+
+def test_latency_delays_that_providers_replies_only(fake):
+    sivi, rivya = fake.add_job("sivi", ["running"]), fake.add_job("rivya", ["running"])
+    fake.latency("rivya", 0.3)
+    started = time.monotonic()
+    assert get(fake, *target("rivya", rivya))[0] == 200
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    assert get(fake, *target("sivi", sivi))[0] == 200
+    assert time.monotonic() - started < 0.25
+    fake.latency("rivya", 0)
+
+
+def _enough_file_descriptors(n):
+    try:
+        import resource
+    except ImportError:  # not on Unix: assume so
+        return True
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < n:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+        except (ValueError, OSError):
+            return False
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft == resource.RLIM_INFINITY or soft >= n
+
+
+def test_a_thousand_concurrent_connections_overlap_and_leave_no_thread_behind():
+    n, latency = 1000, 0.3
+    if not _enough_file_descriptors(2 * n + 200):  # both ends of each connection
+        pytest.skip(f"needs {2 * n + 200} open files (ulimit -n)")
+    with FakeProviders(api_key=KEY, latency=latency) as fake:
+        job = fake.add_job("rivya", ["running"])
+        path, headers = target("rivya", job)
+        request = (f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                   + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+        selector = selectors.DefaultSelector()
+        replies = {}
+        started = time.monotonic()
+        try:
+            for _ in range(n):
+                sock = socket.create_connection(address(fake), timeout=5)  # refused: the test fails
+                sock.sendall(request)
+                sock.setblocking(False)
+                replies[sock] = b""
+                selector.register(sock, selectors.EVENT_READ)
+            pending = set(replies)
+            while pending and time.monotonic() - started < 20:
+                for key, _ in selector.select(timeout=1):
+                    chunk = key.fileobj.recv(65536)
+                    replies[key.fileobj] += chunk
+                    head, _, body = replies[key.fileobj].partition(b"\r\n\r\n")
+                    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")]
+                    if not chunk or (length and len(body) >= length[0]):
+                        pending.discard(key.fileobj)
+                        selector.unregister(key.fileobj)
+            took = time.monotonic() - started
+            assert not pending
+            assert all(reply.startswith(b"HTTP/1.1 200 ") for reply in replies.values())
+            assert took < latency * 20  # one after another would take n * latency
+            threads = connection_threads(fake)
+            assert len(threads) == n  # kept alive, each on its own thread
+        finally:
+            selector.close()
+            for sock in replies:
+                sock.close()
+        deadline = time.monotonic() + 5
+        while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not any(t.is_alive() for t in threads)
+        assert connection_threads(fake) == []
+        assert len(fake.requests) == n
+    assert not [t for t in threading.enumerate() if t in threads]
