@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .._registry import PROVIDERS, client_class
 from . import _render
 from ._render import JobView
 
-PROVIDERS = ("sivi", "rivya", "sellerpic", "clipia")
 STATES = ("queued", "running", "succeeded", "failed")
 FAULTS = ("slow", "drop", "empty", "html", "truncated", "off_spec", "huge", "never", "trickle",
           "bad_utf8", "bomb", "html_as_json", "json_as_html")
@@ -292,13 +292,7 @@ class FakeProviders:
         """A client of ``provider`` pointed at this server, with its key (``base_url`` or
         ``api_key`` left out or ``None`` mean this server's, never the environment's)."""
         _check_provider(provider)
-        from ..providers.clipia import ClipiaClient
-        from ..providers.rivya import RivyaClient
-        from ..providers.sellerpic import SellerPicClient
-        from ..providers.sivi import SiviClient
-
-        cls = {"sivi": SiviClient, "rivya": RivyaClient, "sellerpic": SellerPicClient,
-               "clipia": ClipiaClient}[provider]
+        cls = client_class(provider)
         if kwargs.get("api_key") is None:
             kwargs["api_key"] = self.api_key
         if kwargs.get("base_url") is None:
