@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 import attrs
 import requests
@@ -42,7 +42,9 @@ try:  # Protocol is in typing from Python 3.8
 except ImportError:  # pragma: no cover
     Protocol = object  # type: ignore[assignment]
 
-__all__ = ["MAX_BODY_BYTES", "Reply", "Request", "RequestsTransport", "Transport"]
+__all__ = ["MAX_BODY_BYTES", "Reply", "Request", "RequestsTransport", "Streamed", "Transport"]
+
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 DEFAULT_POOL_MAXSIZE = 128  # requests in flight per host that keep their connection
@@ -101,49 +103,37 @@ class RequestsTransport:
 
     def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
             max_bytes: int = MAX_BODY_BYTES) -> Reply:
-        session = self.session
-        where = _where(request.url)
-        failure: Optional[BaseException] = None
-        slot = _Slot()
-        token = None if total is None else _watchdog.arm(total, slot)
-        _state.slot, _state.active = slot, True
+        with self.stream(request, timeout=timeout, total=total, max_bytes=max_bytes) as reply:
+            body = b"".join(reply.chunks())
+        return Reply(status=reply.status, headers=reply.headers, body=body, reason=reply.reason)
+
+    @contextlib.contextmanager
+    def stream(self, request: Request, *, timeout: Tuple[float, float],
+               total: Optional[float] = None,
+               max_bytes: int = MAX_BODY_BYTES) -> Iterator["Streamed"]:
+        """``with transport.stream(request, ...) as reply:`` the status and headers, and
+        ``reply.chunks()`` the decoded body, at most ``max_bytes`` of it; the same bounds and
+        exception mapping as ``get``. (Downloads stream this way, with ``total=None``.)"""
+        call = _Call(_where(request.url), total, max_bytes)
         try:
-            prepared = session.prepare_request(requests.Request(
-                "GET", request.url, params=dict(request.params), headers=dict(request.headers)))
-            url = prepared.url or request.url
-            settings = session.merge_environment_settings(url, {}, True, None, None)
-            verify = True if settings["verify"] is None else settings["verify"]
-            response = session.get_adapter(url).send(
-                prepared, stream=True, timeout=timeout, verify=verify,
-                cert=settings["cert"], proxies=settings["proxies"])
+            response = call(lambda: self._send(request, timeout))
             try:
-                body = _read_body(response, max_bytes)
+                yield Streamed(response, call(lambda: _BodyReader(response, max_bytes)), call)
             finally:
                 response.close()
-        except _TooLarge as exc:
-            failure = ResponseFormatError(
-                f"reply to GET {where} is larger than {max_bytes} bytes{exc.how}; not read",
-                status_code=exc.status, body="")
-        except _Undecodable as exc:
-            failure = ResponseFormatError(f"reply to GET {where} could not be decoded: {exc}",
-                                          status_code=exc.status, body="")
-        except Exception as exc:  # noqa: BLE001 - every foreign failure becomes ours, below
-            failure = exc
         finally:
-            _state.slot, _state.active = None, False
-            if token is not None:
-                _watchdog.disarm(token)
-        if slot.expired:
-            raise TransportError(f"GET {where} timed out: no complete reply within {total:.1f} s")
-        if failure is not None:
-            if isinstance(failure, (TransportError, ResponseFormatError)):
-                raise failure
-            mapped, chain = _map_exception(failure, where)
-            if chain:
-                raise mapped from failure
-            raise mapped
-        return Reply(status=response.status_code, headers=response.headers, body=body,
-                     reason=_text(response.reason))
+            call.done()
+
+    def _send(self, request: Request, timeout: Tuple[float, float]) -> requests.Response:
+        session = self.session
+        prepared = session.prepare_request(requests.Request(
+            "GET", request.url, params=dict(request.params), headers=dict(request.headers)))
+        url = prepared.url or request.url
+        settings = session.merge_environment_settings(url, {}, True, None, None)
+        verify = True if settings["verify"] is None else settings["verify"]
+        return session.get_adapter(url).send(prepared, stream=True, timeout=timeout,
+                                             verify=verify, cert=settings["cert"],
+                                             proxies=settings["proxies"])
 
     def close(self) -> None:
         """Close the session if this transport made it."""
@@ -217,32 +207,112 @@ class _CappedFile:
         return getattr(self._fp, name)
 
 
-def _read_body(response: requests.Response, max_bytes: int) -> bytes:
-    status = response.status_code
-    length = response.headers.get("Content-Length", "").strip()
-    if _DIGITS.fullmatch(length) and int(length) > max_bytes:
-        raise _TooLarge(status, " (Content-Length)")
-    raw = response.raw
-    inner = getattr(raw, "_fp", None)
-    if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
-        # raw bytes on the wire, framing included, bounded: the cap plus chunk framing
-        inner.fp = _CappedFile(inner.fp, max_bytes + max_bytes // 8 + _CHUNK, status)
-    if hasattr(raw, "stream"):
-        chunks: Iterator[bytes] = raw.stream(_CHUNK, decode_content=False)
-        decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
-    else:  # an adapter of the caller's that has no urllib3 response: its content is decoded
-        chunks, decoder = response.iter_content(_CHUNK), None
-    parts, size = [], 0
-    for chunk in chunks:
-        pieces = [chunk] if decoder is None else decoder.feed(chunk, max_bytes - size + 1)
-        for piece in pieces:
-            size += len(piece)
-            if size > max_bytes:
-                raise _TooLarge(status)
-            parts.append(piece)
-    if decoder is not None:
-        parts.extend(decoder.finish())
-    return b"".join(parts)
+class _BodyReader:
+    """Iterates over a reply's body, decoded, at most ``max_bytes`` of it; the raw bytes on the
+    wire (framing included) are bounded too, by the file under http.client."""
+
+    def __init__(self, response: requests.Response, max_bytes: int) -> None:
+        status = self._status = response.status_code
+        self._max, self._size = max_bytes, 0
+        length = response.headers.get("Content-Length", "").strip()
+        if _DIGITS.fullmatch(length) and int(length) > max_bytes:
+            raise _TooLarge(status, " (Content-Length)")
+        raw = response.raw
+        inner = getattr(raw, "_fp", None)
+        if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
+            inner.fp = _CappedFile(inner.fp, max_bytes + max_bytes // 8 + _CHUNK, status)
+        self._decoder: Optional[_Inflater] = None
+        if hasattr(raw, "stream"):
+            self._raw: Iterator[bytes] = raw.stream(_CHUNK, decode_content=False)
+            self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
+        else:  # an adapter of the caller's without a urllib3 response: content comes decoded
+            self._raw = response.iter_content(_CHUNK)
+        self._pending: List[bytes] = []
+        self._ended = False
+
+    def next_piece(self) -> Optional[bytes]:
+        """The next decoded piece of the body, or None at its end."""
+        while not self._pending:
+            if self._ended:
+                return None
+            chunk = next(self._raw, None)
+            if chunk is None:
+                self._ended = True
+                if self._decoder is not None:
+                    self._pending.extend(self._decoder.finish())
+                continue
+            if self._decoder is None:
+                self._pending.append(chunk)
+            else:
+                self._pending.extend(self._decoder.feed(chunk, self._max - self._size + 1))
+        piece = self._pending.pop(0)
+        self._size += len(piece)
+        if self._size > self._max:
+            raise _TooLarge(self._status)
+        return piece
+
+
+class Streamed:
+    """A reply being read: ``status``, ``headers``, ``reason``, and ``chunks()``."""
+
+    def __init__(self, response: requests.Response, reader: _BodyReader, call: "_Call") -> None:
+        self.status: int = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+        self.reason = _text(response.reason)
+        self._reader, self._call = reader, call
+
+    def chunks(self) -> Iterator[bytes]:
+        """The decoded body, piece by piece; raises ResponseFormatError past its cap and
+        TransportError when the connection breaks or the request's limit is reached."""
+        while True:
+            piece = self._call(self._reader.next_piece)
+            if piece is None:
+                return
+            if piece:
+                yield piece
+
+
+class _Call:
+    """Runs each step of one request with the thread's request state set and every foreign
+    exception mapped into ours (raised outside the handler, so nothing chains by accident);
+    arms the watchdog for the request's ``total`` limit."""
+
+    def __init__(self, where: str, total: Optional[float], max_bytes: int) -> None:
+        self.where, self.total, self.max_bytes = where, total, max_bytes
+        self.slot = _Slot()
+        self._token = None if total is None else _watchdog.arm(total, self.slot)
+
+    def __call__(self, step: Callable[[], T]) -> T:
+        failure: Optional[BaseException] = None
+        _state.slot, _state.active = self.slot, True
+        try:
+            return step()
+        except _TooLarge as exc:
+            failure = ResponseFormatError(
+                f"reply to GET {self.where} is larger than {self.max_bytes} bytes{exc.how}; "
+                "not read",
+                status_code=exc.status, body="")
+        except _Undecodable as exc:
+            failure = ResponseFormatError(
+                f"reply to GET {self.where} could not be decoded: {exc}",
+                status_code=exc.status, body="")
+        except Exception as exc:  # noqa: BLE001 - every foreign failure becomes ours, below
+            failure = exc
+        finally:
+            _state.slot, _state.active = None, False
+        if self.slot.expired:
+            raise TransportError(f"GET {self.where} timed out: no complete reply within "
+                                 f"{self.total:.1f} s")
+        if isinstance(failure, (TransportError, ResponseFormatError)):
+            raise failure
+        mapped, chain = _map_exception(failure, self.where)
+        if chain:
+            raise mapped from failure
+        raise mapped
+
+    def done(self) -> None:
+        if self._token is not None:
+            _watchdog.disarm(self._token)
 
 
 class _Inflater:
