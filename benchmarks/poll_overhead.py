@@ -8,7 +8,7 @@ call by call:
   floor: the bare call on a session that read the environment's proxy and CA settings once
          and then has trust_env=False, as the clients' sessions do: requests' own per-request
          scan of os.environ (about a third of `bare` here) is what separates it from `bare`
-Prints median wall times and ratios (target: ours <= 1.05 x bare), and the same for the
+Prints median wall times and ratios (target: ours <= 1.05 x floor), and the same for the
 calling thread's CPU time (time.thread_time: the in-process server's work is not counted).
 
     python benchmarks/poll_overhead.py [--calls 2000]
@@ -155,7 +155,7 @@ def main(argv=None):
     print(f"{'':<10} {'-- wall time --':^38}   {'-- calling thread CPU --':^38}")
     header = f"{'ours':>6} {'bare':>6} {'floor':>6} {'/bare':>6} {'/floor':>6}"
     print(f"{'provider':<10} {header}         {header}")
-    worst = 0.0
+    worst = worst_floor = 0.0
     for provider, r in results.items():
         cells = []
         for i in (0, 1):
@@ -163,8 +163,10 @@ def main(argv=None):
             cells.append(f"{ours * 1e6:6.0f} {bare * 1e6:6.0f} {floor * 1e6:6.0f} "
                          f"{ours / bare:6.3f} {ours / floor:6.3f}")
         worst = max(worst, r["ours"][0] / r["bare"][0])
+        worst_floor = max(worst_floor, r["ours"][0] / r["floor"][0])
         print(f"{provider:<10} {cells[0]}         {cells[1]}")
-    print(f"worst wall-time ratio to bare requests: {worst:.3f} (target <= 1.05)")
+    print(f"worst wall-time ratio to bare requests: {worst:.3f}")
+    print(f"worst wall-time ratio to the floor: {worst_floor:.3f} (target <= 1.05)")
     offline = ", ".join(f"{p} {r['offline'][0] * 1e6:.1f}" for p, r in results.items())
     print(f"of ours, the work around the request (ids, URL, checks, parse), us: {offline}")
     return 0

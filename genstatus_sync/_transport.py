@@ -19,7 +19,9 @@ Any object with the same ``get`` and ``close`` (see ``Transport``) can stand in,
 """
 
 import contextlib
+import heapq
 import logging
+import math
 import os
 import re
 import socket
@@ -27,7 +29,7 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 import attrs
 import requests
@@ -51,6 +53,7 @@ DEFAULT_POOL_MAXSIZE = 128  # requests in flight per host that keep their connec
 _CHUNK = 65536
 _DIGITS = re.compile(r"[0-9]{1,20}", re.ASCII)
 _WATCHDOG_MAX_WAIT = 3600.0  # the watchdog looks again at least hourly (no huge waits)
+_WATCHDOG_GAP = 0.01  # and at most every 10 ms: a request may run this much past its limit
 
 
 def _headers(headers: Mapping[str, str]) -> Mapping[str, str]:
@@ -99,6 +102,9 @@ class RequestsTransport:
         _install_process_hooks()
         self._owns_session = session is None
         self.session = session if session is not None else new_session(base_url, pool_maxsize)
+        # Our own session's settings do not change: its default headers, proxies and CA
+        # settings are taken once (a caller's session is asked at every request).
+        self._defaults = dict(self.session.headers) if self._owns_session else None
         _transports.add(self)
 
     def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
@@ -126,14 +132,21 @@ class RequestsTransport:
 
     def _send(self, request: Request, timeout: Tuple[float, float]) -> requests.Response:
         session = self.session
-        prepared = session.prepare_request(requests.Request(
-            "GET", request.url, params=dict(request.params), headers=dict(request.headers)))
-        url = prepared.url or request.url
-        settings = session.merge_environment_settings(url, {}, True, None, None)
-        verify = True if settings["verify"] is None else settings["verify"]
+        if self._defaults is None:
+            prepared = session.prepare_request(requests.Request(
+                "GET", request.url, params=dict(request.params), headers=dict(request.headers)))
+            url = prepared.url or request.url
+            settings = session.merge_environment_settings(url, {}, True, None, None)
+            verify, cert, proxies = settings["verify"], settings["cert"], settings["proxies"]
+        else:  # what prepare_request and merge_environment_settings give, without their work
+            prepared = requests.PreparedRequest()
+            prepared.prepare(method="GET", url=request.url, params=dict(request.params),
+                             headers={**self._defaults, **request.headers})
+            url = prepared.url or request.url
+            verify, cert, proxies = session.verify, session.cert, session.proxies
         return session.get_adapter(url).send(prepared, stream=True, timeout=timeout,
-                                             verify=verify, cert=settings["cert"],
-                                             proxies=settings["proxies"])
+                                             verify=True if verify is None else verify,
+                                             cert=cert, proxies=proxies)
 
     def close(self) -> None:
         """Close the session if this transport made it."""
@@ -280,7 +293,8 @@ class _Call:
     def __init__(self, where: str, total: Optional[float], max_bytes: int) -> None:
         self.where, self.total, self.max_bytes = where, total, max_bytes
         self.slot = _Slot()
-        self._token = None if total is None else _watchdog.arm(total, self.slot)
+        if total is not None:
+            _watchdog.arm(total, self.slot)
 
     def __call__(self, step: Callable[[], T]) -> T:
         failure: Optional[BaseException] = None
@@ -311,8 +325,8 @@ class _Call:
         raise mapped
 
     def done(self) -> None:
-        if self._token is not None:
-            _watchdog.disarm(self._token)
+        if self.total is not None:
+            _watchdog.disarm(self.slot)
 
 
 class _Inflater:
@@ -425,11 +439,12 @@ _state = threading.local()  # .slot: the current request's _Slot; .active: insid
 class _Slot:
     """One request: the connection it uses and whether its limit cut it off."""
 
-    __slots__ = ("conn", "expired")
+    __slots__ = ("conn", "expired", "finished")
 
     def __init__(self) -> None:
         self.conn: Any = None
         self.expired = False
+        self.finished = False
 
     def expire(self) -> None:
         if self.conn is None:
@@ -452,46 +467,53 @@ def _plain_socket(sock: Any) -> Optional[socket.socket]:
 
 
 class _Watchdog:
-    """One daemon thread per process that expires request slots at their limits."""
+    """One daemon thread per process that cuts requests off at their limits.
+
+    Arming pushes onto a heap and wakes the thread only when the new limit is the earliest;
+    disarming only marks the slot done (it is dropped when its limit comes). So a request
+    costs no thread switch: the thread wakes at the earliest pending limit, at most every
+    ``_WATCHDOG_GAP`` seconds, and cuts the slots still running.
+    """
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self._cond = threading.Condition(threading.Lock())
-        self._armed: Dict[int, Tuple[float, _Slot]] = {}
-        self._next_token = 0
+        self._heap: List[Tuple[float, int, _Slot]] = []
+        self._count = 0
+        self._wake_at = math.inf
         self._thread: Optional[threading.Thread] = None
 
-    def arm(self, seconds: float, slot: _Slot) -> int:
+    def arm(self, seconds: float, slot: _Slot) -> None:
         deadline = time.monotonic() + max(0.0, min(seconds, 1e9))
         with self._cond:
-            self._next_token += 1
-            token = self._next_token
-            self._armed[token] = (deadline, slot)
+            self._count += 1
+            heapq.heappush(self._heap, (deadline, self._count, slot))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="genstatus-deadline",
                                                 daemon=True)
                 self._thread.start()
-            else:
+            elif deadline < self._wake_at:
                 self._cond.notify()
-        return token
 
-    def disarm(self, token: int) -> None:
+    def disarm(self, slot: _Slot) -> None:
         with self._cond:
-            self._armed.pop(token, None)
+            slot.finished = True
+            slot.conn = None
 
     def _run(self) -> None:
         with self._cond:
             while True:
                 now = time.monotonic()
-                for token, (deadline, slot) in list(self._armed.items()):
-                    if deadline <= now:
-                        del self._armed[token]
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, slot = heapq.heappop(self._heap)
+                    if not slot.finished:
                         with contextlib.suppress(Exception):  # it must outlive any socket
                             slot.expire()
-                wake = min((d for d, _ in self._armed.values()), default=now + _WATCHDOG_MAX_WAIT)
-                self._cond.wait(min(max(wake - now, 0.0), _WATCHDOG_MAX_WAIT))
+                self._wake_at = self._heap[0][0] if self._heap else math.inf
+                wait = min(max(self._wake_at - now, _WATCHDOG_GAP), _WATCHDOG_MAX_WAIT)
+                self._cond.wait(wait)
 
 
 _watchdog = _Watchdog()
