@@ -22,6 +22,7 @@ from typing import (
     Union,
 )
 
+from ._budget import RateBudget
 from ._config import check_base_url, check_count, check_job_id, check_key, check_rate, check_timeout
 from ._job import Args, Job
 from ._redact import SNIPPET_CHARS, Redactor
@@ -84,7 +85,7 @@ class BaseClient(Generic[ModelT, IdT]):
             os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url), allow_insecure)
         self.timeout = check_timeout(timeout)
         self.max_retries = check_count("max_retries", max_retries)
-        self.max_rate = check_rate(max_rate)
+        self._budget = RateBudget(check_rate(max_rate))
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self.backoff = backoff or self.default_backoff
@@ -100,6 +101,11 @@ class BaseClient(Generic[ModelT, IdT]):
         self._headers = {"User-Agent": f"genstatus_sync/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          **self._auth_headers(key)}
+
+    @property
+    def max_rate(self) -> Optional[float]:
+        """Requests per second this client sends at most (None: no limit of ours)."""
+        return self._budget.max_rate
 
     @property
     def session(self) -> "Optional[requests.Session]":
@@ -190,11 +196,10 @@ class BaseClient(Generic[ModelT, IdT]):
              seconds: Optional[float] = None) -> Tuple[int, Any]:
         """GET ``path`` once: (status, decoded JSON with the key redacted) of a 2xx reply.
         ``seconds`` (None: the client's timeouts alone) bounds the whole request."""
+        seconds = self._wait_turn(path, seconds)
         connect, read = self.timeout
         total = connect + read
         if seconds is not None:
-            if seconds <= 0.001:
-                raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
             connect, read, total = min(connect, seconds), min(read, seconds), min(total, seconds)
         request = Request(self.base_url + path, dict(params or {}), self._headers)
         started = time.perf_counter()
@@ -209,9 +214,26 @@ class BaseClient(Generic[ModelT, IdT]):
                     exc.message, exc.provider = exc.args[0], self.provider
             self._redactor.exception(exc)
             raise
+        self._budget.record(self._clock(), reply.status, None if reply.status != 429 else
+                            parse_retry_after(reply.headers.get("Retry-After")))
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, reply.status,
                      len(reply.body), (time.perf_counter() - started) * 1000)
         return self._read(reply)
+
+    def _wait_turn(self, path: str, seconds: Optional[float]) -> Optional[float]:
+        """Wait for the rate budget's turn; the seconds then left of ``seconds``."""
+        if seconds is None:
+            self._budget.wait_turn(self._clock, self._sleep)
+            return None
+        before = self._clock()
+        turn = self._budget.wait_turn(self._clock, self._sleep, seconds - 0.001)
+        seconds -= self._clock() - before
+        if not turn:
+            raise RateLimitError(f"GET {path} not sent: the client's rate budget has no turn "
+                                 "for it before the deadline", provider=self.provider)
+        if seconds <= 0.001:
+            raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
+        return seconds
 
     def _read(self, reply: Reply) -> Tuple[int, Any]:
         status, body = reply.status, reply.body

@@ -54,6 +54,11 @@ R = TypeVar("R")
 FINAL_POLL_GRACE = 0.5
 REQUEST_GRACE = 0.45
 MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (documented)
+# With max_in_flight=None, wait_all starts with a few requests in flight and allows half as
+# many more each time a due poll has waited this long for a free place: it settles near what
+# the due polls need (their rate times the latency), without a first burst at a provider.
+_START_IN_FLIGHT = 4
+_LATE = 0.05
 # A progress-based plan is trusted for long sleeps only once two polls agree on the job's
 # predicted total duration within this fraction.
 _AGREEMENT = 0.15
@@ -339,8 +344,9 @@ def iter_wait_all(
     """Wait for many jobs, each on its own schedule, and yield ``(index, outcome)`` as each
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
     handles = [_pollable(job) for job in jobs]
-    limit = MAX_IN_FLIGHT if max_in_flight is None else check_count(
+    cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)
+    limit = min(cap, _START_IN_FLIGHT) if max_in_flight is None else cap
     seconds = check_wait_timeout(timeout)
     start = clock()
     deadline = None if seconds is None else start + seconds
@@ -350,7 +356,7 @@ def iter_wait_all(
     due = [(start + min(s.next_delay(start, h.backoff), s.time_left(start)), i)
            for i, (s, h) in enumerate(zip(states, handles))]
     heapq.heapify(due)
-    runner: Union[_Inline, _Threads] = _Inline() if limit == 1 else _Threads(limit)
+    runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     in_flight: Set[int] = set()
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + FINAL_POLL_GRACE
@@ -364,6 +370,8 @@ def iter_wait_all(
                 for i in in_flight:
                     yield i, states[i].timed_out(now, _what(handles[i]))
                 return
+            if due and len(in_flight) >= limit and due[0][0] <= now - _LATE and limit < cap:
+                limit = min(cap, limit + (limit + 1) // 2)
             while due and due[0][0] <= now and len(in_flight) < limit:
                 _, i = heapq.heappop(due)
                 in_flight.add(i)
@@ -375,7 +383,11 @@ def iter_wait_all(
                     sleep(max(0.0, due[0][0] - now))
                     slept_to = due[0][0]
                 continue
-            wake = due[0][0] - now if due and len(in_flight) < limit else None
+            wake = None  # at the limit: until a result comes, or a due poll is late enough
+            if due and len(in_flight) < limit:
+                wake = due[0][0] - now
+            elif due and limit < cap:
+                wake = max(0.0, due[0][0] + _LATE - now)
             if end is not None:
                 wake = end - now if wake is None else min(wake, end - now)
             got = runner.get(wake)

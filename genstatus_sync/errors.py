@@ -191,8 +191,12 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a later try may succeed where ``exc`` failed: the one retry rule.
 
     Connection failures and timeouts (not TLS failures), and HTTP (or envelope) statuses 408,
-    429, 500, 502, 503 and 504. Everything else is final.
+    429, 500, 502, 503 and 504 (a RateLimitError, or a ServerError without a status, is
+    transient too). Everything else is final.
     """
     if isinstance(exc, TransportError):
         return exc.transient
+    if isinstance(exc, RateLimitError) or (isinstance(exc, ServerError)
+                                           and exc.status_code is None):
+        return True
     return isinstance(exc, APIError) and exc.status_code in TRANSIENT_STATUSES

@@ -1,0 +1,105 @@
+"""One request budget per client, shared by every call and thread: ``max_rate``, and what
+429s teach. A 429's Retry-After (up to two minutes) holds back every request of the client,
+not only the one that met it: the limit is the account's.
+
+The budget is a virtual schedule (GCRA): each request reserves the next free slot of
+``1 / rate`` seconds, up to ``burst`` of them at once, so that in any sliding second at most
+``rate + burst`` requests go out (``burst = min(5, rate)``, at least one request). A request
+that would go early waits its turn; one whose turn would come past the time it has left is
+not sent (the caller treats that as a transient failure).
+
+A 429 lowers the rate whatever ``max_rate`` says: to a little under the rate the provider
+accepted over the last second, multiplicatively (at most once a second, since the requests
+in flight meet the same limit); each second without a 429 then adds back 1 % of it (at least
+0.1 request per second), so a
+provider's limit, once found, is kept with a 429 every few seconds at most, and ``max_rate``
+(or no limit) is reached again in time.
+"""
+
+import math
+import threading
+from collections import deque
+from typing import Callable, Deque, Optional
+
+__all__ = ["RateBudget"]
+
+_DECREASE = 0.95  # the new rate, as a share of what the provider accepted over the last second
+_RECOVERY = 0.01  # added back each second without a 429, as a share of the lowered rate
+_MIN_RECOVERY = 0.1  # requests per second added back each second, at least
+_HOLD = 1.0  # seconds after a decrease during which further 429s lower nothing
+_MAX_PAUSE = 120.0  # the longest Retry-After that holds back the whole client
+
+
+class RateBudget:
+    """The budget of one client: ``max_rate`` requests per second (None: none of ours)."""
+
+    def __init__(self, max_rate: Optional[float]) -> None:
+        self.max_rate = max_rate
+        self._lock = threading.Lock()
+        self._tat = -math.inf  # the theoretical arrival time of the next request
+        self._learned: Optional[float] = None  # the rate a 429 taught, when it did
+        self._learned_at = -math.inf
+        self._accepted: Deque[float] = deque()  # times of replies that were not 429
+        self._paused_until = -math.inf  # a 429's Retry-After holds every request back
+
+    def rate(self, now: float) -> Optional[float]:
+        """Requests per second allowed at ``now`` (None: no limit)."""
+        limit = self.max_rate
+        if self._learned is not None:
+            step = max(_RECOVERY * self._learned, _MIN_RECOVERY)
+            learned = self._learned + step * max(0.0, now - self._learned_at)
+            if limit is None or learned < limit:
+                return learned
+            self._learned = None  # recovered to max_rate (or far beyond any demand seen)
+        return limit
+
+    def reserve(self, now: float, max_wait: Optional[float] = None) -> Optional[float]:
+        """Seconds to wait before sending (0: now), the slot reserved; or None, nothing
+        reserved, when the turn would come more than ``max_wait`` seconds from now."""
+        with self._lock:
+            rate = self.rate(now)
+            if rate is None:
+                return 0.0
+            interval = 1.0 / rate
+            tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
+            start = max(now, self._paused_until)
+            tat = max(self._tat, start)
+            delay = max(start - now, tat - tolerance - now)
+            if max_wait is not None and delay > max_wait:
+                return None
+            self._tat = tat + interval
+            return delay
+
+    def wait_turn(self, clock: Callable[[], float], sleep: Callable[[float], None],
+                  max_wait: Optional[float] = None) -> bool:
+        """Wait (with ``sleep``) for this request's turn; False when it would come later than
+        ``max_wait`` seconds from now (nothing waited, nothing reserved)."""
+        if self.max_rate is None and self._learned is None:
+            return True
+        delay = self.reserve(clock(), max_wait)
+        if delay is None:
+            return False
+        if delay > 0:
+            sleep(delay)
+        return True
+
+    def record(self, now: float, status: int, retry_after: Optional[float] = None) -> None:
+        """Learn from a reply's status: a 429 lowers the rate (and its Retry-After, up to
+        two minutes, holds every request back), anything else counts as accepted."""
+        with self._lock:
+            accepted = self._accepted
+            while accepted and accepted[0] <= now - 1.0:
+                accepted.popleft()
+            if status != 429:
+                accepted.append(now)
+                return
+            if retry_after is not None:
+                self._paused_until = max(self._paused_until, now + min(retry_after, _MAX_PAUSE))
+            if now - self._learned_at < _HOLD:
+                return
+            current = self.rate(now)
+            seen = float(len(accepted)) if accepted else 1.0
+            lowered = _DECREASE * (seen if current is None else min(current, seen))
+            self._learned, self._learned_at = max(lowered, 0.1), now
+            # requests reserved at the old rate do not all go at once
+            self._tat = max(self._tat, now)

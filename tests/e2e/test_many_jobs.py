@@ -1,0 +1,148 @@
+"""Many jobs at once over real HTTP: wait_all's overlapping requests and deadline, clients
+shared by threads, and one request budget per client."""
+
+import logging
+import threading
+import time
+
+import pytest
+
+import genstatus_sync as gs
+from genstatus_sync import State
+
+from ..conftest import fast_client
+
+PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
+
+
+def _max_in_any_second(times):
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_32_threads_share_one_client_without_a_wrong_reply_or_a_pool_warning(fake, caplog):
+    caplog.set_level(logging.WARNING)
+    client = fake.client("rivya")
+    jobs = [fake.add_job("rivya", ["running"], job_id=f"job-{i}") for i in range(32)]
+    wrong, barrier = [], threading.Barrier(32)
+
+    def worker(job):
+        barrier.wait()
+        for _ in range(30):
+            status = client.poll(job)
+            if status.job_id != job or status.raw.id != job:
+                wrong.append((job, status.raw.id))
+
+    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(fake.requests) == 32 * 30
+    assert wrong == []
+    assert [r.getMessage() for r in caplog.records if "pool" in r.getMessage().lower()] == []
+
+
+def test_wait_all_overlaps_requests_and_keeps_input_order(fake):
+    fake.latency("rivya", 0.2)
+    client = fast_client(fake, "rivya", timeout=(1, 2))
+    client._sleep = time.sleep  # real time: the overlap is the subject
+    jobs = [client.job(fake.add_job("rivya", ["succeeded"], job_id=f"j{i:02d}")) for i in range(40)]
+    started = time.monotonic()
+    outcomes = gs.wait_all(jobs, timeout=30)
+    took = time.monotonic() - started
+    assert [o.job_id for o in outcomes] == [job.job_id for job in jobs]
+    assert all(o.state is State.SUCCEEDED for o in outcomes)
+    # one after another 40 x 0.2 s = 8 s; overlapped, about one latency after the first delay
+    assert took < 2.5 + 2 * 0.2 + 1.0
+
+
+def test_on_update_runs_in_the_calling_thread_and_its_exception_is_the_callers(fake):
+    client = fast_client(fake, "clipia")
+    jobs = [(client, fake.add_job("clipia", ["queued", "running", "succeeded"]))
+            for _ in range(10)]
+    threads = set()
+
+    def on_update(status):
+        threads.add(threading.get_ident())
+
+    gs.wait_all(jobs, timeout=30, on_update=on_update, sleep=lambda s: None)
+    assert threads == {threading.get_ident()}
+
+    def broken(status):
+        raise KeyError("the caller's bug")
+
+    with pytest.raises(KeyError, match="the caller's bug"):
+        gs.wait_all(jobs, timeout=30, on_update=broken, sleep=lambda s: None)
+
+
+def test_max_in_flight_1_starts_no_thread_and_polls_one_after_another(fake):
+    client = fast_client(fake, "sellerpic")
+    jobs = [(client, fake.add_job("sellerpic", ["running", "succeeded"])) for _ in range(5)]
+    seen = []
+
+    def on_update(status):
+        seen.append(sum(t.name == "genstatus-wait_all" for t in threading.enumerate()))
+
+    outcomes = gs.wait_all(jobs, timeout=30, max_in_flight=1, on_update=on_update,
+                           sleep=lambda s: None)
+    assert all(o.state is State.SUCCEEDED for o in outcomes)
+    assert set(seen) == {0}
+    with pytest.raises(gs.ConfigurationError, match="max_in_flight"):
+        gs.wait_all(jobs, max_in_flight=0)
+
+
+def test_wait_all_over_1000_never_answering_jobs_ends_within_its_timeout_plus_half_a_second(
+        fake):
+    fake.fault("rivya", "never", times=10**6, seconds=30)
+    client = fake.client("rivya", timeout=(1.0, 5.0))
+    jobs = [client.job(f"stuck-{i}") for i in range(1000)]
+    started = time.monotonic()
+    outcomes = gs.wait_all(jobs, timeout=1.0)
+    took = time.monotonic() - started
+    assert all(isinstance(o, gs.WaitTimeout) for o in outcomes)
+    assert took <= 1.0 + 0.5 + 0.1  # scheduling slack of a 2-core machine
+    print(f"\n1000 hanging jobs: wait_all(timeout=1.0) returned after {took:.2f} s")
+
+
+def test_a_providers_rate_limit_is_learned_without_a_storm_of_429s(fake):
+    # 40 jobs due at once against 40 requests a second, and no max_rate set
+    fake.rate_limit("rivya", per_second=40)
+    quick = gs.Backoff(first_delay=0, initial=0.5, multiplier=1, max_interval=0.5, jitter=0)
+    client = fake.client("rivya", backoff=quick, timeout=(1, 2))
+    jobs = [client.job(fake.add_job("rivya", ["running", "running", "succeeded"]))
+            for _ in range(40)]
+    outcomes = gs.wait_all(jobs, timeout=30)
+    assert all(isinstance(o, gs.JobStatus) and o.state is State.SUCCEEDED for o in outcomes)
+    limited = len(fake.requests) - 3 * 40  # every request beyond 3 per job was a 429
+    print(f"\n40 jobs, 40/s limit: {len(fake.requests)} requests, {limited} got 429")
+    assert limited <= 0.1 * 3 * 40  # the first burst meets the limit; after that, few
+
+
+def test_one_budget_for_all_threads_of_a_client_counted_at_the_server(fake):
+    # real time: the server's clock is the judge; 16 threads, 130 requests at 40 a second
+    client = fake.client("rivya", max_rate=40)
+    job = fake.add_job("rivya", ["running"])
+    barrier = threading.Barrier(16)
+
+    def worker(count):
+        barrier.wait()
+        for _ in range(count):
+            client.poll(job)
+
+    threads = [threading.Thread(target=worker, args=(9 if i < 2 else 8,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    times = [request.time for request in fake.requests]
+    assert len(times) == 130
+    assert _max_in_any_second(times) <= 40 + 5
+    assert max(times) - min(times) >= (130 - 45) / 40
+
+

@@ -1,0 +1,63 @@
+"""The rate budget on a virtual clock: a sliding-second bound, shared by threads, and what a
+429 teaches."""
+
+import pytest
+
+import genstatus_sync as gs
+from genstatus_sync._budget import RateBudget
+
+
+def _max_in_any_second(times):
+    times = sorted(times)
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.mark.parametrize("rate", [0.5, 1, 3, 7.5, 20, 100])
+def test_no_sliding_second_holds_more_than_rate_plus_burst(rate):
+    budget, sent, now = RateBudget(rate), [], 0.0
+    for _ in range(int(rate * 30) + 10):  # everyone asks at once, then as soon as allowed
+        delay = budget.reserve(now)
+        sent.append(now + delay)
+    assert _max_in_any_second(sent) <= rate + min(5, rate)
+    # and the budget is used, not wasted: the long-run rate is the rate
+    assert (len(sent) - 1) / (sent[-1] - sent[0]) == pytest.approx(rate, rel=0.05)
+
+
+def test_a_turn_past_max_wait_reserves_nothing():
+    budget = RateBudget(1.0)
+    assert budget.reserve(0.0) == 0.0
+    assert budget.reserve(0.0, max_wait=0.5) is None
+    assert budget.reserve(0.0, max_wait=1.0) == 1.0  # the refused call took no slot
+
+
+def test_a_429_lowers_the_rate_to_what_was_accepted_then_it_recovers():
+    budget = RateBudget(None)
+    for i in range(40):  # 40 accepted requests in the last second
+        budget.record(10.01 + i / 40, 200)
+    assert budget.rate(11.0) is None
+    budget.record(11.0, 429)
+    assert budget.rate(11.0) == pytest.approx(0.95 * 40)
+    budget.record(11.5, 429)  # the others in flight met the same limit: no second decrease
+    assert budget.rate(11.5) == pytest.approx(38 + 0.5 * 0.38)
+    assert budget.rate(21.0) == pytest.approx(38 + 10 * 0.38)  # +1 % of it a second
+
+
+def test_a_429_never_lets_max_rate_be_exceeded_and_recovery_stops_at_it():
+    budget = RateBudget(10.0)
+    for i in range(10):
+        budget.record(0.05 + 0.1 * i, 200)
+    budget.record(1.0, 429)
+    assert budget.rate(1.0) == pytest.approx(9.5)
+    assert budget.rate(1000.0) == 10.0
+
+
+def test_max_rate_is_checked(fake):
+    for bad in (0, -1, float("nan"), float("inf"), "5", True):
+        with pytest.raises(gs.ConfigurationError, match="max_rate"):
+            fake.client("rivya", max_rate=bad)
+    assert fake.client("rivya", max_rate=2.5).max_rate == 2.5
