@@ -11,6 +11,7 @@ from ._registry import CLIENTS
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:  # what the names below are, for type checkers
+    from ._job import *  # noqa: F403
     from ._wait import *  # noqa: F403
     from .backoff import *  # noqa: F403
     from .errors import *  # noqa: F403
@@ -29,6 +30,7 @@ _LAZY: Dict[str, str] = {
     "ConfigurationError": "errors",
     "GenStatusError": "errors",
     "GenerationFailed": "errors",
+    "Job": "_job",
     "JobStatus": "status",
     "NotFoundError": "errors",
     "PermissionDeniedError": "errors",
@@ -37,6 +39,7 @@ _LAZY: Dict[str, str] = {
     "ResultNotReady": "errors",
     "ServerError": "errors",
     "State": "status",
+    "Step": "_job",
     "TransportError": "errors",
     "WaitTimeout": "errors",
     "WebhookVerificationError": "errors",

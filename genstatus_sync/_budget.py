@@ -9,11 +9,11 @@ that would go early waits its turn; one whose turn would come past the time it h
 not sent (the caller treats that as a transient failure).
 
 A 429 lowers the rate whatever ``max_rate`` says: to a little under the rate the provider
-accepted over the last second, multiplicatively (at most once a second, since the requests
-in flight meet the same limit); each second without a 429 then adds back 1 % of it (at least
-0.1 request per second), so a
-provider's limit, once found, is kept with a 429 every few seconds at most, and ``max_rate``
-(or no limit) is reached again in time.
+accepted over the last second (when it accepted at least two), multiplicatively, at most once
+a second (the requests in flight meet the same limit); each second without a 429 then adds
+back 1 % of it (at least 0.1 request per second), so a provider's limit, once found, is kept
+with a 429 every few seconds at most, and ``max_rate`` (or no limit) is reached again in
+time.
 """
 
 import math
@@ -59,7 +59,8 @@ class RateBudget:
         with self._lock:
             rate = self.rate(now)
             if rate is None:
-                return 0.0
+                delay = max(0.0, self._paused_until - now)
+                return None if max_wait is not None and delay > max_wait else delay
             interval = 1.0 / rate
             tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
             start = max(now, self._paused_until)
@@ -74,9 +75,10 @@ class RateBudget:
                   max_wait: Optional[float] = None) -> bool:
         """Wait (with ``sleep``) for this request's turn; False when it would come later than
         ``max_wait`` seconds from now (nothing waited, nothing reserved)."""
-        if self.max_rate is None and self._learned is None:
+        now = clock()
+        if self.max_rate is None and self._learned is None and now >= self._paused_until:
             return True
-        delay = self.reserve(clock(), max_wait)
+        delay = self.reserve(now, max_wait)
         if delay is None:
             return False
         if delay > 0:
@@ -95,10 +97,10 @@ class RateBudget:
                 return
             if retry_after is not None:
                 self._paused_until = max(self._paused_until, now + min(retry_after, _MAX_PAUSE))
-            if now - self._learned_at < _HOLD:
-                return
+            if now - self._learned_at < _HOLD or len(accepted) < 2:
+                return  # (a 429 met while sending next to nothing teaches no rate)
             current = self.rate(now)
-            seen = float(len(accepted)) if accepted else 1.0
+            seen = float(len(accepted))
             lowered = _DECREASE * (seen if current is None else min(current, seen))
             self._learned, self._learned_at = max(lowered, 0.1), now
             # requests reserved at the old rate do not all go at once

@@ -24,9 +24,10 @@ from typing import (
 
 from ._budget import RateBudget
 from ._config import check_base_url, check_count, check_job_id, check_key, check_rate, check_timeout
-from ._job import Args, Job
+from ._job import Args, Job, Step
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
+from ._token import decode
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
 from .backoff import Backoff
@@ -68,6 +69,7 @@ class BaseClient(Generic[ModelT, IdT]):
     default_backoff: ClassVar[Backoff]
     _sleep: Callable[[float], None] = staticmethod(time.sleep)  # a client's sleep= and clock=
     _clock: Callable[[], float] = staticmethod(time.monotonic)
+    _step_clock: Callable[[], float] = staticmethod(time.time)  # tokens cross processes
 
     def __init__(self, api_key: Optional[str] = None, *, base_url: Optional[str] = None,
                  timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
@@ -97,7 +99,7 @@ class BaseClient(Generic[ModelT, IdT]):
         if sleep is not None:
             self._sleep = sleep
         if clock is not None:
-            self._clock = clock
+            self._clock = self._step_clock = clock
         self._headers = {"User-Agent": f"genstatus_sync/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          **self._auth_headers(key)}
@@ -138,6 +140,20 @@ class BaseClient(Generic[ModelT, IdT]):
         """A frozen handle on one job (this client, its id), for ``gs.wait_all``."""
         return Job(self, self._check_id(job_id), ())
 
+    def wait_token(self, job_id: IdT, *, timeout: Optional[float] = 600.0) -> str:
+        """A wait of ``job_id`` as a printable token, for waits that outlive a process (no
+        request is made): pass it to ``step``, in this process or another."""
+        return self.job(job_id).wait_token(timeout=timeout)
+
+    def step(self, token: str) -> Step:
+        """Exactly one poll of the job a token names (Clipia: and its result when done), if
+        it is due: a Step with ``status``, ``error`` (a transient error met), ``done``,
+        ``retry_in`` (seconds until the next poll) and the next ``token``. At or past the
+        deadline it makes one last poll and raises WaitTimeout if the job is not done; other
+        errors are raised as by ``poll``; a bad token is a ConfigurationError."""
+        saved = decode(token, self.provider)
+        return Job(self, self._check_id(saved.job_id), self._check_args(saved.args)).step(saved)
+
     def _get_status(self, job_id: Any, args: Args) -> ModelT:
         checked = self._check_id(job_id)
         return self._retrying(lambda: self._fetch(checked, args, None))
@@ -164,6 +180,13 @@ class BaseClient(Generic[ModelT, IdT]):
 
     def _check_id(self, job_id: Any) -> str:
         return check_job_id(job_id)
+
+    def _check_args(self, args: Args) -> Args:
+        """Provider arguments read back from a token, checked as the keywords would be."""
+        if args:
+            raise ConfigurationError(f"{self.provider} takes no "
+                                     f"{', '.join(name for name, _ in args)} argument")
+        return args
 
     def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> ModelT:
         """One status request, parsed into the generated model."""

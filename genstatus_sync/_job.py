@@ -8,9 +8,10 @@ from typing import Any, Callable, Optional, Tuple
 
 import attrs
 
-from ._wait import begin, job_seed, run_wait
+from ._token import Saved, encode
+from ._wait import REQUEST_GRACE, begin, job_seed, request_window, run_wait
 from .backoff import Backoff
-from .errors import ConfigurationError, GenerationFailed
+from .errors import ConfigurationError, GenerationFailed, GenStatusError, is_transient
 from .status import JobStatus, State
 
 try:
@@ -18,7 +19,9 @@ try:
 except ImportError:  # pragma: no cover
     Protocol = object  # type: ignore[assignment]
 
-__all__ = ["Args", "Job"]
+__all__ = ["Job", "Step"]
+
+_EARLY = 0.25  # a step this close to its poll's due time polls (a scheduler's rounding)
 
 Args = Tuple[Tuple[str, str], ...]  # provider arguments, as (name, value) pairs
 
@@ -35,6 +38,9 @@ class _PollingClient(Protocol):
 
     @property
     def _clock(self) -> Callable[[], float]: ...  # pragma: no cover
+
+    @property
+    def _step_clock(self) -> Callable[[], float]: ...  # pragma: no cover
 
     def _poll(self, job_id: Any, args: Args) -> JobStatus: ...  # pragma: no cover
 
@@ -83,9 +89,61 @@ class Job:
             raise GenerationFailed(status)
         return status
 
+    def wait_token(self, *, timeout: Optional[float] = 600.0) -> str:
+        """A token for a wait of this job that ``client.step`` carries on (no request)."""
+        clock = self.client._step_clock
+        state = begin(clock, timeout, job_seed(self.provider, self.job_id))
+        due = state.started + min(state.next_delay(state.started, self.backoff),
+                                  state.time_left(state.started))
+        return encode(Saved(self.provider, self.job_id, self.args, state, due))
+
+    def step(self, saved: Saved) -> "Step":
+        """One poll of the wait ``saved`` carries: see ``client.step``."""
+        clock = self.client._step_clock
+        state, now = saved.state, clock()
+        at_deadline = state.deadline is not None and now >= state.deadline
+        if now < saved.due - _EARLY and not at_deadline:
+            return Step(None, None, False, saved.due - now, encode(saved))
+        error: Optional[GenStatusError] = None
+        status: Optional[JobStatus] = None
+        window = request_window(state, now)
+        if window is not None and at_deadline:  # a late step still gets its last poll
+            window = max(window, REQUEST_GRACE)
+        try:
+            status = self.poll_within(window)
+        except GenStatusError as exc:
+            if not is_transient(exc):
+                raise
+            error, state = exc, state.failed(exc)
+        else:
+            state = state.polled(status, clock())
+        now = clock()
+        if status is not None and status.done:
+            return Step(status, None, True, None, encode(attrs.evolve(saved, state=state,
+                                                                       due=now)))
+        if at_deadline:
+            raise state.timed_out(now, f"{self.provider} job {self.job_id!r} ")
+        delay = max(0.0, min(state.next_delay(now, self.backoff), state.time_left(now)))
+        return Step(status, error, False, delay,
+                    encode(attrs.evolve(saved, state=state, due=now + delay)))
+
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value in self.args)
         return f"Job({self.provider!r}, {self.job_id!r}{extra})"
+
+
+@attrs.frozen
+class Step:
+    """What one ``client.step(token)`` did: ``status`` (None when this poll met a transient
+    error, or when no poll was due yet), ``error`` (that transient error), ``done`` (the job
+    SUCCEEDED or FAILED), ``retry_in`` (seconds until the next poll is due, never past the
+    deadline; None when done) and ``token`` (for the next step)."""
+
+    status: Optional[JobStatus]
+    error: Optional[GenStatusError]
+    done: bool
+    retry_in: Optional[float]
+    token: str = attrs.field(repr=False)
 
 
 def _done(status: JobStatus) -> bool:

@@ -57,10 +57,21 @@ class SiviClient(BaseClient[RequestStatus, str]):
     def job(self, job_id: str, *, abstract_user_id: Optional[str] = None) -> Job:
         return Job(self, self._check_id(job_id), _args(abstract_user_id))
 
+    def wait_token(self, job_id: str, *, timeout: Optional[float] = 600.0,
+                   abstract_user_id: Optional[str] = None) -> str:
+        return self.job(job_id, abstract_user_id=abstract_user_id).wait_token(timeout=timeout)
+
     get_status.__doc__ = BaseClient.get_status.__doc__
     poll.__doc__ = BaseClient.poll.__doc__
     wait.__doc__ = BaseClient.wait.__doc__
     job.__doc__ = BaseClient.job.__doc__
+    wait_token.__doc__ = BaseClient.wait_token.__doc__
+
+    def _check_args(self, args: Args) -> Args:
+        extra = {name for name, _ in args} - {"abstract_user_id"}
+        if extra or len(args) > 1:
+            return super()._check_args(args)
+        return _args(args[0][1] if args else None)
 
     def _auth_headers(self, key: str) -> Dict[str, str]:
         return {"sivi-api-key": key}

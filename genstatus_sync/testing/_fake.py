@@ -145,6 +145,17 @@ class FakeProviders:
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
+    def reset(self) -> None:
+        """Forget every job, pending fault and recorded request, as if new (the port, rate
+        limits and latencies stay): one server can serve many tests."""
+        with self._lock:
+            self._jobs.clear()
+            for faults in self._faults.values():
+                faults.clear()
+            for window in self._windows.values():
+                window.clear()
+            self.requests.clear()
+
     # -- lifetime ---------------------------------------------------------------------------
 
     def start(self) -> "FakeProviders":

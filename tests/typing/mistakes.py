@@ -17,5 +17,6 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     rivya_client.wait("x", timeout="10")  # error: arg-type
     gs.RivyClient  # error: attr-defined
     gs.wait_all([(rivya_client, "a")], max_in_flight="8")  # error: arg-type
+    rivya_client.step(rivya_client.wait_token("x")).retry  # error: attr-defined
     with gs.ClipiaClient() as client:
         client.get_status("r").request_idd  # error: attr-defined

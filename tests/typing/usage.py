@@ -56,6 +56,18 @@ def many_jobs(sivi_client: gs.SiviClient, rivya_client: gs.RivyaClient) -> None:
     assert_type(outcomes, List[Union[gs.JobStatus, Exception]])
 
 
+def steps(rivya_client: gs.RivyaClient, sivi_client: gs.SiviClient) -> None:
+    token = rivya_client.wait_token("task", timeout=600.0)
+    assert_type(token, str)
+    step = rivya_client.step(token)
+    assert_type(step, gs.Step)
+    assert_type(step.status, Optional[gs.JobStatus])
+    assert_type(step.retry_in, Optional[float])
+    assert_type(step.done, bool)
+    assert_type(sivi_client.wait_token("r", abstract_user_id="u"), str)
+    assert_type(sivi_client.job("r", abstract_user_id="u"), gs.Job)
+
+
 def waiting() -> None:
     count: int = gs.wait(lambda: 3, is_done=lambda n: n > 2, timeout=1.0,
                          backoff=gs.Backoff(first_delay=0.5))

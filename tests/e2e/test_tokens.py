@@ -1,0 +1,255 @@
+"""Waits that outlive a process: a wait cut into steps (fresh clients, fresh processes)
+makes the same requests at the same times as one wait; bad tokens are refused, saying why."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import genstatus_sync as gs
+from genstatus_sync import State
+from genstatus_sync.testing import FakeProviders
+
+from ..conftest import KEY
+
+PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
+
+
+class Clock:
+    """A virtual clock shared by the clients and the fake (which records request times)."""
+
+    def __init__(self, now=1_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+jobs = st.tuples(
+    st.sampled_from(PROVIDERS),
+    st.lists(st.sampled_from(["queued", "running"]), min_size=0, max_size=12),
+    st.sampled_from(["succeeded", "failed", "running"]),  # running: never ends, times out
+    st.booleans(),  # progress reported
+    st.lists(st.sampled_from([0, 503, 429]), min_size=0, max_size=4),  # failures, in order
+    st.sampled_from([30.0, 120.0, 600.0]),
+)
+
+
+def _run(fake, clock, provider, states, failures, timeout, progress, stepped):
+    """The requests (times on the virtual clock, paths, Sivi queries) and the outcome of one
+    wait of a job, or of its wait cut into steps, each on a fresh client."""
+    fake.reset()
+    clock.now = clock.base
+    job = fake.add_job(provider, states, progress=progress,
+                       job_id="1234567" if provider == "sellerpic" else "job-1")
+    for status in failures:
+        if status:
+            fake.fail(provider, status, retry_after=7 if status == 429 else None)
+    if not stepped:
+        with fake.client(provider, clock=clock, sleep=clock.sleep) as client:
+            try:
+                outcome = client.wait(job, timeout=timeout, raise_on_failure=False).state
+            except gs.WaitTimeout as exc:
+                outcome = ("timeout", exc.polls)
+    else:
+        with fake.client(provider, clock=clock) as client:
+            token = client.wait_token(job, timeout=timeout)
+        while True:
+            with fake.client(provider, clock=clock, sleep=clock.sleep) as client:
+                try:
+                    step = client.step(token)
+                except gs.WaitTimeout as exc:
+                    outcome = ("timeout", exc.polls)
+                    break
+            if step.done:
+                outcome = step.status.state
+                break
+            token = step.token
+            clock.sleep(step.retry_in)
+    requests = [(round(r.time - clock.base, 6), r.path, r.query.get("queryParams"))
+                for r in fake.requests]
+    return requests, outcome
+
+
+@pytest.fixture(scope="module")
+def stepping():
+    clock = Clock()
+    clock.base = clock.now
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        yield fake, clock
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(job=jobs)
+def test_a_wait_cut_into_steps_makes_the_same_requests_as_one_wait(stepping, job):
+    fake, clock = stepping
+    provider, middle, last, with_progress, failures, timeout = job
+    states = middle + [last]
+    progress = ([None if s == "queued" else round(100 * (i + 1) / (len(states) + 1))
+                 for i, s in enumerate(states)] if with_progress else None)
+    wait_requests, wait_outcome = _run(fake, clock, provider, states, failures, timeout,
+                                       progress, stepped=False)
+    step_requests, step_outcome = _run(fake, clock, provider, states, failures, timeout,
+                                       progress, stepped=True)
+    assert step_outcome == wait_outcome
+    assert step_requests == wait_requests
+
+
+STEP_IN_A_FRESH_PROCESS = textwrap.dedent("""
+    import json, sys
+    from genstatus_sync.testing import FakeProviders
+    import genstatus_sync as gs
+    provider, url, key, token, now = sys.argv[1:6]
+    client = gs.__getattr__({"sivi": "SiviClient", "rivya": "RivyaClient",
+                             "sellerpic": "SellerPicClient", "clipia": "ClipiaClient"}[provider])(
+        api_key=key, base_url=url, clock=lambda: float(now), sleep=lambda s: None)
+    step = client.step(token)
+    print(json.dumps({"done": step.done, "retry_in": step.retry_in, "token": step.token,
+                      "state": step.status.state.value if step.status else None}))
+""")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_steps_in_fresh_processes_follow_the_same_schedule(stepping, provider):
+    fake, clock = stepping
+    states = ["queued", "running", "running", "succeeded"]
+    expected, outcome = _run(fake, clock, provider, states, [503], 600.0, None, stepped=False)
+    assert outcome is State.SUCCEEDED
+    fake.reset()
+    clock.now = clock.base
+    job = fake.add_job(provider, states, job_id="1234567" if provider == "sellerpic" else "job-1")
+    fake.fail(provider, 503)
+    token = fake.client(provider, clock=clock).wait_token(job, timeout=600.0)
+    while True:
+        out = subprocess.run([sys.executable, "-c", STEP_IN_A_FRESH_PROCESS, provider,
+                              fake.url, KEY, token, repr(clock.now)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        step = json.loads(out.stdout)
+        if step["done"]:
+            break
+        token = step["token"]
+        clock.now += step["retry_in"]
+    assert step["state"] == "succeeded"
+    got = [(round(r.time - clock.base, 6), r.path, r.query.get("queryParams"))
+           for r in fake.requests]
+    assert got == expected
+
+
+def test_an_early_step_makes_no_request_and_says_when(fake):
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running", "succeeded"])
+    token = client.wait_token(job)
+    step = client.step(token)
+    assert fake.requests == [] and step.status is None and step.error is None
+    assert step.retry_in == pytest.approx(client.backoff.delay(0, 0.5), rel=0.11)
+    clock.sleep(step.retry_in)
+    step = client.step(step.token)
+    assert step.status.state is State.RUNNING and len(fake.requests) == 1
+
+
+def test_a_transient_error_is_a_step_with_its_error_and_retry_after(fake):
+    clock = Clock()
+    client = fake.client("clipia", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("clipia", ["running"])
+    fake.fail("clipia", 429, retry_after=40)
+    step = client.step(client.wait_token(job))
+    assert step.status is None and isinstance(step.error, gs.RateLimitError)
+    assert step.retry_in >= 40 and not step.done
+
+
+def test_a_step_past_the_deadline_polls_once_more_then_times_out(fake):
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running"])
+    token = client.wait_token(job, timeout=10)
+    clock.sleep(100)
+    with pytest.raises(gs.WaitTimeout) as info:
+        client.step(token)
+    assert info.value.polls == 1 and len(fake.requests) == 1
+
+
+def test_retry_in_never_points_past_the_deadline(fake):
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running"])
+    token = client.wait_token(job, timeout=12)
+    while True:
+        try:
+            step = client.step(token)
+        except gs.WaitTimeout:
+            break
+        assert clock.now + step.retry_in <= 1_000_000.0 + 12 + 1e-9
+        token = step.token
+        clock.sleep(step.retry_in)
+
+
+def test_non_transient_errors_are_raised_as_by_poll(fake):
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    token = client.wait_token("no-such-job")
+    clock.sleep(10)
+    with pytest.raises(gs.NotFoundError):
+        client.step(token)
+
+
+def _token(fake, provider="rivya", **kwargs):
+    client = fake.client(provider)
+    return client, client.wait_token(fake.add_job(provider, ["running"]), **kwargs)
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda t: t[:-3], "truncated"),
+    (lambda t: t[: len(t) // 2], "truncated"),
+    (lambda t: t.rsplit(".", 1)[0], "truncated"),
+    (lambda t: t[:20] + ("A" if t[20] != "A" else "B") + t[21:], "garbled"),
+    (lambda t: t.replace(".", ":", 1), "not a genstatus"),
+    (lambda t: "gs2" + t[3:], "newer"),
+    (lambda t: "gs0" + t[3:], "unknown version"),
+    (lambda t: "", "not a genstatus"),
+    (lambda t: "hello", "not a genstatus"),
+    (lambda t: 42, "not a genstatus"),
+    (lambda t: t + "x", "garbled"),
+])
+def test_a_bad_token_is_a_configuration_error_saying_which(fake, change, says):
+    client, token = _token(fake)
+    with pytest.raises(gs.ConfigurationError, match=says):
+        client.step(change(token))
+    assert fake.requests == []
+
+
+def test_a_token_of_another_provider_or_with_foreign_arguments_is_refused(fake):
+    _, token = _token(fake, "sivi")
+    with pytest.raises(gs.ConfigurationError, match="sivi job, given to a rivya client"):
+        fake.client("rivya").step(token)
+    sivi = fake.client("sivi")
+    token = sivi.wait_token("r1", abstract_user_id="user-7")
+    assert sivi.step(token)  # its own argument is fine
+    from genstatus_sync import _token as tokens
+
+    saved = tokens.decode(token, "sivi")
+    forged = tokens.encode(tokens.Saved("rivya", "r1", (("abstract_user_id", "u"),), saved.state,
+                                        saved.due))
+    with pytest.raises(gs.ConfigurationError, match="takes no abstract_user_id"):
+        fake.client("rivya").step(forged)
+
+
+def test_a_token_is_printable_short_and_carries_no_key(fake):
+    for provider in PROVIDERS:
+        client = fake.client(provider)
+        token = client.wait_token("9" * 18 if provider == "sellerpic" else "x" * 99)
+        assert token.isascii() and token.isprintable() and len(token) < 1024
+        assert KEY not in token and fake.url not in token
+        import base64
+
+        payload = base64.urlsafe_b64decode(token.split(".")[2] + "==").decode()
+        assert KEY not in payload and "127.0.0.1" not in payload
