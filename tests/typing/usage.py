@@ -4,6 +4,7 @@ tests/typing/check.py runs mypy on this file (it must pass) and on the mistakes 
 ``mistakes.py`` (each must be the error its comment names).
 """
 
+import pathlib
 from typing import List, Optional, Union
 
 from typing_extensions import assert_type
@@ -54,6 +55,15 @@ def many_jobs(sivi_client: gs.SiviClient, rivya_client: gs.RivyaClient) -> None:
     outcomes = gs.wait_all([(rivya_client, "a"), sivi_client.job("b", abstract_user_id="u")],
                            timeout=60.0, max_in_flight=8)
     assert_type(outcomes, List[Union[gs.JobStatus, Exception]])
+
+
+def results(status: gs.JobStatus) -> None:
+    def shown(done: int, total: Optional[int]) -> None:
+        del done, total
+
+    for url in status.result_urls:
+        assert_type(gs.download(url, pathlib.Path("out"), on_progress=shown), pathlib.Path)
+        assert_type(gs.download(url, "out", max_bytes=10, timeout=(1.0, 5.0)), pathlib.Path)
 
 
 def waiting() -> None:
