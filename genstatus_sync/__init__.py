@@ -11,6 +11,7 @@ from ._registry import CLIENTS
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:  # what the names below are, for type checkers
+    from ._download import *  # noqa: F403
     from ._job import *  # noqa: F403
     from ._wait import *  # noqa: F403
     from .backoff import *  # noqa: F403
@@ -43,6 +44,7 @@ _LAZY: Dict[str, str] = {
     "TransportError": "errors",
     "WaitTimeout": "errors",
     "WebhookVerificationError": "errors",
+    "download": "_download",
     "wait": "_wait",
     "wait_all": "_wait",
 }

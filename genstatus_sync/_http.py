@@ -33,15 +33,12 @@ from ._version import __version__
 from .backoff import Backoff
 from .errors import (
     APIError,
-    AuthenticationError,
     ConfigurationError,
     GenStatusError,
-    NotFoundError,
-    PermissionDeniedError,
     RateLimitError,
     ResponseFormatError,
-    ServerError,
     TransportError,
+    error_class,
 )
 from .status import JobStatus
 
@@ -56,8 +53,6 @@ IdT = TypeVar("IdT")
 C = TypeVar("C", bound="BaseClient[Any, Any]")
 T = TypeVar("T")
 ErrorDetails = Tuple[Optional[str], Union[int, str, None], Optional[str]]
-_STATUS_ERRORS: Dict[int, Type[APIError]] = {401: AuthenticationError, 403: PermissionDeniedError,
-                                             404: NotFoundError, 429: RateLimitError}
 
 
 class BaseClient(Generic[ModelT, IdT]):
@@ -211,7 +206,7 @@ class BaseClient(Generic[ModelT, IdT]):
         return None, None, None
 
     def _error_class(self, status: int, code: Union[int, str, None]) -> Type[APIError]:
-        return ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIError)
+        return error_class(status)
 
     # -- one request ------------------------------------------------------------------------
 

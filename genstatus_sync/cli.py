@@ -1,22 +1,42 @@
 """The ``genstatus`` command line: ``status``, ``wait`` and ``demo``.
 
-Exit codes: 0 done (wait: succeeded), 1 generation failed, 2 usage or configuration error,
-3 timed out, 4 API or transport error. Keys come from the environment only.
+Exit codes: 0 done (wait: succeeded), 1 generation failed, 2 usage or configuration error
+(before anything runs), 3 timed out, 4 API or transport error (a failed download included);
+for many jobs the worst outcome wins (4 > 3 > 1 > 0); 130 interrupted (Ctrl-C). Keys come
+from the environment only.
+
+Output never ends in a traceback: a closed stdout or stderr (``| head -1``) is written to no
+more and the command ends as it would have (same exit code, not 141); a character the
+terminal's encoding lacks is printed escaped (``\\xfc``, ``\\U0001f984``).
 """
 
 import argparse
+import errno
 import json
+import logging
+import math
+import os
 import sys
+import tempfile
+import threading
 import time
-from typing import Any, Callable, List, Optional, TextIO
+import unicodedata
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, cast
 
 from ._registry import PROVIDERS, client_class
-from .errors import ConfigurationError, GenerationFailed, GenStatusError, WaitTimeout
+from .errors import ConfigurationError, GenStatusError, WaitTimeout
 from .status import JobStatus, State
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_ERROR = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
+REDRAW_EVERY = 0.2  # seconds between redraws of the live lines while nothing happens
+MAX_LABEL = 48  # characters of "provider job_id" shown in a progress line
+
+
+class _Usage(Exception):
+    """A usage or configuration error found before anything runs (exit 2)."""
 
 
 def _client(provider: str, base_url: Optional[str]) -> Any:
@@ -30,17 +50,25 @@ def _parser() -> argparse.ArgumentParser:
                     "RIVYA_API_KEY, SELLERPIC_API_KEY, CLIPIA_API_KEY).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (("status", "read a job's status once"),
-                       ("wait", "wait until a job finishes")):
+                       ("wait", "wait until jobs finish (many ids: waited on together)")):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument("provider", choices=PROVIDERS, metavar="PROVIDER",
                          help=f"one of {', '.join(PROVIDERS)}")
-        sub.add_argument("job_id", metavar="JOB_ID")
-        sub.add_argument("--json", action="store_true", help="print the status as JSON")
+        if name == "status":
+            sub.add_argument("job_id", metavar="JOB_ID")
+        else:
+            sub.add_argument("job_ids", nargs="+", metavar="JOB_ID",
+                             help="job ids; - reads them from stdin, one a line")
+        sub.add_argument("--json", action="store_true",
+                         help="print the status as JSON (wait: one object a line, in order)")
         sub.add_argument("--base-url", help="override the provider's base URL")
         sub.add_argument("--abstract-user-id", help="Sivi: read another user's request")
     wait = commands.choices["wait"]
-    wait.add_argument("--timeout", type=float, default=600.0, help="seconds (default 600)")
+    wait.add_argument("--timeout", type=float, default=600.0,
+                      help="seconds for all the jobs together (default 600)")
     wait.add_argument("--quiet", action="store_true", help="show no progress")
+    wait.add_argument("--download", metavar="DIR",
+                      help="save every result of each succeeded job in DIR (an existing folder)")
     commands.add_parser("demo", help="run all four providers against local fake servers",
                         description="Start the built-in fake providers and wait for one job "
                                     "of each, offline.")
@@ -49,135 +77,580 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; return the exit code."""
+    out, err = Output(sys.stdout), Output(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    # argparse's messages and logging's last resort go through the same guards
+    sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
+    try:
+        return _run(argv, out, err)
+    except KeyboardInterrupt:
+        err.write("\ngenstatus: interrupted\n")
+        return EXIT_INTERRUPTED
+    finally:
+        out.flush()
+        err.flush()
+        sys.stdout, sys.stderr = saved
+        out.settle()
+        err.settle()
+
+
+def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        return demo()
-    extra = {"abstract_user_id": args.abstract_user_id} if args.abstract_user_id else {}
+        return demo(out)
     try:
-        client = _client(args.provider, args.base_url)
-    except ConfigurationError as exc:
-        print(f"genstatus: {exc}", file=sys.stderr)
+        if args.abstract_user_id and args.provider != "sivi":
+            raise _Usage("--abstract-user-id is for sivi only")
+        if args.command == "status":
+            return _status(args, out, err)
+        return _wait(args, out, err)
+    except (_Usage, ConfigurationError) as exc:
+        err.write(f"genstatus: {_printable(str(exc))}\n")
         return EXIT_USAGE
-    with client:
+
+
+def _extra(args: argparse.Namespace) -> Dict[str, str]:
+    return {"abstract_user_id": args.abstract_user_id} if args.abstract_user_id else {}
+
+
+def _status(args: argparse.Namespace, out: "Output", err: "Output") -> int:
+    with _client(args.provider, args.base_url) as client:
         try:
-            if args.command == "status":
-                status = client.poll(args.job_id, **extra)
-                code = EXIT_OK
-            else:
-                status, code = _wait(client, args, extra)
-        except ConfigurationError as exc:
-            print(f"genstatus: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            status = client.poll(args.job_id, **_extra(args))
+        except ConfigurationError:
+            raise
         except GenStatusError as exc:
-            print(f"genstatus: {exc}", file=sys.stderr)
+            err.write(f"genstatus: {_printable(str(exc))}\n")
             return EXIT_ERROR
-    _print_status(status, args.json, sys.stdout)
-    return code
-
-
-def _wait(client: Any, args: argparse.Namespace, extra: Any) -> "tuple[JobStatus, int]":
-    display = None if args.quiet else Progress(sys.stderr, f"{args.provider} {args.job_id}")
-    if display is not None and display.live:
-        client._sleep = display.sleep
-    try:
-        status = client.wait(args.job_id, timeout=args.timeout,
-                             on_update=display.update if display else None, **extra)
-        code = EXIT_OK
-    except GenerationFailed as exc:
-        status, code = exc.status, EXIT_FAILED
-    except WaitTimeout as exc:
-        if display:
-            display.finish()
-        print(f"genstatus: {exc}", file=sys.stderr)
-        if exc.last is None:
-            return JobStatus(provider=args.provider, job_id=args.job_id,
-                             state=State.UNKNOWN), EXIT_TIMEOUT
-        return exc.last, EXIT_TIMEOUT
-    finally:
-        if display:
-            display.finish()
-    return status, code
-
-
-def _print_status(status: JobStatus, as_json: bool, out: TextIO) -> None:
-    if as_json:
+    if args.json:
         out.write(json.dumps(status.to_dict()) + "\n")
-        return
-    line = f"{status.provider} {status.job_id}: {status.state.value}"
+    else:
+        _print_status(status, out)
+    return EXIT_OK
+
+
+# -- wait: many jobs ----------------------------------------------------------------------------
+
+class Outcome:
+    """What became of one job: its last known status, the error that ended it (or its
+    download), the exit code it asks for and the files saved from its results."""
+
+    def __init__(self, status: JobStatus, code: int, error: Optional[str] = None) -> None:
+        self.status, self.code, self.error = status, code, error
+        self.files: List[Optional[str]] = []
+
+    def to_dict(self, job_id: str, with_files: bool) -> Dict[str, Any]:
+        data = self.status.to_dict()
+        data["job_id"] = job_id
+        if self.error is not None:
+            data["error"] = self.error
+        if with_files:
+            data["files"] = self.files
+        return data
+
+
+def _job_ids(given: Sequence[str], stdin: Optional[IO[str]]) -> List[str]:
+    if list(given).count("-") > 1:
+        raise _Usage("- (job ids from stdin) may be given once")
+    ids: List[str] = []
+    for item in given:
+        if item != "-":
+            ids.append(item)
+            continue
+        if stdin is None:
+            raise _Usage("- given but there is no stdin to read job ids from")
+        source = getattr(stdin, "buffer", None)
+        try:
+            text = source.read().decode("utf-8") if source is not None else stdin.read()
+        except UnicodeDecodeError as exc:
+            raise _Usage(f"job ids on stdin are not UTF-8 ({exc.reason} at byte "
+                         f"{exc.start})") from None
+        ids.extend(line.strip() for line in text.lstrip("\ufeff").split("\n") if line.strip())
+    if not ids:
+        raise _Usage("no job ids (stdin had none)")
+    return ids
+
+
+def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
+    from ._wait import iter_wait_all
+
+    ids = _job_ids(args.job_ids, sys.stdin)
+    if args.download is not None and not os.path.isdir(args.download):
+        raise _Usage(f"--download {args.download!r}: no such folder")
+    if args.timeout != args.timeout or args.timeout < 0:
+        raise _Usage(f"--timeout must be seconds >= 0, got {args.timeout}")
+    unique = list(dict.fromkeys(ids))
+    with _client(args.provider, args.base_url) as client:
+        jobs = [client.job(job_id, **_extra(args)) for job_id in unique]  # bad id: exit 2
+        display: Display = (Quiet(err) if args.quiet else
+                            Live(err, unique, args.provider) if err.isatty() else
+                            Plain(err))
+        last: Dict[str, JobStatus] = {}
+
+        def update(status: JobStatus) -> None:
+            last[status.job_id] = status
+            display.update(status)
+
+        results: Dict[int, object] = {}
+        with display.logging():
+            display.start()
+            try:
+                # gs.wait_all, seeing each job end as it does; on the client's clock, as
+                # client.wait would be
+                for i, result in iter_wait_all(jobs, timeout=args.timeout, on_update=update,
+                                               sleep=client._sleep, clock=client._clock):
+                    results[i] = result
+                    display.ended(unique[i], result)
+            finally:
+                display.finish()
+    outcomes = {job_id: _outcome(args.provider, job_id, results[i], last.get(job_id), err)
+                for i, job_id in enumerate(unique)}
+    if args.download is not None:
+        _download_all(unique, outcomes, args.download, display, err)
+    for job_id in ids:
+        outcome = outcomes[job_id]
+        if args.json:
+            out.write(json.dumps(outcome.to_dict(job_id, args.download is not None)) + "\n")
+        else:
+            _print_status(outcome.status, out, outcome.files,
+                          {EXIT_TIMEOUT: " (timed out)", EXIT_ERROR: " (error)"}.get(
+                              outcome.code, ""))
+    return max(outcome.code for outcome in outcomes.values())
+
+
+def _outcome(provider: str, job_id: str, result: object, last: Optional[JobStatus],
+             err: "Output") -> Outcome:
+    if isinstance(result, JobStatus):
+        return Outcome(result, EXIT_FAILED if result.state is State.FAILED else EXIT_OK)
+    err.write(f"genstatus: {_printable(str(result))}\n")
+    if isinstance(result, WaitTimeout):
+        last = result.last or last
+    status = last or JobStatus(provider=provider, job_id=job_id, state=State.UNKNOWN)
+    code = EXIT_TIMEOUT if isinstance(result, WaitTimeout) else EXIT_ERROR
+    return Outcome(status, code, str(result) or type(result).__name__)
+
+
+def _download_all(ids: Sequence[str], outcomes: Dict[str, Outcome], folder: str,
+                  display: "Display", err: "Output") -> None:
+    from . import download
+
+    for job_id in ids:
+        outcome = outcomes[job_id]
+        if outcome.status.state is not State.SUCCEEDED or outcome.code != EXIT_OK:
+            continue
+        errors = []
+        for url in outcome.status.result_urls:
+            progress = display.downloading(outcome.status, url)
+            try:
+                path = download(url, folder, on_progress=progress)
+            except (GenStatusError, OSError) as exc:
+                display.saved(None)
+                text = f"download of {url} failed: {exc}"
+                err.write(f"genstatus: {outcome.status.provider} {_printable(job_id)}: "
+                          f"{_printable(text)}\n")
+                errors.append(text)
+                outcome.files.append(None)
+            else:
+                display.saved(str(path))
+                outcome.files.append(str(path))
+        if errors:
+            outcome.code, outcome.error = EXIT_ERROR, "; ".join(errors)
+
+
+def _print_status(status: JobStatus, out: "Output", files: Sequence[Optional[str]] = (),
+                  tag: str = "") -> None:
+    line = f"{status.provider} {_printable(status.job_id)}: {status.state.value}"
     if status.progress is not None and not status.done:
         line += f" {status.progress:.0f}%"
     if status.queue_position is not None:
         line += f" (queue position {status.queue_position})"
     if status.error:
-        line += f": {status.error}"
-    out.write(line + "\n")
-    for url in status.result_urls:
-        out.write(f"  {url}\n")
+        line += f": {_printable(status.error)}"
+    out.write(line + tag + "\n")
+    for i, url in enumerate(status.result_urls):
+        saved = files[i] if i < len(files) else None
+        out.write(f"  {_printable(url)}" + (f" -> {_printable(saved)}" if saved else "") + "\n")
 
 
-class Progress:
-    """Progress on stderr: a live line on a terminal, one line per change otherwise."""
+# -- progress on stderr -------------------------------------------------------------------------
 
-    def __init__(self, stream: TextIO, label: str, clock: Callable[[], float] = time.monotonic):
-        self.stream, self.label, self.clock = stream, label, clock
-        self.live = stream.isatty()
-        self.started = clock()
-        self.last: Optional[JobStatus] = None
+def _describe(status: JobStatus) -> str:
+    text = status.state.value
+    if status.progress is not None:
+        text += f" {status.progress:.0f}%"
+    if status.queue_position is not None:
+        text += f" queue {status.queue_position}"
+    return text
+
+
+def _printable(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped (``\\x1b``), so that an
+    id or a server's message cannot move the cursor or change colours."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
+def _cells(c: str) -> int:
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` terminal cells (a wide character takes two)."""
+    used = 0
+    for i, c in enumerate(text):
+        used += _cells(c)
+        if used > width:
+            return text[:i]
+    return text
+
+
+def _tail(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, its start elided (``...`` and the end of a path)."""
+    if sum(map(_cells, text)) <= width:
+        return text
+    kept = _fit(text[::-1], max(0, width - 3))[::-1]
+    return "..." + kept
+
+
+def _size(n: Optional[int]) -> str:
+    if n is None:
+        return "?"
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+class Display:
+    """Progress on stderr while jobs are waited on and their results saved."""
+
+    def __init__(self, stream: "Output") -> None:
+        self.stream = stream
+        self.started = time.monotonic()
 
     def update(self, status: JobStatus) -> None:
-        self.last = status
-        if self.live:
-            self._draw(None)
-        else:
-            self.stream.write(f"{self.label}: {self._describe(status)} "
-                              f"({self.clock() - self.started:.1f}s)\n")
-            self.stream.flush()
+        """A job's status changed."""
 
-    def sleep(self, seconds: float) -> None:
-        end = self.clock() + seconds
-        while True:
-            left = end - self.clock()
-            if left <= 0:
-                return
-            self._draw(left)
-            time.sleep(min(0.2, left))
+    def start(self) -> None:
+        """The waits begin."""
+
+    def ended(self, job_id: str, result: object) -> None:
+        """A job ended: its JobStatus or the exception that ended it."""
 
     def finish(self) -> None:
-        if self.live and self.last is not None:
-            self._draw(None)
-            self.stream.write("\n")
-            self.stream.flush()
-            self.last = None
+        """The waits are over."""
 
-    @staticmethod
-    def _describe(status: JobStatus) -> str:
-        text = status.state.value
-        if status.progress is not None:
-            text += f" {status.progress:.0f}%"
-        if status.queue_position is not None:
-            text += f" queue {status.queue_position}"
-        return text
-
-    def _draw(self, next_poll: Optional[float]) -> None:
-        if self.last is None:
-            return
-        progress = self.last.progress
-        filled = int((progress if progress is not None else (100 if self.last.done else 0)) / 5)
-        bar = "#" * filled + "." * (20 - filled)
-        tail = f" next poll {next_poll:4.1f}s" if next_poll is not None else ""
-        self.stream.write(f"\r{self.label}: [{bar}] {self._describe(self.last):<18} "
-                          f"{self.clock() - self.started:5.1f}s{tail}\x1b[K")
+    def note(self, text: str) -> None:
+        """A warning, printed where it does not break the live lines."""
+        self.stream.write(f"genstatus: {_printable(text)}\n")
         self.stream.flush()
 
+    def downloading(self, status: JobStatus, url: str) -> Optional[Callable[[int, Optional[int]],
+                                                                             None]]:
+        """Before a download: its on_progress (or None)."""
+        return None
 
-def demo() -> int:
-    """Wait for one scripted job of each provider on the built-in fake providers."""
-    from . import Backoff, wait_all
+    def saved(self, path: Optional[str]) -> None:
+        """After a download: where it went (None: it failed)."""
+
+    def logging(self) -> "_Notes":
+        """While waiting, genstatus_sync's warnings go through ``note``."""
+        return _Notes(self)
+
+    def _label(self, provider: str, job_id: str) -> str:
+        return _printable(f"{provider} {job_id}")
+
+
+class Quiet(Display):
+    """--quiet: no progress (warnings and errors are still printed)."""
+
+
+class Plain(Display):
+    """Not a terminal: one line per change, one per saved file."""
+
+    def __init__(self, stream: "Output") -> None:
+        super().__init__(stream)
+        self._file, self._size = "", 0  # the job of the download under way, its bytes
+
+    def update(self, status: JobStatus) -> None:
+        self.stream.write(f"{self._label(status.provider, status.job_id)}: {_describe(status)} "
+                          f"({time.monotonic() - self.started:.1f}s)\n")
+        self.stream.flush()
+
+    def downloading(self, status: JobStatus, url: str) -> Callable[[int, Optional[int]], None]:
+        self._file, self._size = self._label(status.provider, status.job_id), 0
+
+        def progress(done: int, total: Optional[int]) -> None:
+            self._size = done
+
+        return progress
+
+    def saved(self, path: Optional[str]) -> None:
+        if path is not None:
+            self.stream.write(f"{self._file}: saved {_printable(path)} "
+                              f"({self._size} bytes)\n")
+            self.stream.flush()
+
+
+class Live(Display):
+    """A terminal: one line per job, redrawn in place (the cursor moved up over them) on each
+    change and every REDRAW_EVERY seconds by a thread of its own (so that the elapsed times
+    move on while requests are in flight), and a byte count line while a result is saved."""
+
+    def __init__(self, stream: "Output", job_ids: Sequence[str], provider: str) -> None:
+        super().__init__(stream)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: Optional[threading.Thread] = None
+        self._drawn_at = -math.inf
+        self.outcome: Dict[str, str] = {}
+        self.ids = list(job_ids)
+        self.labels = {job_id: self._label(provider, job_id) for job_id in self.ids}
+        self.width = max(len(label) for label in self.labels.values())
+        self.last: Dict[str, JobStatus] = {}
+        self.done_at: Dict[str, float] = {}
+        self.drawn = 0  # lines drawn last time, the cursor on the line below them
+        self._shown_at, self._bytes = -math.inf, 0
+
+    def _label(self, provider: str, job_id: str) -> str:
+        label = super()._label(provider, job_id)
+        return label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 3] + "..."
+
+    def start(self) -> None:
+        self._draw()
+        self._ticker = threading.Thread(target=self._tick, name="genstatus-progress",
+                                        daemon=True)
+        self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(REDRAW_EVERY):
+            self._draw()
+
+    def update(self, status: JobStatus) -> None:
+        with self._lock:
+            self.last[status.job_id] = status
+            if status.done:
+                self.done_at.setdefault(status.job_id, time.monotonic())
+        if time.monotonic() - self._drawn_at >= 0.05:  # a burst of updates: a few redraws
+            self._draw()
+
+    def ended(self, job_id: str, result: object) -> None:
+        with self._lock:
+            self.done_at.setdefault(job_id, time.monotonic())
+            if isinstance(result, WaitTimeout):
+                self.outcome[job_id] = "timed out"
+            elif not isinstance(result, JobStatus):
+                self.outcome[job_id] = "error"
+        self._draw()
+
+    def finish(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        now = time.monotonic()
+        with self._lock:
+            for job_id in self.ids:
+                self.done_at.setdefault(job_id, now)
+        self._draw()
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            if self.drawn:
+                self.stream.write(f"\r\x1b[{self.drawn}A\x1b[J")
+                self.drawn = 0
+            self.stream.write(f"genstatus: {_printable(text)}\n")
+        self._draw()
+
+    def downloading(self, status: JobStatus, url: str) -> Callable[[int, Optional[int]], None]:
+        name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        self._shown_at, self._bytes = -math.inf, 0
+
+        def progress(done: int, total: Optional[int]) -> None:
+            now, self._bytes = time.monotonic(), done
+            if now - self._shown_at < 0.1 and done != total:
+                return
+            self._shown_at = now
+            size = f"{_size(done)} / {_size(total)}"
+            if total:
+                size += f" {100 * done / total:3.0f}%"
+            self._line(f"saving {_printable(name)}: {size}")
+
+        return progress
+
+    def saved(self, path: Optional[str]) -> None:
+        if path is not None:
+            columns, _ = self._columns_rows()
+            size = f" ({_size(self._bytes)})"
+            room = columns - 1 - len("saved ") - len(size)
+            self._line(f"saved {_tail(_printable(path), room)}{size}")
+            self.stream.write("\n")
+        else:
+            self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+    def _columns_rows(self) -> Tuple[int, int]:
+        try:
+            size = os.get_terminal_size(self.stream.fileno())
+            return max(20, size.columns), max(2, size.lines)
+        except (OSError, ValueError):
+            return 80, 24
+
+    def _line(self, text: str) -> None:
+        columns, _ = self._columns_rows()
+        self.stream.write("\r" + _fit(text, columns - 1) + "\x1b[K")
+        self.stream.flush()
+
+    def _lines(self, columns: int, rows: int) -> List[str]:
+        now = time.monotonic()
+        room = max(1, rows - 1)
+        shown = self.ids if len(self.ids) <= room else self.ids[:room - 1]
+        lines = []
+        for job_id in shown:
+            status = self.last.get(job_id)
+            elapsed = self.done_at.get(job_id, now) - self.started
+            label = self.labels[job_id].ljust(self.width)
+            if status is None or job_id in self.outcome:
+                text = self.outcome.get(job_id, "waiting")
+                if status is not None:
+                    text = f"{_describe(status)}, {text}"
+                lines.append(f"{label}: [{'.' * 20}] {text:<18} {elapsed:5.1f}s")
+                continue
+            progress = status.progress
+            filled = int(max(0.0, min(100.0, progress if progress is not None else (
+                100.0 if status.state is State.SUCCEEDED else 0.0))) / 5)
+            bar = "#" * filled + "." * (20 - filled)
+            lines.append(f"{label}: [{bar}] {_describe(status):<18} {elapsed:5.1f}s")
+        if len(shown) < len(self.ids):
+            rest = self.ids[len(shown):]
+            counts: Dict[str, int] = {}
+            for job_id in rest:
+                status = self.last.get(job_id)
+                state = self.outcome.get(job_id) or (
+                    status.state.value if status is not None else "waiting")
+                counts[state] = counts.get(state, 0) + 1
+            lines.append(f"... {len(rest)} more: " + ", ".join(
+                f"{n} {state}" for state, n in sorted(counts.items())))
+        return [_fit(line, columns - 1) for line in lines]
+
+    def _draw(self) -> None:
+        with self._lock:
+            columns, rows = self._columns_rows()
+            lines = self._lines(columns, rows)
+            up = f"\r\x1b[{self.drawn}A" if self.drawn else "\r"
+            self.stream.write(up + "".join(f"{line}\x1b[K\n" for line in lines)
+                              + ("\x1b[J" if len(lines) < self.drawn else ""))
+            self.stream.flush()
+            self.drawn = len(lines)
+            self._drawn_at = time.monotonic()
+
+
+class _Notes(logging.Handler):
+    """While installed, the package's warnings are printed by a Display."""
+
+    def __init__(self, display: Display) -> None:
+        super().__init__(logging.WARNING)
+        self.display = display
+        self.logger = logging.getLogger("genstatus_sync")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.display.note(record.getMessage())
+
+    def __enter__(self) -> "_Notes":
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.logger.removeHandler(self)
+
+
+# -- stdout and stderr that never raise ---------------------------------------------------------
+
+class Output:
+    """A text stream's write and flush, guarded: a closed pipe (EPIPE) stops all later output
+    silently, and a character the stream's encoding lacks is written escaped."""
+
+    def __init__(self, stream: Optional[TextIO]) -> None:
+        self._stream = stream
+        self.closed_pipe = stream is None  # started with the descriptor closed: nothing to say
+
+    def write(self, text: str) -> int:
+        if self._stream is not None and not self.closed_pipe:
+            self._guard(lambda: self._write(text))
+        return len(text)
+
+    def _write(self, text: str) -> None:
+        assert self._stream is not None
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:  # raised before anything was written
+            encoding = getattr(self._stream, "encoding", None) or "utf-8"
+            self._stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+    def flush(self) -> None:
+        if self._stream is not None and not self.closed_pipe:
+            self._guard(self._stream.flush)
+
+    def _guard(self, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except OSError as exc:
+            if not isinstance(exc, BrokenPipeError) and exc.errno not in (errno.EPIPE,
+                                                                          errno.EINVAL):
+                raise
+            self.closed_pipe = True
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(errno.EBADF, "no stream")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def settle(self) -> None:
+        """After a closed pipe: the descriptor now writes to os.devnull, so that what is still
+        buffered, flushed at exit, raises nothing (Python would print an error and exit 120)."""
+        if not self.closed_pipe or self._stream is None:
+            return
+        try:
+            fd = self._stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+def demo(out: Optional["Output"] = None) -> int:
+    """Wait for one scripted job of each provider on the built-in fake providers, then save
+    their results (served by the fake) in a new temporary folder."""
+    from . import Backoff, download, wait_all
     from .testing import FakeProviders
 
+    out = out or Output(sys.stdout)
+    write = out.write
     quick = Backoff(first_delay=0.0, initial=0.2, multiplier=1.3, max_interval=0.4)
     script = ["queued", "queued", "running", "running", "running", "running", "succeeded"]
-    print("genstatus demo: four fake providers on 127.0.0.1, one job each (offline)")
+    write("genstatus demo: four fake providers on 127.0.0.1, one job each (offline)\n")
     with FakeProviders(api_key="demo-key") as fake:
         jobs = []
         for provider in PROVIDERS:
@@ -187,19 +660,29 @@ def demo() -> int:
         started = time.monotonic()
 
         def show(status: JobStatus) -> None:
-            print(f"  {time.monotonic() - started:4.1f}s  {status.provider:<9} "
-                  f"{Progress._describe(status)}", flush=True)
+            write(f"  {time.monotonic() - started:4.1f}s  {status.provider:<9} "
+                  f"{_describe(status)}\n")
 
         outcomes = wait_all(jobs, timeout=30.0, on_update=show)
         for client, _ in jobs:
             client.close()
-    print("results:")
-    ok = True
-    for outcome in outcomes:
-        if isinstance(outcome, JobStatus):
-            _print_status(outcome, False, sys.stdout)
+        write("results:\n")
+        ok = True
+        folder = tempfile.mkdtemp(prefix="genstatus-demo-")
+        for outcome in outcomes:
+            if not isinstance(outcome, JobStatus):
+                write(f"  error: {outcome}\n")
+                ok = False
+                continue
+            files: List[Optional[str]] = []
+            for url in outcome.result_urls:
+                try:
+                    files.append(str(download(url, folder)))
+                except GenStatusError as exc:
+                    write(f"  download failed: {exc}\n")
+                    files.append(None)
+                    ok = False
+            _print_status(outcome, out, files)
             ok = ok and outcome.state is State.SUCCEEDED
-        else:
-            print(f"  error: {outcome}")
-            ok = False
+    write(f"results saved in {folder}\n")
     return EXIT_OK if ok else EXIT_ERROR

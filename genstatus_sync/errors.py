@@ -22,7 +22,7 @@ No message or repr carries an API key: the clients redact what the server sent b
 gets here.
 """
 
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Dict, Optional, Type, Union
 
 if TYPE_CHECKING:
     from .status import JobStatus
@@ -185,6 +185,14 @@ class WebhookVerificationError(GenStatusError):
 
 
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+_STATUS_ERRORS: Dict[int, Type[APIError]] = {401: AuthenticationError, 403: PermissionDeniedError,
+                                             404: NotFoundError, 429: RateLimitError}
+
+
+def error_class(status: int) -> Type[APIError]:
+    """The APIError subclass for an HTTP error ``status``: 401, 403, 404, 429, 5xx; else
+    APIError itself. The one mapping, for the clients and for downloads."""
+    return ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIError)
 
 
 def is_transient(exc: BaseException) -> bool:

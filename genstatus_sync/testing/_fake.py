@@ -6,14 +6,16 @@ import json
 import math
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .._registry import PROVIDERS, client_class
 from . import _render
@@ -31,6 +33,21 @@ MAX_REQUEST_LINE = 2**20
 MAX_DISCARDED_BODY = 2**16
 STOP_GRACE = 2.0  # seconds stop() waits for connection threads once their sockets are shut
 _SCHEME = re.compile(r"[A-Za-z]{1,16}")
+MEDIA = "/media/"  # GET /media/<provider>/<job id>/<name>: a result file of a known job
+
+
+def _png() -> bytes:
+    """A valid 1x1 PNG (one teal pixel): what the media route serves."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00\x80\x80")) + chunk(b"IEND", b""))
+
+
+MEDIA_BYTES = _png()
 
 
 class RecordedRequest(NamedTuple):
@@ -55,9 +72,11 @@ class RecordedRequest(NamedTuple):
 
 class _Job:
     def __init__(self, job_id: str, states: Sequence[str], progress: Optional[Sequence[Any]],
-                 queue_positions: Optional[Sequence[Any]], urls: List[str],
+                 queue_positions: Optional[Sequence[Any]], urls: Optional[List[str]],
                  error: Optional[str], every: Optional[float]) -> None:
-        self.job_id, self.states, self.urls, self.error = job_id, list(states), urls, error
+        self.job_id, self.states, self.error = job_id, list(states), error
+        self.urls: List[str] = urls or []
+        self.own_media = urls is None  # the fake's own /media/ URLs, made with its port
         self.every, self.polls = every, 0
         self.first_poll: Optional[float] = None
         self.shown: Optional[int] = None  # the index the status endpoint last reported
@@ -226,7 +245,9 @@ class FakeProviders:
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
         seconds from the first status poll); any other string is sent as the provider's raw
         status value. Clipia's result endpoint answers from the state its status endpoint last
-        showed (202 until that was terminal). Raises ``ValueError`` on a bad argument."""
+        showed (202 until that was terminal). ``urls`` left out: two result files served by
+        the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
+        works offline. Raises ``ValueError`` on a bad argument."""
         _check_provider(provider)
         if not states:
             raise ValueError("a job needs at least one state")
@@ -236,9 +257,8 @@ class FakeProviders:
         if job_id is None:
             job_id = {"sellerpic": str(1000 + n), "clipia": str(uuid.uuid4())}.get(
                 provider, f"{provider}-job-{n}")
-        if urls is None:
-            urls = [f"https://media.example.test/{provider}/{job_id}/{i}.png" for i in (1, 2)]
-        job = _Job(job_id, states, progress, queue_positions, list(urls), error, every)
+        job = _Job(job_id, states, progress, queue_positions,
+                   None if urls is None else list(urls), error, every)
         with self._lock:
             self._jobs[(provider, job_id)] = job
         return job_id
@@ -310,6 +330,14 @@ class FakeProviders:
             kwargs["base_url"] = self.url
         return cls(**kwargs)
 
+    def media_urls(self, provider: str, job_id: str) -> List[str]:
+        """The result URLs a job added without ``urls=`` reports: two files on this server,
+        ``{url}/media/{provider}/{job id}/{provider}-{job id}-{1,2}.png`` (the id
+        percent-encoded)."""
+        segment = quote(job_id, safe="")
+        return [f"{self.url}{MEDIA}{provider}/{segment}/{provider}-{segment}-{i}.png"
+                for i in (1, 2)]
+
     # -- serving ----------------------------------------------------------------------------
 
     def _record(self, provider: Optional[str], method: str, path: str, query: Dict[str, str],
@@ -348,6 +376,10 @@ class FakeProviders:
                 return None
             return max(1, math.ceil(window[0] + 1.0 - now))
 
+    def _has_job(self, provider: str, job_id: str) -> bool:
+        with self._lock:
+            return (provider, job_id) in self._jobs
+
     def _take_fault(self, provider: str, job_id: Optional[str]) -> Optional[_Fault]:
         with self._lock:
             for fault in self._faults[provider]:
@@ -365,6 +397,8 @@ class FakeProviders:
             if job is None:
                 return None
             view = job.poll(now) if endpoint == "status" else job.result()
+            if job.own_media:
+                view.urls = self.media_urls(provider, job_id)
         if provider == "clipia" and self.api_key.startswith("clipia_test_"):
             view.state, view.urls = "succeeded", view.urls or [_render.CLIPIA_SAMPLE]
         return view
@@ -559,6 +593,8 @@ def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
                 return self._send(400, {"error": "bad Content-Length"})
             if target is None:
                 return self._send(400, {"error": "bad request target"})
+            if provider is None and path.startswith(MEDIA):
+                return self._media(path)
             if provider is None:
                 return self._send(404, {"error": "no such endpoint"})
             trace_id = uuid.uuid4().hex
@@ -611,6 +647,16 @@ def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
         # the other standard methods: 405 on a known path; any other method is 501
         do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
         do_OPTIONS = do_TRACE = do_CONNECT = do_GET
+
+        def _media(self, path: str) -> None:
+            """A job's result file: the same small PNG for any name under a known job."""
+            parts = path[len(MEDIA):].split("/")
+            if self.command not in ("GET", "HEAD"):
+                return self._send(405, {"error": "use GET"}, {"Allow": "GET, HEAD"})
+            if len(parts) != 3 or not parts[2] or not fake._has_job(parts[0], unquote(parts[1])):
+                return self._send(404, {"error": "no such file"})
+            self._send_raw(200, MEDIA_BYTES, "image/png" if parts[2].endswith(".png")
+                           else "application/octet-stream")
 
         def _drop_body(self) -> bool:
             """Read a small request body, so that the next request on the connection starts

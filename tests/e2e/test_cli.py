@@ -119,11 +119,14 @@ def test_base_url_flag(fake):
     assert result.returncode == 0, result.stderr
 
 
-def test_demo_runs_offline_and_prints_four_results():
-    result = run(["demo"], timeout=120)
+def test_demo_runs_offline_and_prints_four_results(tmp_path):
+    result = run(["demo"], env_extra={"TMPDIR": str(tmp_path)}, timeout=120)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for provider in ("sivi", "rivya", "sellerpic", "clipia"):
         assert f"{provider} " in out
     assert out.count(": succeeded") == 4
-    assert out.count("https://media.example.test/") == 8
+    # the fake serves the results itself: each of the 8 is downloaded, its path printed
+    assert out.count("/media/") == 8 and out.count(f" -> {tmp_path}") == 8
+    (folder,) = tmp_path.iterdir()
+    assert len(list(folder.iterdir())) == 8 and f"results saved in {folder}" in out

@@ -18,5 +18,7 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     gs.RivyClient  # error: attr-defined
     gs.wait_all([(rivya_client, "a")], max_in_flight="8")  # error: arg-type
     rivya_client.step(rivya_client.wait_token("x")).retry  # error: attr-defined
+    gs.download("https://x.test/a.png", "out").suffixx  # error: attr-defined
+    gs.download("https://x.test/a.png", "out", max_bytes="1 GB")  # error: arg-type
     with gs.ClipiaClient() as client:
         client.get_status("r").request_idd  # error: attr-defined

@@ -4,6 +4,7 @@ tests/typing/check.py runs mypy on this file (it must pass) and on the mistakes 
 ``mistakes.py`` (each must be the error its comment names).
 """
 
+import pathlib
 from typing import List, Optional, Union
 
 from typing_extensions import assert_type
@@ -66,6 +67,15 @@ def steps(rivya_client: gs.RivyaClient, sivi_client: gs.SiviClient) -> None:
     assert_type(step.done, bool)
     assert_type(sivi_client.wait_token("r", abstract_user_id="u"), str)
     assert_type(sivi_client.job("r", abstract_user_id="u"), gs.Job)
+
+
+def results(status: gs.JobStatus) -> None:
+    def shown(done: int, total: Optional[int]) -> None:
+        del done, total
+
+    for url in status.result_urls:
+        assert_type(gs.download(url, pathlib.Path("out"), on_progress=shown), pathlib.Path)
+        assert_type(gs.download(url, "out", max_bytes=10, timeout=(1.0, 5.0)), pathlib.Path)
 
 
 def waiting() -> None:

@@ -1,0 +1,262 @@
+"""download(): one result URL streamed to a file, never a partial file under its final name.
+
+The body goes to a hidden temporary file in the destination folder (``.<name>.<random>.part``),
+is flushed to disk (fsync), and only then appears under its final name: hard-linked there
+(``os.link`` fails rather than overwrite, so two downloads of the same name never clobber each
+other), the temporary name then removed. Where the file system has no hard links the final name
+is reserved with ``O_EXCL`` and the temporary file moved onto it (``os.replace``). Whatever
+fails, KeyboardInterrupt included, the temporary file is removed.
+
+The final name is the URL's last path segment made safe (``safe_name``); a name in use gets a
+numeric suffix before its extension: ``result.png``, ``result-1.png``, ``result-2.png``, ...
+"""
+
+import contextlib
+import errno
+import os
+import pathlib
+import secrets
+import unicodedata
+from typing import Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union
+from urllib.parse import unquote, urljoin, urlsplit
+
+from ._config import check_count, check_timeout
+from ._retry import parse_retry_after
+from ._transport import Request, RequestsTransport
+from ._version import __version__
+from .errors import ConfigurationError, TransportError, error_class
+
+__all__ = ["download"]
+
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+DEFAULT_NAME = "download"
+MAX_NAME_BYTES = 200  # UTF-8 bytes of a final name, suffix included (file systems allow 255)
+MAX_SUFFIX = 9999  # name-1 ... name-9999, then a random suffix
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+     *(f"lpt{i}" for i in range(10))})
+_UNSAFE = frozenset('/\\<>:"|?*')
+_HEADERS = {"User-Agent": f"genstatus_sync/{__version__}", "Accept-Encoding": "identity"}
+
+Progress = Callable[[int, Optional[int]], None]
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
+             timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
+             on_progress: Optional[Progress] = None) -> pathlib.Path:
+    """Stream ``url`` to a new file in ``dest_dir`` and return its path.
+
+    The name is the URL's last path segment made safe, suffixed ``-1``, ``-2``, ... rather than
+    overwrite a file. Sends no key or provider header; follows at most 5 redirects (http and
+    https only); ``timeout`` is the (connect, read) pair, with no bound on the whole download;
+    ``on_progress(done, total)`` after each piece (``total`` None when the size is not sent).
+    Raises ConfigurationError (not http(s), ``dest_dir`` not a folder), the APIError subclass
+    of an error status (404: NotFoundError, ...), TransportError (connection, timeout, a body
+    cut short, too many redirects) or ResponseFormatError (more than ``max_bytes``).
+    """
+    _check_url(url, "URL")
+    folder = pathlib.Path(dest_dir)
+    if not folder.is_dir():
+        raise ConfigurationError(f"download folder {str(folder)[:200]!r} is not an existing "
+                                 "directory")
+    limit = check_count("max_bytes", max_bytes)
+    pair = check_timeout(timeout)
+    name = safe_name(url)
+    transport = RequestsTransport()
+    try:
+        current = url
+        for hop in range(MAX_REDIRECTS + 1):
+            with transport.stream(Request(current, {}, _HEADERS), timeout=pair, total=None,
+                                  max_bytes=limit) as reply:
+                if reply.status in REDIRECT_STATUSES:
+                    current = _redirect(current, reply.headers, hop)
+                    continue
+                if not 200 <= reply.status < 300:
+                    _raise_status(current, reply.status, reply.reason, reply.headers)
+                return _save(reply.chunks(), _size(reply.headers), folder, name, current,
+                             on_progress)
+        raise AssertionError("unreachable")  # pragma: no cover - _redirect raises first
+    finally:
+        transport.close()
+
+
+def safe_name(url: str) -> str:
+    """The file name for ``url``: its last path segment, percent-decoded, with separators,
+    control and format characters and ``<>:"|?*`` replaced by ``_``, no leading dots or
+    spaces, no trailing dots or spaces, a Windows device name (``con``, ``nul.txt``) prefixed
+    with ``_``, at most ``MAX_NAME_BYTES`` in UTF-8 (the extension kept); ``download`` when
+    nothing is left."""
+    segment = urlsplit(url).path.rsplit("/", 1)[-1]
+    text = unicodedata.normalize("NFC", unquote(segment, errors="replace"))
+    text = "".join("_" if c in _UNSAFE or unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+                   else c for c in text)
+    text = text.lstrip(". ").rstrip(". ")
+    if not text:
+        return DEFAULT_NAME
+    if text.split(".", 1)[0].lower() in _WINDOWS_RESERVED:
+        text = "_" + text
+    return _fit(text, MAX_NAME_BYTES)
+
+
+def _fit(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, keeping a short extension."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, ext = _split(name)
+    if len(ext.encode("utf-8")) > 16:
+        stem, ext = name, ""
+    room = limit - len(ext.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(". ")
+    return (cut or DEFAULT_NAME) + ext
+
+
+def _split(name: str) -> Tuple[str, str]:
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if stem else (name, "")
+
+
+def _candidates(name: str) -> Iterator[str]:
+    yield name
+    stem, ext = _split(name)
+    for i in range(1, MAX_SUFFIX + 1):
+        suffix = f"-{i}{ext}"
+        yield _fit(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))) + suffix
+    while True:
+        suffix = f"-{secrets.token_hex(4)}{ext}"
+        yield _fit(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))) + suffix
+
+
+def _check_url(url: object, what: str) -> str:
+    if not isinstance(url, str):
+        raise ConfigurationError(f"the {what} must be a string, got {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigurationError(f"bad {what} {_shown(url)!r}: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"{what} {_shown(url)!r} is not an http(s) URL; not fetched")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(f"{what} {_shown(url)!r} has spaces or control characters")
+    return url
+
+
+def _shown(url: str) -> str:
+    """``url`` for messages: no credentials, no query (a signed URL's token), at most 200
+    characters."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("?", 1)[0][:200]
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if not parts.scheme:
+        return url.split("?", 1)[0][:200]
+    return f"{parts.scheme}://{netloc}{parts.path}"[:200]
+
+
+def _redirect(current: str, headers: Mapping[str, str], hop: int) -> str:
+    location = headers.get("Location")
+    if not location:
+        raise TransportError(f"GET {_shown(current)}: a redirect without a Location",
+                             transient=False)
+    with contextlib.suppress(UnicodeError):  # http.client read the header as latin-1
+        location = location.encode("latin-1").decode("utf-8")
+    target = urljoin(current, location.strip()).split("#", 1)[0]
+    if urlsplit(target).scheme.lower() not in ("http", "https"):
+        raise TransportError(f"GET {_shown(current)}: redirected to a URL that is not http(s) "
+                             f"({_shown(target)[:80]!r}); not followed", transient=False)
+    try:
+        _check_url(target, "redirect target")
+    except ConfigurationError as exc:
+        raise TransportError(f"GET {_shown(current)}: {exc}", transient=False) from None
+    if hop >= MAX_REDIRECTS:
+        raise TransportError(f"GET {_shown(current)}: more than {MAX_REDIRECTS} redirects",
+                             transient=False)
+    return target
+
+
+def _raise_status(url: str, status: int, reason: str, headers: Mapping[str, str]) -> NoReturn:
+    retry_after = headers.get("Retry-After")
+    error = error_class(status)(f"GET {_shown(url)}: {reason or 'HTTP error'}",
+                                status_code=status, retry_after=parse_retry_after(retry_after))
+    error._retry_after_sent = retry_after is not None
+    raise error
+
+
+def _size(headers: Mapping[str, str]) -> Optional[int]:
+    """The body's length as sent, when it can be believed: one Content-Length of digits, not
+    chunked, not compressed (then the length is of the compressed bytes)."""
+    length = headers.get("Content-Length", "").strip()
+    if (not length.isdigit() or not length.isascii() or "Transfer-Encoding" in headers
+            or headers.get("Content-Encoding", "identity").strip().lower() != "identity"):
+        return None
+    return int(length)
+
+
+def _save(chunks: Iterable[bytes], total: Optional[int], folder: pathlib.Path, name: str,
+          url: str, on_progress: Optional[Progress]) -> pathlib.Path:
+    fd, temp = _temporary(folder, name)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            done = 0
+            if on_progress is not None:
+                on_progress(0, total)
+            for piece in chunks:
+                file.write(piece)
+                done += len(piece)
+                if on_progress is not None:
+                    on_progress(done, total)
+            if total is not None and done != total:
+                raise TransportError(f"GET {_shown(url)} failed: the reply broke off after "
+                                     f"{done} of {total} bytes")
+            file.flush()
+            os.fsync(file.fileno())
+        return _publish(temp, folder, name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+
+
+def _temporary(folder: pathlib.Path, name: str) -> Tuple[int, str]:
+    """A new hidden file in ``folder`` (mode 0o666 less the umask, as the final file should
+    have; tempfile's would be 0o600) and its path."""
+    while True:
+        temp = str(folder / f".{_fit(name, 100)}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                           0o666), temp
+        except FileExistsError:
+            continue
+
+
+def _publish(temp: str, folder: pathlib.Path, name: str) -> pathlib.Path:
+    """Give the complete file ``temp`` its final name, the first free one of ``name``,
+    ``name-1``, ...; never overwriting a file."""
+    for candidate in _candidates(name):
+        path = folder / candidate
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                                 errno.EMLINK, errno.ENOSYS) and not isinstance(
+                                     exc, (NotImplementedError, PermissionError)):
+                raise
+            return _publish_without_links(temp, folder, name)
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover - the candidates never end
+
+
+def _publish_without_links(temp: str, folder: pathlib.Path, name: str) -> pathlib.Path:
+    for candidate in _candidates(name):
+        path = folder / candidate
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        os.replace(temp, path)
+        return path
+    raise AssertionError("unreachable")  # pragma: no cover

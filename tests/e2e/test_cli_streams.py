@@ -1,0 +1,147 @@
+"""The command line's own output never ends in a traceback (issue 12 item 8): a stdout closed
+early (``| head``) ends the command quietly with the exit code it would have had, a terminal
+that cannot encode a character gets it escaped, and Ctrl-C is exit 130. Real subprocesses,
+real pipes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .test_cli_many import env_for
+
+UNICORN = "ünï🦄"
+COMMAND = [sys.executable, "-m", "genstatus_sync"]
+
+
+def clean(stderr):
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert "BrokenPipeError" not in stderr, stderr
+
+
+def read_one_byte_then_close(args, env):
+    """Run the command with stdout on a pipe whose reader takes one byte and closes it;
+    return the exit code and stderr."""
+    proc = subprocess.Popen([*COMMAND, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env)
+    assert len(proc.stdout.read(1)) == 1
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    proc.stderr.close()
+    return proc.wait(timeout=30), stderr
+
+
+@pytest.fixture()
+def many(fake):
+    """400 succeeded clipia jobs: their JSON Lines are more than the 64 KB a pipe holds."""
+    return [fake.add_job("clipia", ["succeeded"]) for _ in range(400)]
+
+
+def test_a_stdout_closed_early_ends_wait_quietly_with_its_exit_code(fake, many):
+    code, stderr = read_one_byte_then_close(["wait", "clipia", *many, "--json", "--quiet"],
+                                            env_for(fake))
+    assert code == 0
+    assert stderr == ""
+
+
+def test_a_closed_stdout_keeps_the_worst_outcome_as_exit_code(fake, many):
+    failed = fake.add_job("clipia", ["failed"])
+    code, stderr = read_one_byte_then_close(["wait", "clipia", *many, failed, "--quiet"],
+                                            env_for(fake))
+    assert code == 1
+    clean(stderr)
+
+
+def test_status_piped_into_head_in_a_shell(fake):
+    urls = [f"https://media.example.test/{i:05d}/{'x' * 40}.png" for i in range(3000)]
+    job = fake.add_job("rivya", ["succeeded"], urls=urls)  # ~200 KB of human output
+    script = ('set -o pipefail; "$0" -m genstatus_sync status rivya "$1" | head -c 1 >/dev/null;'
+              ' echo "exit=${PIPESTATUS[0]}" >&2')
+    result = subprocess.run(["bash", "-c", script, sys.executable, job], capture_output=True,
+                            text=True, env=env_for(fake, "rivya"), timeout=30)
+    assert result.stderr.strip() == "exit=0"
+
+
+def test_stdout_and_stderr_closed_together(fake, many):
+    failed = fake.add_job("clipia", ["failed"])
+    script = ('"$0" -m genstatus_sync wait clipia "$@" 2>&1 | head -c 1 >/dev/null;'
+              ' echo "exit=${PIPESTATUS[0]}"')
+    result = subprocess.run(["bash", "-c", script, sys.executable, *many, failed],
+                            capture_output=True, text=True, env=env_for(fake), timeout=30)
+    assert result.stdout.strip() == "exit=1"
+    clean(result.stderr)
+
+
+def test_a_stdout_closed_before_the_start(fake):
+    job = fake.add_job("clipia", ["failed"])
+    result = subprocess.run(["bash", "-c", '"$0" -m genstatus_sync wait clipia "$1" >&-',
+                             sys.executable, job], capture_output=True, text=True,
+                            env=env_for(fake), timeout=30)
+    assert result.returncode == 1
+    clean(result.stderr)
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "ascii:strict", "latin-1:strict"])
+def test_unencodable_characters_are_escaped_on_stdout_and_stderr(fake, encoding):
+    job = fake.add_job("clipia", ["failed"], job_id=UNICORN, error="échec 💥")
+    env = env_for(fake, PYTHONIOENCODING=encoding)
+    result = subprocess.run([*COMMAND, "wait", "clipia", job, f"{UNICORN}-missing"],
+                            capture_output=True, env=env, timeout=30)
+    assert result.returncode == 4
+    codec = encoding.split(":")[0]
+    stdout, stderr = result.stdout.decode(codec), result.stderr.decode(codec)  # or escaped
+    clean(stderr)
+    assert "\\U0001f984" in stdout and "\\U0001f4a5" in stdout
+    assert "\\U0001f984" in stderr  # the plain progress line and the error both name the ids
+    assert "not found" in stderr.lower()
+    if encoding == "ascii":
+        assert "clipia \\xfcn\\xef\\U0001f984: failed: \\xe9chec \\U0001f4a5" in stdout
+
+
+def test_status_with_an_ascii_terminal_and_json(fake):
+    job = fake.add_job("rivya", ["running"], job_id=UNICORN)
+    env = env_for(fake, "rivya", PYTHONIOENCODING="ascii:strict")
+    human = subprocess.run([*COMMAND, "status", "rivya", job], capture_output=True, env=env,
+                           timeout=30)
+    assert human.returncode == 0 and human.stdout == b"rivya \\xfcn\\xef\\U0001f984: running\n"
+    as_json = subprocess.run([*COMMAND, "status", "rivya", job, "--json"], capture_output=True,
+                             env=env, timeout=30)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["job_id"] == UNICORN
+
+
+def test_a_usage_error_naming_unicode_on_an_ascii_terminal(fake):
+    env = env_for(fake, PYTHONIOENCODING="ascii:strict")
+    result = subprocess.run([*COMMAND, "wait", UNICORN, "x"], capture_output=True, env=env,
+                            timeout=30)
+    assert result.returncode == 2
+    clean(result.stderr.decode("ascii"))
+    assert b"\\U0001f984" in result.stderr
+
+
+def test_control_characters_in_an_id_do_not_reach_the_terminal_raw(fake):
+    job = fake.add_job("clipia", ["succeeded"], job_id="evil\x1b[2Jid", urls=[])
+    result = subprocess.run([*COMMAND, "wait", "clipia", job], capture_output=True,
+                            env=env_for(fake), timeout=30)
+    assert result.returncode == 0
+    assert b"\x1b" not in result.stdout + result.stderr
+    assert b"evil\\x1b[2Jid: succeeded" in result.stdout
+
+
+def test_ctrl_c_is_exit_130_without_a_traceback(fake):
+    job = fake.add_job("clipia", ["running"])
+    proc = subprocess.Popen([*COMMAND, "wait", "clipia", job, "--timeout", "30"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(fake))
+    first = proc.stderr.readline()  # the first progress line: the wait is under way
+    assert first.startswith(f"clipia {job}: running".encode())
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=10)
+    rest = proc.stderr.read().decode()
+    proc.stdout.close()
+    proc.stderr.close()
+    assert code == 130
+    clean(rest)
+    assert "interrupted" in rest
