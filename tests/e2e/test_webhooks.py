@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -21,11 +22,11 @@ WAIT = 10.0  # seconds any wait for a push may take before the test fails (never
 
 class Receiver:
     """A webhook receiver on 127.0.0.1: records every push (headers, body) and answers
-    ``status``; ``drop`` connections are closed unanswered first; ``hold`` keeps replies
-    back until it is set."""
+    ``status`` (or what ``handle(headers, body)`` returns); ``drop`` connections are closed
+    unanswered first; ``hold`` keeps replies back until it is set."""
 
-    def __init__(self, status=200, drop=0):
-        self.status, self.drop = status, drop
+    def __init__(self, status=200, drop=0, handle=None):
+        self.status, self.drop, self.handle = status, drop, handle
         self.pushes = []
         self.arrived = 0  # requests read, answered or not
         self.hold = None
@@ -46,10 +47,13 @@ class Receiver:
                     return
                 if receiver.hold is not None:
                     receiver.hold.wait(WAIT)
+                status = receiver.status
+                if receiver.handle is not None:
+                    status = receiver.handle(self.headers, body)
                 with receiver._cond:
                     receiver.pushes.append((self.headers, body))
                     receiver._cond.notify_all()
-                self.send_response(receiver.status)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -359,3 +363,37 @@ def test_the_secret_is_never_in_the_record_or_a_repr(fake, receiver):
     assert SECRET not in shown
     headers, body = receiver.wait_for(1)[0]
     assert SECRET not in str(headers) and SECRET.encode() not in body
+
+
+# -- the README's receiver ------------------------------------------------------------------
+
+def readme_example():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    return text.split("<!-- webhooks-example -->\n```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_receiver_takes_the_fakes_pushes_and_refuses_others(fake, monkeypatch):
+    monkeypatch.setenv("CLIPIA_WEBHOOK_SECRET", SECRET)
+    example = {}
+    exec(compile(readme_example(), "README.md", "exec"), example)
+    receive_clipia = example["receive_clipia"]
+    server = Receiver(handle=receive_clipia)
+    try:
+        job = fake.add_job("clipia", ["queued", "running", "succeeded"],
+                           urls=["https://media.example.test/out.png"],
+                           webhook_url=server.url, webhook_secret=SECRET)
+        fast_client(fake, "clipia").wait(job, timeout=30)
+        fake.flush_webhooks()
+    finally:
+        server.close()
+    assert [d.status for d in fake.webhooks] == [200, 200, 200]
+    assert example["finished"][job].result_urls == ("https://media.example.test/out.png",)
+
+    headers, body = server.pushes[-1]
+    forged = {"X-Clipia-Signature": "0" * 64,
+              "X-Clipia-Timestamp": headers["X-Clipia-Timestamp"]}
+    assert receive_clipia(forged, body) == 401
+    assert receive_clipia(headers, body + b" ") == 401
+    garbage = b'{"no": "status"}'
+    assert receive_clipia(webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(garbage, SECRET),
+                          garbage) == 400
