@@ -72,8 +72,9 @@ def parse(provider: str, body: bytes) -> "JobStatus":
     (as ``get_status`` returns), Clipia's the ``models.clipia.WebhookEvent``; Clipia's
     ``result_urls`` are the ``url`` values under ``output`` (empty when the push has none:
     ``ClipiaClient.get_result`` then has them). Raises ResponseFormatError for a body that is
-    not bytes, not JSON or off the spec, ConfigurationError for a provider without webhooks.
-    Parsing checks no signature: verify first.
+    not bytes, not JSON or off the spec (a Sivi envelope whose status is not 200 included),
+    ConfigurationError for a provider without webhooks. Parsing checks no signature: verify
+    first.
     """
     if provider not in WEBHOOK_PROVIDERS:
         if provider in PROVIDERS:

@@ -133,8 +133,9 @@ class Deliveries:
             while self._pending:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(f"{self._pending} webhook pushes still pending after "
-                                       f"{timeout:g} s")
+                    plural = "es" if self._pending != 1 else ""
+                    raise TimeoutError(f"{self._pending} webhook push{plural} still pending "
+                                       f"after {timeout:g} s")
                 self._cond.wait(left)
 
     def stop(self, grace: float) -> None:

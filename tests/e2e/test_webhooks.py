@@ -289,6 +289,18 @@ def test_a_hanging_receiver_never_holds_up_the_fakes_replies(fake, receiver):
     assert len(receiver.wait_for(9)) == 9
 
 
+def test_deliver_webhook_and_flush_give_up_waiting_after_their_timeout(fake, receiver):
+    receiver.hold = threading.Event()
+    job = fake.add_job("clipia", ["running"], webhook_url=receiver.url, webhook_secret=SECRET)
+    with pytest.raises(TimeoutError, match="not delivered within 0.2 s"):
+        fake.deliver_webhook(job, timeout=0.2)
+    with pytest.raises(TimeoutError, match="1 webhook push still pending"):
+        fake.flush_webhooks(timeout=0.1)
+    receiver.hold.set()
+    fake.flush_webhooks()
+    assert [d.status for d in fake.webhooks] == [200]
+
+
 def test_stop_cuts_a_push_under_way_and_drops_the_rest(receiver):
     receiver.hold = threading.Event()
     fake = FakeProviders(api_key=KEY).start()
