@@ -209,10 +209,23 @@ def _nested(draw: Any) -> Any:
 WRONG_VALUES = ANY_JSON | ODD_TEXT | HUGE_NUMBERS | _nested()
 
 
-@st.composite
-def mutated_bodies(draw: Any, provider: str, path: str) -> Any:
+@functools.lru_cache(maxsize=None)
+def schema_bodies(provider: str, name: str, **pins: Any) -> Any:
+    """Bodies that ``components/schemas/<name>`` admits (``pins`` set at the top)."""
+    schema = {"$ref": f"#/components/schemas/{name}"}
+    return from_schema(load_spec(provider), schema).map(lambda body: {**body, **pins})
+
+
+def mutated_bodies(provider: str, path: str) -> Any:
     """A valid body with one to three mutations, or a value of the wrong JSON type."""
-    body = draw(valid_bodies(provider, path))
+    return damaged(valid_bodies(provider, path))
+
+
+@st.composite
+def damaged(draw: Any, bodies: Any) -> Any:
+    """A body drawn from ``bodies`` with one to three mutations, or a value of the wrong JSON
+    type."""
+    body = draw(bodies)
     if draw(st.integers(0, 9)) == 0:
         return draw(WRONG_VALUES)
     for _ in range(draw(st.integers(1, 3))):

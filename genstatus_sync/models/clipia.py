@@ -67,6 +67,30 @@ class RequestStatusValue(_OpenEnum):
     cancelled = 'CANCELLED'
 
 
+@_attrs_frozen(kw_only=True)
+class WebhookEvent:
+    """The body Clipia posts to the webhook_url: the status reply's fields (request_id,
+    status, queue_position, progress, logs) and, once the status is terminal, the
+    result's output (media URLs under keys named url, as in RequestResult) and error. A
+    terminal push without output carries no media URLs; fetch them with GET
+    /v1/requests/{request_id}."""
+
+    request_id: str = _attrs_field(metadata={"json": "request_id"})
+    status: RequestStatusValue = _attrs_field(metadata={"json": "status"})
+    queue_position: Optional[int] = _attrs_field(default=None, metadata={"json": "queue_position"})
+    """Position in the queue while queued; null otherwise."""
+    progress: Optional[float] = _attrs_field(default=None, metadata={"json": "progress"})
+    """Execution progress, in percent."""
+    logs: Optional[List[Any]] = (
+        _attrs_field(default=None, metadata={"json": "logs", "omit_if_none": True})
+    )
+    """Log entries of the generation."""
+    output: Optional[Dict[str, Any]] = _attrs_field(default=None, metadata={"json": "output"})
+    """The generation's output once it is terminal; media URLs are under keys named url."""
+    error: Optional[str] = _attrs_field(default=None, metadata={"json": "error"})
+    """Failure reason of a terminal error status."""
+
+
 # -- structure functions: decoded JSON -> the classes above, strictly (see genstatus_sync._strict)
 
 
@@ -103,8 +127,23 @@ def structure_request_status(o: Any) -> RequestStatus:
     )
 
 
+def structure_webhook_event(o: Any) -> WebhookEvent:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return WebhookEvent(
+        request_id=v if (v := o["request_id"]).__class__ is str else _s.string(v),
+        status=_s.enum(o["status"], RequestStatusValue),
+        queue_position=v if (v := o.get("queue_position")) is None or v.__class__ is int else _s.integer(v),
+        progress=v if (v := o.get("progress")) is None or v.__class__ is float else _s.number(v),
+        logs=None if (v := o.get("logs")) is None else _s.array(v),
+        output=None if (v := o.get("output")) is None else _s.obj(v),
+        error=v if (v := o.get("error")) is None or v.__class__ is str else _s.string(v),
+    )
+
+
 STRUCTURE: Dict[type, Callable[[Any], Any]] = {
     ErrorResponse: structure_error_response,
     RequestResult: structure_request_result,
     RequestStatus: structure_request_status,
+    WebhookEvent: structure_webhook_event,
 }

@@ -108,6 +108,20 @@ class Variation:
     """Unique identifier of the variant."""
 
 
+@_attrs_frozen(kw_only=True)
+class WebhookEvent:
+    """The body of a status push: the status reply itself, an envelope whose body is the
+    request status. A push of the request status alone, without the envelope, is read
+    too (genstatus_sync.webhooks.parse tells them apart by the body key)."""
+
+    body: RequestStatus = _attrs_field(metadata={"json": "body"})
+    status: Optional[int] = (
+        _attrs_field(default=None, metadata={"json": "status", "omit_if_none": True})
+    )
+    """200, as in a status reply; a push with another value carries no status and is
+    refused."""
+
+
 # -- structure functions: decoded JSON -> the classes above, strictly (see genstatus_sync._strict)
 
 
@@ -172,6 +186,15 @@ def structure_variation(o: Any) -> Variation:
     )
 
 
+def structure_webhook_event(o: Any) -> WebhookEvent:
+    if o.__class__ is not dict:
+        raise _s.expected("an object", o)
+    return WebhookEvent(
+        body=structure_request_status(o["body"]),
+        status=v if (v := o.get("status")) is None or v.__class__ is int else _s.integer(v),
+    )
+
+
 STRUCTURE: Dict[type, Callable[[Any], Any]] = {
     ErrorEnvelope: structure_error_envelope,
     RequestStatus: structure_request_status,
@@ -179,4 +202,5 @@ STRUCTURE: Dict[type, Callable[[Any], Any]] = {
     RequestStatusQuery: structure_request_status_query,
     Result: structure_result,
     Variation: structure_variation,
+    WebhookEvent: structure_webhook_event,
 }

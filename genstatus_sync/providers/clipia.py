@@ -90,6 +90,12 @@ class ClipiaClient(BaseClient[RequestStatus, str]):
                             error=result.error or status.error, raw=result)
 
     def _normalize(self, model: RequestStatus, job_id: str) -> JobStatus:
-        return JobStatus(provider=self.provider, job_id=job_id,
-                         state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
-                         queue_position=model.queue_position, raw=model)
+        return normalize(model, job_id)
+
+
+def normalize(model: RequestStatus, job_id: str) -> JobStatus:
+    """A Clipia request status as a JobStatus (a poll's and a webhook push's: no client
+    needed); the result's URLs are the caller's to add."""
+    return JobStatus(provider=ClipiaClient.provider, job_id=job_id,
+                     state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
+                     queue_position=model.queue_position, raw=model)

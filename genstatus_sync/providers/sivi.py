@@ -94,8 +94,13 @@ class SiviClient(BaseClient[RequestStatus, str]):
         return super()._error_details(body if isinstance(body, dict) else data)
 
     def _normalize(self, model: RequestStatus, job_id: str) -> JobStatus:
-        urls = tuple(v.variant_image_url for v in model.result.variations) if model.result else ()
-        failed = model.status is RequestStatusValue.failed
-        return JobStatus(provider=self.provider, job_id=job_id,
-                         state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
-                         result_urls=urls, error=model.reason if failed else None, raw=model)
+        return normalize(model, job_id)
+
+
+def normalize(model: RequestStatus, job_id: str) -> JobStatus:
+    """A Sivi request status as a JobStatus (a poll's and a webhook push's: no client needed)."""
+    urls = tuple(v.variant_image_url for v in model.result.variations) if model.result else ()
+    failed = model.status is RequestStatusValue.failed
+    return JobStatus(provider=SiviClient.provider, job_id=job_id,
+                     state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
+                     result_urls=urls, error=model.reason if failed else None, raw=model)

@@ -14,12 +14,26 @@ import zlib
 from collections import deque
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .._registry import PROVIDERS, client_class
+from ..webhooks import WEBHOOK_PROVIDERS, ClipiaSignature
 from . import _render
 from ._render import JobView
+from ._webhooks import Deliveries, Hook, Push, WebhookDelivery, make_push
 
 STATES = ("queued", "running", "succeeded", "failed")
 FAULTS = ("slow", "drop", "empty", "html", "truncated", "off_spec", "huge", "never", "trickle",
@@ -79,6 +93,8 @@ class _Job:
         self.own_media = urls is None  # the fake's own /media/ URLs, made with its port
         self.every, self.polls = every, 0
         self.first_poll: Optional[float] = None
+        self.hook: Optional[Hook] = None
+        self.pushed: Optional[Tuple[str, Any, Any]] = None  # what the last push showed
         self.shown: Optional[int] = None  # the index the status endpoint last reported
         n = len(self.states)
         self.progress = list(progress) if progress is not None else [
@@ -133,6 +149,10 @@ class FakeProviders:
     ``every`` seconds); faults are injected with ``fail`` and ``fault``, limits with
     ``rate_limit``, delays with ``latency``; every request that parses as HTTP is recorded in
     ``requests`` (see ``RecordedRequest`` for what is redacted). Use it as a context manager.
+    Sivi and Clipia jobs added with a ``webhook_url`` are pushed there, signed (see
+    ``add_job``), from a background thread that never holds up a reply; each push is recorded
+    in ``webhooks`` (``WebhookDelivery``); ``deliver_webhook`` and ``flush_webhooks`` make
+    tests deterministic.
 
     A request is answered, in this order: 404 for an unknown path; 429 over a ``rate_limit``;
     405 (``Allow: GET``) for any other standard method (HEAD included, without a body); 400
@@ -144,7 +164,8 @@ class FakeProviders:
 
     ``latency`` delays every reply by that many seconds (each request in its own thread, so
     concurrent requests overlap); ``clock`` is the time source for request times, rate-limit
-    windows and ``every`` jobs (tests may pass a virtual one).
+    windows and ``every`` jobs (tests may pass a virtual one); webhook timestamps are wall
+    time (``time.time``), as a receiver's ``verify`` expects.
     """
 
     def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1",
@@ -161,6 +182,8 @@ class FakeProviders:
             (*PROVIDERS, None), _check_seconds("latency", latency))
         self._ids = itertools.count(1)
         self.requests: List[RecordedRequest] = []
+        self.webhooks: List[WebhookDelivery] = []
+        self._deliveries: Optional[Deliveries] = None
         self._server: Optional[_Server] = None
         self._thread: Optional[threading.Thread] = None
 
@@ -186,6 +209,9 @@ class FakeProviders:
             family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
             server = _Server((self._host, 0), _handler_for(self, stopping), family, stopping)
             self._server = server
+            self._deliveries = Deliveries(self.webhooks, self._push_timed)
+            if any(job.hook and job.every for job in self._jobs.values()):
+                self._deliveries.watch_time()
             self._thread = threading.Thread(target=server.serve_forever,
                                             kwargs={"poll_interval": 0.05},
                                             name="FakeProviders", daemon=True)
@@ -194,11 +220,12 @@ class FakeProviders:
 
     def stop(self) -> None:
         """Stop serving: close the listening socket and every open connection (kept-alive ones
-        too; a reply not yet sent is never sent) and end their threads. Stopping a stopped
+        too; a reply not yet sent is never sent) and end their threads; stop pushing webhooks
+        (a push not yet delivered is dropped, one under way is cut). Stopping a stopped
         server does nothing."""
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, thread, deliveries = self._server, self._thread, self._deliveries
+            self._server = self._thread = self._deliveries = None
         if server is None or thread is None:
             return
         server.stopping.set()
@@ -206,6 +233,8 @@ class FakeProviders:
         server.server_close()
         server.close_connections(STOP_GRACE)
         thread.join()
+        if deliveries is not None:
+            deliveries.stop(STOP_GRACE)
 
     @classmethod
     def fixture(cls, **kwargs: Any) -> Callable[[], Iterator["FakeProviders"]]:
@@ -240,15 +269,36 @@ class FakeProviders:
                 *, urls: Optional[Sequence[str]] = None, error: Optional[str] = None,
                 progress: Optional[Sequence[Any]] = None,
                 queue_positions: Optional[Sequence[Any]] = None,
-                every: Optional[float] = None, job_id: Optional[str] = None) -> str:
+                every: Optional[float] = None, job_id: Optional[str] = None,
+                webhook_url: Optional[str] = None,
+                webhook_secret: Union[str, bytes, None] = None,
+                webhook_scheme: Optional[ClipiaSignature] = None) -> str:
         """Add a job and return its id. ``states`` are normalized names (queued, running,
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
         seconds from the first status poll); any other string is sent as the provider's raw
         status value. Clipia's result endpoint answers from the state its status endpoint last
         showed (202 until that was terminal). ``urls`` left out: two result files served by
         the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
-        works offline. Raises ``ValueError`` on a bad argument."""
+        works offline. Raises ``ValueError`` on a bad argument.
+
+        With ``webhook_url`` (Sivi and Clipia, the providers that push), the job is pushed
+        there, as JSON POSTs from a background thread (the body ``openapi/*.yaml`` assumes,
+        ``WebhookEvent``), whenever what its status shows (state, progress, queue position)
+        changes: on the status poll that moves it, or, for an ``every=`` job, when its time
+        comes (its clock then starts when it is added, not at a first poll); so the terminal
+        state is always pushed once. ``deliver_webhook`` pushes at a test's command. Pushes
+        are signed with ``webhook_secret`` as ``webhook_scheme`` says (default
+        ``webhooks.DEFAULT_CLIPIA_SIGNATURE``, for Sivi too, whose document names no
+        signature); no secret: unsigned. Each is recorded in ``webhooks``."""
         _check_provider(provider)
+        hook = None
+        if webhook_url is not None:
+            if provider not in WEBHOOK_PROVIDERS:
+                raise ValueError(f"{provider} documents no webhooks; "
+                                 f"only {', '.join(WEBHOOK_PROVIDERS)} push")
+            hook = Hook(webhook_url, webhook_secret, webhook_scheme)
+        elif webhook_secret is not None or webhook_scheme is not None:
+            raise ValueError("webhook_secret and webhook_scheme need a webhook_url")
         if not states:
             raise ValueError("a job needs at least one state")
         if every is not None and not _check_seconds("every", every) > 0:
@@ -259,9 +309,53 @@ class FakeProviders:
                 provider, f"{provider}-job-{n}")
         job = _Job(job_id, states, progress, queue_positions,
                    None if urls is None else list(urls), error, every)
+        job.hook = hook
         with self._lock:
+            if hook is not None and every is not None:
+                job.first_poll = self._clock()
             self._jobs[(provider, job_id)] = job
+            deliveries = self._deliveries
+        if deliveries is not None and hook is not None and every is not None:
+            deliveries.watch_time()
         return job_id
+
+    def deliver_webhook(self, job_id: str, *, provider: Optional[str] = None,
+                        timeout: float = 10.0) -> WebhookDelivery:
+        """Push job ``job_id`` now, whether or not anything changed, and return its record
+        once delivered (after the pushes queued before it). What it pushes: the next state,
+        as a status poll would move the job on (for an ``every=`` job, its state at the
+        clock's time now). ``provider`` is needed only when two providers' jobs share the id.
+        Raises ``ValueError`` for a job without a ``webhook_url``, ``RuntimeError`` when the
+        server is not running or stops first, ``TimeoutError`` after ``timeout`` seconds."""
+        _check_seconds("timeout", timeout)
+        with self._lock:
+            found = [(p, job) for (p, i), job in self._jobs.items()
+                     if i == job_id and (provider is None or p == provider)]
+            if len(found) != 1:
+                raise ValueError(f"no job {job_id!r}" if not found else
+                                 f"jobs of several providers have the id {job_id!r}: "
+                                 "name the provider")
+            (where, job), = found
+            if job.hook is None:
+                raise ValueError(f"{where} job {job_id!r} has no webhook_url")
+            if self._deliveries is None:
+                raise RuntimeError("FakeProviders is not started")
+            push = self._push(where, job, self._shown(where, job, job.poll(self._clock())))
+        if not push.done.wait(timeout):
+            raise TimeoutError(f"the push of {where} job {job_id!r} was not delivered "
+                               f"within {timeout:g} s")
+        if push.record is None:
+            raise RuntimeError("FakeProviders stopped before the push was delivered")
+        return push.record
+
+    def flush_webhooks(self, timeout: float = 10.0) -> None:
+        """Wait until every push made so far is delivered (or given up after its retries);
+        ``TimeoutError`` after ``timeout`` seconds. Does nothing when not started."""
+        _check_seconds("timeout", timeout)
+        with self._lock:
+            deliveries = self._deliveries
+        if deliveries is not None:
+            deliveries.flush(timeout)
 
     def fail(self, provider: str, status: int = 503, *, times: int = 1,
              retry_after: Optional[Any] = None, job_id: Optional[str] = None) -> None:
@@ -396,12 +490,43 @@ class FakeProviders:
             job = self._jobs.get((provider, job_id))
             if job is None:
                 return None
-            view = job.poll(now) if endpoint == "status" else job.result()
-            if job.own_media:
-                view.urls = self.media_urls(provider, job_id)
+            if endpoint != "status":
+                return self._shown(provider, job, job.result())
+            view = self._shown(provider, job, job.poll(now))
+            if (job.hook is not None and self._deliveries is not None  # None: stopping
+                    and _showing(view) != job.pushed):
+                self._push(provider, job, view)
+        return view
+
+    def _shown(self, provider: str, job: _Job, view: JobView) -> JobView:
+        if job.own_media:
+            view.urls = self.media_urls(provider, job.job_id)
         if provider == "clipia" and self.api_key.startswith("clipia_test_"):
             view.state, view.urls = "succeeded", view.urls or [_render.CLIPIA_SAMPLE]
         return view
+
+    def _push(self, provider: str, job: _Job, view: JobView) -> Push:
+        """Queue a push of ``view`` (the lock held: pushes keep the order of what was shown)."""
+        assert job.hook is not None and self._deliveries is not None
+        job.pushed = _showing(view)
+        push = make_push(provider, job.job_id, job.hook, _render.webhook(provider, view),
+                         self._clock())
+        return self._deliveries.send(push)
+
+    def _push_timed(self) -> bool:
+        """Push every ``every=`` job whose state changed with time; False when none can."""
+        with self._lock:
+            if self._deliveries is None:
+                return False
+            now, left = self._clock(), False
+            for (provider, _), job in self._jobs.items():
+                if job.hook is None or job.every is None:
+                    continue
+                view = self._shown(provider, job, job.poll(now))
+                if _showing(view) != job.pushed:
+                    self._push(provider, job, view)
+                left = left or job.shown != len(job.states) - 1
+            return left
 
 
 class _Server(ThreadingHTTPServer):
@@ -456,6 +581,10 @@ class _Server(ThreadingHTTPServer):
         deadline = time.monotonic() + timeout
         for _, thread in connections:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _showing(view: JobView) -> Tuple[str, Any, Any]:
+    return view.state, view.progress, view.queue_position
 
 
 def _check_provider(provider: str) -> None:

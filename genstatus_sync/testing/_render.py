@@ -107,6 +107,18 @@ def clipia_result(job: JobView) -> Tuple[int, Dict[str, Any]]:
                  "output": {"images": [{"url": url} for url in job.urls]}}
 
 
+def webhook(provider: str, job: JobView) -> Dict[str, Any]:
+    """The body of a push (as openapi/*.yaml WebhookEvent assumes): Sivi's status reply; Clipia's
+    status reply with, once terminal, the result's output and error."""
+    if provider == "sivi":
+        return sivi(job)
+    body = clipia_status(job)
+    status, result = clipia_result(job)
+    if status == 200:
+        body.update(output=result["output"], error=result.get("error"))
+    return body
+
+
 def error_body(provider: str, status: int, message: str, trace_id: str) -> Dict[str, Any]:
     """An error reply in the provider's own shape."""
     if provider == "sivi":

@@ -31,6 +31,10 @@ SCRIPT = textwrap.dedent("""
         outcomes = gs.wait_all(jobs[1:], timeout=30, sleep=lambda seconds: None)
         assert [o.state for o in outcomes] == [gs.State.SUCCEEDED] * 3, outcomes
         assert gs.ResponseFormatError.__module__ == "someapp._vendor.genstatus_sync.errors"
+    from someapp._vendor.genstatus_sync import webhooks
+    push = b'{"request_id": "r", "status": "COMPLETED", "output": {"v": {"url": "https://x/1"}}}'
+    webhooks.verify(push, webhooks.sign(push, "secret"), "secret")
+    assert webhooks.parse("clipia", push).result_urls == ("https://x/1",)
     installed = [name for name in sys.modules if name.split(".")[0] == "genstatus_sync"]
     assert installed == [], installed
     assert "someapp._vendor.genstatus_sync.providers.clipia" in sys.modules

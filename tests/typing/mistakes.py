@@ -2,6 +2,7 @@
 reported with that code, and no other line (tests/typing/check.py)."""
 
 import genstatus_sync as gs
+from genstatus_sync import webhooks
 
 
 def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
@@ -22,3 +23,6 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     gs.download("https://x.test/a.png", "out", max_bytes="1 GB")  # error: arg-type
     with gs.ClipiaClient() as client:
         client.get_status("r").request_idd  # error: attr-defined
+    webhooks.parse("clipia", b"{}").result_url  # error: attr-defined
+    webhooks.parse("clipia", "{}")  # error: arg-type
+    webhooks.verify(b"{}", "sig", "secret", tolerance="300")  # error: arg-type

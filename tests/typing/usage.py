@@ -5,11 +5,13 @@ tests/typing/check.py runs mypy on this file (it must pass) and on the mistakes 
 """
 
 import pathlib
-from typing import List, Optional, Union
+from http.server import BaseHTTPRequestHandler
+from typing import Dict, List, Optional, Union
 
 from typing_extensions import assert_type
 
 import genstatus_sync as gs
+from genstatus_sync import webhooks
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 from genstatus_sync.testing import FakeProviders, MockTransport, Reply, Request, json_reply
 
@@ -99,3 +101,14 @@ def testing() -> None:
     assert_type(client.poll("t"), gs.JobStatus)
     with FakeProviders() as fake:
         assert_type(fake.url, str)
+
+
+def receiving(headers: Dict[str, str], body: bytes, request: BaseHTTPRequestHandler) -> None:
+    webhooks.verify_clipia(headers, body, "secret", tolerance=60.0)
+    webhooks.verify_clipia(request.headers, body, b"secret", now=lambda: 0.0)
+    webhooks.verify(body, headers["X-Sig"], "secret", timestamp=headers["X-Time"])
+    status = webhooks.parse("clipia", body)
+    assert_type(status, gs.JobStatus)
+    scheme = webhooks.ClipiaSignature(header="X-Sig", encoding="base64")
+    assert_type(scheme.headers(body, "secret"), Dict[str, str])
+    assert_type(webhooks.sign(body, "secret", timestamp=1), str)
