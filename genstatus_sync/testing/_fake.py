@@ -166,10 +166,18 @@ class FakeProviders:
     concurrent requests overlap); ``clock`` is the time source for request times, rate-limit
     windows and ``every`` jobs (tests may pass a virtual one); webhook timestamps are wall
     time (``time.time``), as a receiver's ``verify`` expects.
+
+    ``auto_jobs`` (a list of states, e.g. ``["queued", "running", "succeeded"]``) makes any
+    job id not added a job with that script, as if added at its first request: code written
+    for real ids (a demo, documentation) runs against the fake unchanged.
     """
 
     def __init__(self, api_key: str = "test-key", *, host: str = "127.0.0.1",
-                 latency: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 latency: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 auto_jobs: Optional[Sequence[str]] = None) -> None:
+        if auto_jobs is not None and (isinstance(auto_jobs, str) or not auto_jobs):
+            raise ValueError("auto_jobs is a list of states, e.g. ['running', 'succeeded']")
+        self._auto_jobs = None if auto_jobs is None else list(auto_jobs)
         self.api_key = api_key
         self._host = host.strip("[]")
         self._clock = clock
@@ -488,6 +496,9 @@ class FakeProviders:
                   now: float) -> Optional[JobView]:
         with self._lock:
             job = self._jobs.get((provider, job_id))
+            if job is None and self._auto_jobs is not None:
+                job = self._jobs[(provider, job_id)] = _Job(job_id, self._auto_jobs, None, None,
+                                                            None, None, None)
             if job is None:
                 return None
             if endpoint != "status":
