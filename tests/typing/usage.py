@@ -4,11 +4,12 @@ tests/typing/check.py runs mypy on this file (it must pass) and on the mistakes 
 ``mistakes.py`` (each must be the error its comment names).
 """
 
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from typing_extensions import assert_type
 
 import genstatus_sync as gs
+from genstatus_sync.celery import PollTask, register
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 from genstatus_sync.testing import FakeProviders, MockTransport, Reply, Request, json_reply
 
@@ -66,6 +67,15 @@ def steps(rivya_client: gs.RivyaClient, sivi_client: gs.SiviClient) -> None:
     assert_type(step.done, bool)
     assert_type(sivi_client.wait_token("r", abstract_user_id="u"), str)
     assert_type(sivi_client.job("r", abstract_user_id="u"), gs.Job)
+
+
+def celery_waits(app: Any) -> None:
+    poll = register(app, on_done="tasks.done", on_error="tasks.failed", max_countdown=600.0,
+                    client_factory=lambda provider: gs.RivyaClient(api_key="k"))
+    assert_type(poll, PollTask)
+    assert_type(poll.start("sivi", "r", timeout=60.0, abstract_user_id="u"), str)
+    assert_type(poll.resume("rivya", "gs1.token"), str)
+    assert_type(poll.max_countdown, float)
 
 
 def waiting() -> None:
