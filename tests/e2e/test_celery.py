@@ -6,7 +6,6 @@ import importlib
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,54 +20,20 @@ import genstatus_sync as gs
 from genstatus_sync.testing import FakeProviders
 
 from ..conftest import KEY
+from .conftest import until as _until
 
 INSTALL = "pip install -e '.[celery]'"
 celery = pytest.importorskip("celery", reason=f"Celery is not installed ({INSTALL})")
 redis = pytest.importorskip("redis", reason=f"redis-py is not installed ({INSTALL})")
-REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(
-    REDIS_SERVER is None, reason="redis-server is not installed (apt-get install redis-server)")
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
 WORKER = f"gs-test-{os.getpid()}"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _until(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
-def redis_url():
-    port = _free_port()
-    server = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--loglevel", "warning"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        r = redis.Redis(port=port)
-
-        def answers():
-            assert server.poll() is None, "redis-server exited"
-            try:
-                return r.ping()
-            except redis.ConnectionError:
-                return False
-
-        _until(answers, 10, "redis-server answers PING")
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        server.wait(10)
+def redis_url(redis_port):
+    return f"redis://127.0.0.1:{redis_port}/0"
 
 
 @pytest.fixture(scope="module")
