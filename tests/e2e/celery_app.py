@@ -15,8 +15,9 @@ import genstatus_sync as gs
 from genstatus_sync._registry import client_class
 from genstatus_sync.celery import register
 
-QUICK = gs.Backoff(first_delay=0.4, initial=0.5, multiplier=1.5, max_interval=1.5, jitter=0.1)
-MAX_COUNTDOWN = 1.0  # below QUICK's longer delays: some runs come early and make no request
+# Seconds, not minutes, yet long next to a run's queueing delay on a busy 2-core machine
+QUICK = gs.Backoff(first_delay=0.8, initial=1.0, multiplier=1.5, max_interval=3.0, jitter=0.1)
+MAX_COUNTDOWN = 2.0  # below QUICK's longer delays: some runs come early and make no request
 
 app = Celery("gs_test", broker=os.environ.get("GS_TEST_REDIS_URL", "redis://127.0.0.1:1/0"))
 app.conf.update(
