@@ -1,5 +1,6 @@
 """The benchmark scripts run (their figures are read by people, not asserted here)."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,14 @@ def test_import_time_runs_and_lists_our_modules():
     out = _run("import_time.py", "--runs", "1")
     assert "import genstatus_sync:" in out
     assert "genstatus_sync._http" in out
+
+
+def test_celery_fleet_runs_tiny_next_to_wait_all():
+    pytest.importorskip("celery", reason="Celery is not installed (pip install -e '.[celery]')")
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    out = _run("celery_fleet.py", "--jobs", "20", "--scale", "0.05")
+    lines = out.splitlines()
+    assert lines[0].startswith("20 jobs of sivi, rivya, sellerpic, clipia")
+    assert [line.split()[0] for line in lines[2:4]] == ["celery:", "gs.wait_all,"]
+    assert lines[4].startswith("celery / wait_all: requests per job")

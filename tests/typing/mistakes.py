@@ -1,12 +1,15 @@
 """Mistakes a user's ``mypy --strict`` must catch: each line marked ``# error: CODE`` must be
 reported with that code, and no other line (tests/typing/check.py)."""
 
+from typing import Any
+
 import genstatus_sync as gs
 from genstatus_sync import webhooks
+from genstatus_sync.celery import register
 
 
 def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
-             sivi_client: gs.SiviClient, clipia_client: gs.ClipiaClient) -> None:
+             sivi_client: gs.SiviClient, clipia_client: gs.ClipiaClient, app: Any) -> None:
     rivya_client.get_status("x").stauts  # error: attr-defined
     rivya_client.get_status(123)  # error: arg-type
     sellerpic_client.get_status(12.5)  # error: arg-type
@@ -26,3 +29,6 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     webhooks.parse("clipia", b"{}").result_url  # error: attr-defined
     webhooks.parse("clipia", "{}")  # error: arg-type
     webhooks.verify(b"{}", "sig", "secret", tolerance="300")  # error: arg-type
+    register(app, on_done="d").start("rivya", "x", timeout="60")  # error: arg-type
+    register(app, on_done="d", max_countdown="60")  # error: arg-type
+    register(app)  # error: call-arg

@@ -6,12 +6,13 @@ tests/typing/check.py runs mypy on this file (it must pass) and on the mistakes 
 
 import pathlib
 from http.server import BaseHTTPRequestHandler
-from typing import Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from typing_extensions import assert_type
 
 import genstatus_sync as gs
 from genstatus_sync import webhooks
+from genstatus_sync.celery import PollTask, register
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 from genstatus_sync.testing import FakeProviders, MockTransport, Reply, Request, json_reply
 
@@ -78,6 +79,15 @@ def results(status: gs.JobStatus) -> None:
     for url in status.result_urls:
         assert_type(gs.download(url, pathlib.Path("out"), on_progress=shown), pathlib.Path)
         assert_type(gs.download(url, "out", max_bytes=10, timeout=(1.0, 5.0)), pathlib.Path)
+
+
+def celery_waits(app: Any) -> None:
+    poll = register(app, on_done="tasks.done", on_error="tasks.failed", max_countdown=600.0,
+                    client_factory=lambda provider: gs.RivyaClient(api_key="k"))
+    assert_type(poll, PollTask)
+    assert_type(poll.start("sivi", "r", timeout=60.0, abstract_user_id="u"), str)
+    assert_type(poll.resume("rivya", "gs1.token"), str)
+    assert_type(poll.max_countdown, float)
 
 
 def waiting() -> None:

@@ -1,0 +1,237 @@
+"""Waits as Celery tasks: each run of the polling task is one ``client.step(token)``.
+
+::
+
+    app = Celery("tasks")        # task_acks_late, task_reject_on_worker_lost, JSON: docs/celery.md
+    poll = register(app, on_done="tasks.job_done")
+    key = poll.start("rivya", "task-123")   # the token is made here; the task polls when due
+
+Not done: the task is retried with ``countdown=step.retry_in``, capped below the broker's
+visibility timeout (a countdown beyond it is delivered twice); a run before the poll is due
+(after a capped countdown) makes no request. Done (SUCCEEDED or FAILED): the user's ``on_done``
+task gets ``(JobStatus.to_dict(), key)``. ``key`` names one wait (provider, job id and the
+wait's start) and is the same in every redelivery, so ``on_done`` can drop duplicates: delivery
+is at least once. Out of time, or an error no later poll can get past: ``on_error`` gets
+``(report, key)``, or without one the task fails with that exception.
+
+Needs the ``[celery]`` extra. Nothing else in the package imports this module, and it
+imports Celery only for type checkers: it works through the app it is given.
+"""
+
+import logging
+import math
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+
+from ._registry import PROVIDERS, client_class
+from ._token import decode
+from .errors import ConfigurationError, GenStatusError, WaitTimeout
+
+if TYPE_CHECKING:
+    from celery import Celery, Task
+    from celery.canvas import Signature
+
+    from ._http import BaseClient
+
+__all__ = ["DEFAULT_VISIBILITY_TIMEOUT", "PollTask", "register"]
+
+logger = logging.getLogger("genstatus_sync")
+
+# kombu's visibility timeout for Redis and SQS when broker_transport_options sets none. With
+# RabbitMQ, whose consumer_timeout (30 min by default) ends a channel that holds a message
+# unacked for longer, half of it is also the right cap.
+DEFAULT_VISIBILITY_TIMEOUT = 3600.0
+
+TaskRef = Union[str, "Task", "Signature"]
+ClientFactory = Callable[[str], "BaseClient[Any, Any]"]
+
+
+def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = None,
+             client_factory: Optional[ClientFactory] = None,
+             name: str = "genstatus_sync.poll", visibility_timeout: Optional[float] = None,
+             max_countdown: Optional[float] = None, queue: Optional[str] = None) -> "PollTask":
+    """Register the polling task on ``app`` under ``name`` and return its PollTask.
+
+    ``on_done`` and ``on_error`` are the user's tasks (a name, a task or a signature; called
+    as ``on_done(status_dict, key)``, ``on_error(report, key)``). ``client_factory(provider)``
+    makes the clients, once per process (default: each provider's client with its key and base
+    URL from the environment). Countdowns stay at most half of ``visibility_timeout`` (default:
+    ``app.conf.broker_transport_options["visibility_timeout"]``, else 3600 s) and at most
+    ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
+    option."""
+    _check_ref("on_done", on_done)
+    if on_error is not None:
+        _check_ref("on_error", on_error)
+    if client_factory is not None and not callable(client_factory):
+        raise ConfigurationError("client_factory must be callable: provider name -> client")
+    if not isinstance(name, str) or not name:
+        raise ConfigurationError(f"name must be a non-empty task name, got {name!r}")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise ConfigurationError(f"queue must be a queue name or None, got {queue!r}")
+    for label, value in (("visibility_timeout", visibility_timeout),
+                         ("max_countdown", max_countdown)):
+        if value is not None:
+            _check_seconds(label, value)
+    return PollTask(app, on_done=on_done, on_error=on_error,
+                    client_factory=client_factory or _client_from_environment, name=name,
+                    visibility_timeout=visibility_timeout, max_countdown=max_countdown,
+                    queue=queue)
+
+
+class PollTask:
+    """The polling task of one Celery app (made by ``register``): ``start`` and ``resume``
+    hand waits to it; ``task`` is the Celery task itself."""
+
+    def __init__(self, app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef],
+                 client_factory: ClientFactory, name: str, visibility_timeout: Optional[float],
+                 max_countdown: Optional[float], queue: Optional[str]) -> None:
+        self.app = app
+        self.name = name
+        self._on_done, self._on_error = on_done, on_error
+        self._clients = _Clients(client_factory)
+        self._visibility_timeout, self._max_countdown = visibility_timeout, max_countdown
+
+        def poll(task: Any, provider: str, token: str, key: str) -> None:
+            self._run(task, provider, token, key)
+
+        poll.__doc__ = "One step of a genstatus_sync wait (see genstatus_sync.celery)."
+        # sent with each message: the task attribute `queue` is deprecated in Celery 5
+        self._route: Dict[str, Any] = {"queue": queue} if queue is not None else {}
+        # max_retries=None belongs here: retry(max_retries=None) means "the task's default"
+        self.task: Task = app.task(poll, bind=True, name=name, acks_late=True,
+                                   reject_on_worker_lost=True, max_retries=None,
+                                   ignore_result=True, serializer="json")
+
+    @property
+    def max_countdown(self) -> float:
+        """The longest countdown the task is retried with, in seconds: half the broker's
+        visibility timeout, or ``max_countdown`` when lower (read from the app's configuration
+        when asked, so configure the app before or after ``register``)."""
+        timeout = self._visibility_timeout
+        if timeout is None:
+            options = self.app.conf.broker_transport_options or {}
+            timeout = _check_seconds("broker_transport_options['visibility_timeout']",
+                                     options.get("visibility_timeout",
+                                                 DEFAULT_VISIBILITY_TIMEOUT))
+        cap = timeout / 2
+        return cap if self._max_countdown is None else min(cap, self._max_countdown)
+
+    def start(self, provider: str, job_id: Any, *, timeout: Optional[float] = 600.0,
+              **provider_args: Any) -> str:
+        """Start waiting for ``job_id`` of ``provider`` (``timeout``: the overall deadline in
+        seconds; provider arguments as for ``client.wait``, e.g. Sivi's ``abstract_user_id``):
+        the token is made with this process's client (no request) and the first run is
+        scheduled for when its first poll is due. Returns the wait's key, which ``on_done``
+        and ``on_error`` will get. Raises ConfigurationError for an unknown provider or a bad
+        id or argument."""
+        client = self._clients.get(_check_provider(provider))
+        return self.resume(provider, client.wait_token(job_id, timeout=timeout, **provider_args))
+
+    def resume(self, provider: str, token: str) -> str:
+        """Hand an existing wait token (from ``client.wait_token`` or a step) to the task;
+        returns its key. A bad or foreign token is a ConfigurationError here, before anything
+        is sent."""
+        job_id, started, due = _read(_check_provider(provider), token)
+        key = _key(provider, job_id, started)
+        self.task.apply_async(args=[provider, token, key],
+                              countdown=self._countdown(due - time.time()), **self._route)
+        return key
+
+    def client(self, provider: str) -> "BaseClient[Any, Any]":
+        """This process's client of ``provider`` (made on first use, and again after a fork)."""
+        return self._clients.get(_check_provider(provider))
+
+    def _countdown(self, retry_in: float) -> float:
+        return max(0.0, min(retry_in, self.max_countdown))
+
+    def _run(self, task: Any, provider: str, token: str, key: str) -> None:
+        try:
+            step = self._clients.get(_check_provider(provider)).step(token)
+        except GenStatusError as exc:
+            if self._on_error is None:
+                raise
+            logger.info("%s: wait %s ended: %s", provider, key, type(exc).__name__)
+            self._send(self._on_error, _report(provider, token, exc), key)
+            return
+        if step.done and step.status is not None:
+            self._send(self._on_done, step.status.to_dict(), key)
+            return
+        # Celery's retry (same task id, same queue) without raising Retry: the worker then
+        # builds no traceback for it, which halves its CPU per run (benchmarks/celery_fleet.py)
+        task.retry(args=[provider, step.token, key],
+                   countdown=self._countdown(step.retry_in or 0.0), throw=False, **self._route)
+
+    def _send(self, target: TaskRef, payload: Dict[str, Any], key: str) -> None:
+        self.app.signature(target).apply_async(args=(payload, key))
+
+    def __repr__(self) -> str:
+        return f"PollTask({self.name!r})"
+
+
+class _Clients:
+    """One client per provider per process, made on first use; a forked child makes its own
+    (a client's connections must not cross a fork)."""
+
+    def __init__(self, factory: ClientFactory) -> None:
+        self._factory = factory
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._clients: Dict[str, BaseClient[Any, Any]] = {}
+
+    def get(self, provider: str) -> "BaseClient[Any, Any]":
+        if self._pid != os.getpid():
+            self._pid, self._lock, self._clients = os.getpid(), threading.Lock(), {}
+        with self._lock:
+            client = self._clients.get(provider)
+            if client is None:
+                client = self._clients[provider] = self._factory(provider)
+        return client
+
+
+def _client_from_environment(provider: str) -> "BaseClient[Any, Any]":
+    return client_class(provider)()
+
+
+def _read(provider: str, token: str) -> Tuple[str, float, float]:
+    """(job id, the wait's start, its next poll's due time) of a token."""
+    saved = decode(token, provider)
+    return saved.job_id, saved.state.started, saved.due
+
+
+def _key(provider: str, job_id: str, started: float) -> str:
+    return f"{provider}:{job_id}:{started:.6f}"
+
+
+def _report(provider: str, token: str, error: GenStatusError) -> Dict[str, Any]:
+    """What ``on_error`` gets: the job, the error, and the last status read (WaitTimeout)."""
+    try:
+        job_id: Optional[str] = decode(token, provider).job_id
+    except ConfigurationError:
+        job_id = None
+    last = error.last if isinstance(error, WaitTimeout) else None
+    return {"provider": provider, "job_id": job_id, "error": type(error).__name__,
+            "message": str(error), "last": last.to_dict() if last is not None else None}
+
+
+def _check_provider(provider: str) -> str:
+    if provider not in PROVIDERS:
+        raise ConfigurationError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+    return provider
+
+
+def _check_ref(label: str, ref: object) -> None:
+    if isinstance(ref, str):
+        if not ref:
+            raise ConfigurationError(f"{label} must name a task, got an empty string")
+    elif not (isinstance(ref, dict) or callable(ref)):  # a task (not evaluated yet: lazy)
+        raise ConfigurationError(f"{label} must be a task name, a task or a signature, got "
+                                 f"{type(ref).__name__}")
+
+
+def _check_seconds(label: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise ConfigurationError(f"{label} must be a positive number of seconds, got {value!r}")
+    return float(value)

@@ -1,0 +1,120 @@
+"""genstatus_sync.celery without a broker: the core never loads it or Celery, and the task it
+registers is configured for at-least-once polling. Over a real worker: tests/e2e/test_celery.py."""
+
+import ast
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+import genstatus_sync
+from genstatus_sync.errors import ConfigurationError
+
+from .test_structure import MODULES, NAME, _imports
+
+
+def test_no_module_of_the_package_imports_the_celery_integration():
+    users = {module for module, path in MODULES.items()
+             if f"{NAME}.celery" in _imports(module, path) and module != f"{NAME}.celery"}
+    assert users == set()
+
+
+def test_importing_the_package_or_the_integration_loads_no_celery():
+    code = ("import sys, genstatus_sync, genstatus_sync.testing, genstatus_sync.cli; "
+            "loaded = 'genstatus_sync.celery' in sys.modules; import genstatus_sync.celery; "
+            "print(loaded, sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('celery', 'kombu', 'redis')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False []"
+
+
+def test_the_integration_imports_celery_for_type_checkers_only():
+    tree = ast.parse((MODULES[f"{NAME}.celery"]).read_text())
+    top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
+           for alias in node.names}
+    top |= {node.module.split(".")[0] for node in tree.body
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    assert "celery" not in top and "kombu" not in top
+
+
+celery = pytest.importorskip("celery",
+                             reason="Celery is not installed (pip install -e '.[celery]')")
+
+from genstatus_sync.celery import DEFAULT_VISIBILITY_TIMEOUT, register  # noqa: E402
+
+
+def _app(**conf):
+    app = celery.Celery("unit", broker="memory://", set_as_current=False)
+    app.conf.update(conf)
+    return app
+
+
+def _sent(app, queue="celery"):
+    """The messages waiting in ``queue`` of an app's in-memory broker: (task, args, eta)."""
+    found = []
+    with app.connection_for_read() as connection:
+        waiting = connection.SimpleQueue(queue)
+        while True:
+            try:
+                message = waiting.get(timeout=0.05)
+            except waiting.Empty:
+                return found
+            message.ack()
+            found.append((message.headers["task"], message.payload[0], message.headers["eta"]))
+
+
+def test_the_task_acks_late_requeues_a_lost_run_and_retries_for_ever_in_json():
+    poll = register(_app(), on_done="tasks.done")
+    task = poll.task
+    assert task.name == "genstatus_sync.poll" == poll.name
+    assert (task.acks_late, task.reject_on_worker_lost, task.max_retries) == (True, True, None)
+    assert (task.serializer, task.ignore_result) == ("json", True)
+
+
+def test_countdowns_stay_below_half_the_visibility_timeout_or_max_countdown():
+    assert register(_app(), on_done="d").max_countdown == DEFAULT_VISIBILITY_TIMEOUT / 2
+    app = _app(broker_transport_options={"visibility_timeout": 600})
+    assert register(app, on_done="d").max_countdown == 300
+    assert register(app, on_done="d", max_countdown=20).max_countdown == 20
+    assert register(app, on_done="d", max_countdown=900).max_countdown == 300
+    assert register(app, on_done="d", visibility_timeout=100).max_countdown == 50
+    late = _app()
+    poll = register(late, on_done="d")
+    late.conf.broker_transport_options = {"visibility_timeout": 60}  # configured after
+    assert poll.max_countdown == 30
+
+
+@pytest.mark.parametrize("options", [
+    {"on_done": ""}, {"on_done": 5}, {"on_done": "d", "on_error": 3.0},
+    {"on_done": "d", "client_factory": "rivya"}, {"on_done": "d", "name": ""},
+    {"on_done": "d", "visibility_timeout": 0}, {"on_done": "d", "max_countdown": float("nan")},
+    {"on_done": "d", "max_countdown": True}, {"on_done": "d", "queue": ""},
+])
+def test_a_bad_option_is_a_configuration_error(options):
+    with pytest.raises(ConfigurationError):
+        register(_app(), **options)
+
+
+def test_start_sends_the_token_for_when_its_first_poll_is_due_with_the_wait_key():
+    made = []
+
+    def factory(provider):
+        made.append(provider)
+        return genstatus_sync.RivyaClient(api_key="k", base_url="http://127.0.0.1:9")
+
+    app = _app()
+    poll = register(app, on_done="d", client_factory=factory, queue="polling")
+    with pytest.raises(ConfigurationError, match="unknown provider"):
+        poll.start("midjourney", "job")
+    before = time.time()
+    key = poll.start("rivya", "task-1")
+    assert poll.client("rivya") is poll.client("rivya") and made == ["rivya"]
+    [(name, (provider, token, sent_key), eta)] = _sent(app, "polling")
+    assert (name, provider, sent_key) == ("genstatus_sync.poll", "rivya", key)
+    assert key.startswith("rivya:task-1:")
+    first_poll = datetime.fromisoformat(eta).timestamp() - before
+    assert 0 < first_poll <= genstatus_sync.RivyaClient.default_backoff.first_delay * 1.1 + 0.1
+    assert poll.resume("rivya", token) == key  # the key is the wait's, whoever hands it over
+    assert [args[2] for _, args, _ in _sent(app, "polling")] == [key]
