@@ -2,7 +2,6 @@
 auth headers, the reply's error mapping and redaction. Requests go through a transport
 (``_transport``); waiting is the job handle's (``_job``)."""
 
-import json
 import logging
 import os
 import time
@@ -26,6 +25,7 @@ from ._config import check_base_url, check_count, check_job_id, check_key, check
 from ._job import Args, Job
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
+from ._strict import TooManyValues, loads
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
 from .backoff import Backoff
@@ -216,11 +216,12 @@ class BaseClient(Generic[ModelT, IdT]):
     def _read(self, reply: Reply) -> Tuple[int, Any]:
         status, body = reply.status, reply.body
         try:
-            data: Any = json.loads(body)
+            data: Any = loads(body)
             failure = ""
         except (ValueError, RecursionError) as exc:
             data = None
-            failure = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            failure = "nested too deeply" if isinstance(exc, RecursionError) else (
+                str(exc) if isinstance(exc, TooManyValues) else "not JSON")
         if not failure and self._redactor.may_hold_key(body):
             data = self._redactor.data(data)
         snippet = self._redactor.snippet(body)
