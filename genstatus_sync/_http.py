@@ -21,7 +21,18 @@ from typing import (
     Union,
 )
 
-from ._config import check_base_url, check_count, check_job_id, check_key, check_rate, check_timeout
+from ._config import (
+    check_base_url,
+    check_callable,
+    check_count,
+    check_flag,
+    check_job_id,
+    check_key,
+    check_rate,
+    check_timeout,
+    check_transport,
+    is_given,
+)
 from ._job import Args, Job
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
@@ -80,8 +91,9 @@ class BaseClient(Generic[ModelT, IdT]):
         key = check_key(self.provider, os.environ.get(variable) if api_key is None else api_key,
                         variable)
         self._redactor = Redactor(key)
-        self.base_url = check_base_url(self.provider, base_url if base_url not in (None, "") else (
-            os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url), allow_insecure)
+        self.base_url = check_base_url(self.provider, base_url if is_given(base_url) else (
+            os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url),
+            check_flag("allow_insecure", allow_insecure))
         self.timeout = check_timeout(timeout)
         self.max_retries = check_count("max_retries", max_retries)
         self.max_rate = check_rate(max_rate)
@@ -90,13 +102,14 @@ class BaseClient(Generic[ModelT, IdT]):
         self.backoff = backoff or self.default_backoff
         if session is not None and transport is not None:
             raise ConfigurationError("pass session= or transport=, not both")
+        check_transport(transport)
         self._owns_transport = transport is None
         self.transport: Transport = transport if transport is not None else RequestsTransport(
             session, base_url=self.base_url)
         if sleep is not None:
-            self._sleep = sleep
+            self._sleep = check_callable("sleep", sleep)
         if clock is not None:
-            self._clock = clock
+            self._clock = check_callable("clock", clock)
         self._headers = {"User-Agent": f"genstatus_sync/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          **self._auth_headers(key)}

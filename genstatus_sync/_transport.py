@@ -37,7 +37,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from .errors import ResponseFormatError, TransportError
+from .errors import ConfigurationError, ResponseFormatError, TransportError
 
 try:  # Protocol is in typing from Python 3.8
     from typing import Protocol
@@ -99,6 +99,9 @@ class RequestsTransport:
 
     def __init__(self, session: Optional[requests.Session] = None, *, base_url: str = "",
                  pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> None:
+        if session is not None and not isinstance(session, requests.Session):
+            raise ConfigurationError(
+                f"session must be a requests.Session, got {type(session).__name__}")
         _install_process_hooks()
         self._owns_session = session is None
         self.session = session if session is not None else new_session(base_url, pool_maxsize)

@@ -34,7 +34,7 @@ from typing import (
 
 import attrs
 
-from ._config import check_count, check_wait_timeout
+from ._config import check_callable, check_count, check_wait_timeout
 from .backoff import Backoff
 from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
 from .status import JobStatus, State
@@ -168,7 +168,8 @@ class _Reporter:
     queue position), and warns once per unknown status value."""
 
     def __init__(self, on_update: Optional[Callable[[Any], None]]) -> None:
-        self._on_update = on_update
+        self._on_update = on_update if on_update is None else check_callable("on_update",
+                                                                               on_update)
         self._key: Any = object()
         self._unknown: Set[str] = set()
 
@@ -250,6 +251,12 @@ Outcome = Union[JobStatus, Exception]
 JobLike = Union[Pollable, Tuple[Any, Any]]
 
 
+def _iterable(jobs: Iterable[JobLike]) -> Iterable[JobLike]:
+    if not isinstance(jobs, Iterable):
+        raise ConfigurationError(f"wait_all takes an iterable of jobs, got {type(jobs).__name__}")
+    return jobs
+
+
 def _pollable(job: Any) -> Pollable:
     if isinstance(job, tuple):
         if len(job) != 2 or not callable(getattr(job[0], "job", None)):
@@ -316,7 +323,9 @@ class _Threads:
 
     def get(self, timeout: Optional[float]) -> Optional[Tuple[int, Any, Optional[BaseException]]]:
         try:
-            item = self._done.get(timeout=None if timeout is None else max(0.0, timeout))
+            # at most an hour at a time: a queue refuses a wait past threading.TIMEOUT_MAX
+            item = self._done.get(timeout=None if timeout is None else min(max(0.0, timeout),
+                                                                            3600.0))
         except queue.Empty:
             return None
         self._busy -= 1
@@ -338,7 +347,7 @@ def iter_wait_all(
 ) -> Iterator[Tuple[int, Outcome]]:
     """Wait for many jobs, each on its own schedule, and yield ``(index, outcome)`` as each
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
-    handles = [_pollable(job) for job in jobs]
+    handles = [_pollable(job) for job in _iterable(jobs)]
     limit = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)
     seconds = check_wait_timeout(timeout)
@@ -441,7 +450,7 @@ def wait_all(
     at most 128; 1: one after another, no thread); ``on_update`` is called from the calling
     thread only. The call returns within ``timeout`` + 0.5 s however many jobs hang.
     """
-    items = list(jobs)
+    items = list(_iterable(jobs))
     outcomes: List[Optional[Outcome]] = [None] * len(items)
     for i, outcome in iter_wait_all(items, timeout=timeout, on_update=on_update,
                                     max_in_flight=max_in_flight, sleep=sleep, clock=clock):

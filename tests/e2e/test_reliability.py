@@ -4,13 +4,17 @@ between forked processes, deadlines kept, ids and base URLs that cannot move a r
 
 Run with ``-s`` to see the measured peaks and overruns."""
 
+import json
+import math
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 import genstatus_sync as gs
+from genstatus_sync.testing import FakeProviders
 
 from ..conftest import KEY
 from .rawserver import (
@@ -176,3 +180,315 @@ def test_report_memory_peaks(baseline_peak):
     for case, (extra, outcome, took, sent) in PEAKS.items():
         print(f"  {case:28} +{extra / MB:6.1f} MB  {took:5.2f} s  server wrote "
               f"{sent / MB:7.1f} MB  -> {outcome}")
+
+
+# == 2. only GenStatusError, whatever the server sends or the caller passes =================
+
+def _then(data, how="close", early=False):
+    """A handler sending ``data`` (after the request head, or at once when ``early``), then
+    closing (``how="reset"``: with a TCP RST)."""
+    def handler(conn):
+        if early:
+            conn.send(data)
+            conn.read_request()
+        else:
+            conn.send(data)
+        if how == "reset":
+            conn.reset()
+    return handler
+
+
+STATUS = {"status": "processing"}  # Rivya's; the other providers see it off-spec
+OK_BODY = json.dumps(STATUS).encode()
+LONG = "x" * 70000
+
+MALFORMED = {
+    # status lines
+    "status-not-a-number": b"HTTP/1.1 abc OK\r\n\r\n",
+    "status-99": b"HTTP/1.1 99 Low\r\nContent-Length: 0\r\n\r\n",
+    "status-1000": b"HTTP/1.1 1000 High\r\nContent-Length: 0\r\n\r\n",
+    "status-negative": b"HTTP/1.1 -200 Neg\r\nContent-Length: 0\r\n\r\n",
+    "status-superscript-digit": b"HTTP/1.1 2\xb200 OK\r\nContent-Length: 0\r\n\r\n",
+    "status-without-reason": b"HTTP/1.1 200\r\n\r\n" + OK_BODY,
+    "status-reason-utf8": "HTTP/1.1 500 Ошибка\r\nContent-Length: 0\r\n\r\n".encode(),
+    "status-reason-nul-cr": b"HTTP/1.1 500 a\x00b\rc\r\nContent-Length: 0\r\n\r\n",
+    "status-line-too-long": b"HTTP/1.1 200 " + b"x" * 70000 + b"\r\n\r\n",
+    "http-2": b"HTTP/2 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+    "http-0.9-body-only": OK_BODY,
+    "icy": b"ICY 200 OK\r\n\r\n" + OK_BODY,
+    "garbage-line": b"garbage\r\n\r\n",
+    "blank-lines": b"\r\n\r\n\r\n",
+    "nothing": b"",
+    "status-line-then-close": b"HTTP/1.1 200 OK",
+    # header bytes
+    "header-latin-1-bytes": b"HTTP/1.1 200 OK\r\nX-A: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}",
+    "header-nul": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    "header-name-space": b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 2\r\n\r\n{}",
+    "header-no-colon": b"HTTP/1.1 200 OK\r\nnocolon\r\nContent-Length: 2\r\n\r\n{}",
+    "header-empty-name": b"HTTP/1.1 200 OK\r\n: x\r\nContent-Length: 2\r\n\r\n{}",
+    "header-utf8-name": "HTTP/1.1 200 OK\r\né: x\r\nContent-Length: 2\r\n\r\n{}".encode(),
+    "header-obs-fold": b"HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 2\r\n\r\n{}",
+    "header-obs-fold-first": b"HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 2\r\n\r\n{}",
+    "header-bare-cr": b"HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 2\r\n\r\n{}",
+    "header-bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 2\n\n{}",
+    "header-too-long": f"HTTP/1.1 200 OK\r\nX-A: {LONG}\r\n\r\n".encode(),
+    "headers-too-many": b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n",
+    # informational and bodiless statuses
+    "100-then-200": b"HTTP/1.1 100 Continue\r\n\r\n" + reply(200, STATUS),
+    "103-then-200": b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + reply(200, STATUS),
+    "101-then-nothing": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+    "101-then-bytes": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n\x00\x01\x02",
+    "100s-endless": b"HTTP/1.1 100 Continue\r\n\r\n" * 20_000,
+    "204-with-body": b"HTTP/1.1 204 No Content\r\nContent-Length: 20\r\n\r\n" + OK_BODY,
+    "304-with-body": b"HTTP/1.1 304 Not Modified\r\nContent-Length: 20\r\n\r\n" + OK_BODY,
+    # lengths
+    "content-length-two-values": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3"
+                                 b"\r\n\r\n{}",
+    "content-length-list": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
+    "content-length-negative": b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n" + OK_BODY,
+    "content-length-superscript": b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n" + OK_BODY,
+    "content-length-float": b"HTTP/1.1 200 OK\r\nContent-Length: 1e3\r\n\r\n" + OK_BODY,
+    "content-length-hex": b"HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n" + OK_BODY,
+    "content-length-huge": b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 40 + b"\r\n\r\n{}",
+    "content-length-more-than-sent": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}",
+    "content-length-less-than-sent": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + OK_BODY,
+    # transfer encodings and chunks
+    "te-chunked-identity": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
+                           + chunk(OK_BODY) + b"0\r\n\r\n",
+    "te-identity-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity, chunked\r\n\r\n"
+                           + chunk(OK_BODY) + b"0\r\n\r\n",
+    "te-twice": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
+                b"\r\n\r\n" + chunk(OK_BODY) + b"0\r\n\r\n",
+    "te-and-content-length": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                             b"Content-Length: 3\r\n\r\n" + chunk(OK_BODY) + b"0\r\n\r\n",
+    "te-unknown": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n" + OK_BODY,
+    "chunk-truncated": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    "chunk-size-garbage": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n",
+    "chunk-size-minus-one": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n"
+                            + OK_BODY,
+    "chunk-size-plus": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\n{}\r\n0"
+                       b"\r\n\r\n",
+    "chunk-extension": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\n{}\r\n"
+                       b"0\r\n\r\n",
+    "chunk-no-crlf-after-data": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}"
+                                b"XX0\r\n\r\n",
+    "chunk-no-last-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           + chunk(OK_BODY),
+    "chunk-trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk(OK_BODY)
+                      + b"0\r\nX-Trailer: 1\r\nX-B: \xff\r\n\r\n",
+    "chunk-size-nul": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\x002\r\n{}\r\n",
+    # content encodings
+    "gzip-garbage": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
+    "gzip-truncated": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 100\r\n"
+                      b"\r\n" + deflate_bomb(MB, 31)[:100],
+    "gzip-then-garbage": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n"
+                         + gzip_members(1, 10) + b"trailing garbage",
+    "deflate-garbage": b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n\r\n" + OK_BODY,
+    "brotli": b"HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n\r\n" + OK_BODY,
+    "gzip-deflate-stacked": b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip, deflate\r\n\r\n"
+                            + OK_BODY,
+    # redirects, which are never followed
+    "302-bad-location": b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0"
+                        b"\r\n\r\n",
+    "301-empty-location": b"HTTP/1.1 301 Moved\r\nLocation: \r\nContent-Length: 0\r\n\r\n",
+    "307-location-bytes": b"HTTP/1.1 307 Temp\r\nLocation: http://\xff\xfe/\r\n"
+                          b"Content-Length: 0\r\n\r\n",
+    "303-without-location": b"HTTP/1.1 303 See Other\r\nContent-Length: 0\r\n\r\n",
+    # the connection
+    "reset-mid-headers": (b"HTTP/1.1 200 OK\r\nContent-Le", "reset"),
+    "reset-mid-body": (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"st", "reset"),
+    "reset-at-once": (b"", "reset"),
+    "reply-before-request": (reply(200, STATUS), "close", True),
+    "garbage-before-request": (b"\x16\x03\x01\x00\xa5", "close", True),
+    # bodies
+    "json-nan-progress": reply(200, b'{"status": "processing", "progress": NaN}'),
+    "json-huge-integer": reply(200, b'{"status": "processing", "progress": ' + b"9" * 5000
+                               + b"}"),
+    "json-utf16": reply(200, json.dumps(STATUS).encode("utf-16")),
+    "json-bom": reply(200, b"\xef\xbb\xbf" + OK_BODY),
+}
+for _status in (429, 503):
+    for _i, _value in enumerate(["1e10", "Fri, 31 Dec 9999 23:59:59 GMT", "\xb2", "-1", "nan",
+                                 "inf", "9" * 400, "Mon, 01 Jan 0001 00:00:00 GMT",
+                                 "Sat, 31 Feb 2025 99:99:99 GMT", "\xff\xfe"]):
+        MALFORMED[f"{_status}-retry-after-{_i}"] = (
+            f"HTTP/1.1 {_status} Busy\r\nRetry-After: {_value}\r\nContent-Length: 0\r\n\r\n"
+            .encode("latin-1"))
+
+
+def _server(case):
+    spec = case if isinstance(case, tuple) else (case,)
+    early = len(spec) > 2 and spec[2]
+    return RawServer(_then(*spec), read_request=not early)
+
+
+def _every_method(url):
+    """(what, outcome) for every client method against ``url``: a result or an exception."""
+    clients = {p: raw_client(p, url) for p in PROVIDERS}
+    calls = [
+        ("rivya.get_status", lambda: clients["rivya"].get_status(IDS["rivya"])),
+        ("rivya.wait", lambda: clients["rivya"].wait(IDS["rivya"], timeout=0)),
+        ("clipia.get_result", lambda: clients["clipia"].get_result(IDS["clipia"])),
+        ("clipia.wait", lambda: clients["clipia"].wait(IDS["clipia"], timeout=0)),
+    ] + [(f"{p}.poll", lambda p=p: clients[p].poll(IDS[p])) for p in PROVIDERS]
+    outcomes = []
+    for what, call in calls:
+        try:
+            outcomes.append((what, call()))
+        except Exception as exc:  # noqa: BLE001 - what the test looks at
+            outcomes.append((what, exc))
+    for limit in (1, None):
+        try:
+            results = gs.wait_all([(clients[p], IDS[p]) for p in PROVIDERS], timeout=0,
+                                  **({} if limit is None else {"max_in_flight": limit}))
+        except Exception as exc:  # noqa: BLE001
+            results = [exc]
+        outcomes += [(f"wait_all(max_in_flight={limit})", r) for r in results]
+    return outcomes
+
+
+def _foreign(outcomes):
+    """The outcomes that are neither a result nor a short GenStatusError."""
+    bad = []
+    for what, outcome in outcomes:
+        if isinstance(outcome, BaseException) and not (
+                isinstance(outcome, gs.GenStatusError) and len(str(outcome)) < 400):
+            bad.append(f"{what}: {type(outcome).__name__}: {str(outcome)[:300]}")
+    return bad
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_reply_raises_only_genstatus_errors(case):
+    with _server(MALFORMED[case]) as server:
+        outcomes = _every_method(server.url)
+    assert _foreign(outcomes) == []
+
+
+class OddStr(str):
+    """A str whose comparisons, hash, printing and length say something else."""
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = str.__hash__
+
+    def __str__(self):
+        return "../../admin"
+
+    def __format__(self, spec):
+        return "../../admin"
+
+    def __len__(self):
+        return 0
+
+    def __contains__(self, item):
+        return False
+
+    def rstrip(self, chars=None):
+        return "http://evil.test"
+
+    def encode(self, *args, **kwargs):
+        return b"../../admin"
+
+
+NAN, INF = float("nan"), float("inf")
+# (a callable is the right type for sleep=, clock= and on_update=: what it does is the
+# caller's, so none is here)
+ODD_VALUES = [None, True, False, 0, -1, 1, 2**64, -(2**64), 1e10, 1e308, NAN, INF, -INF, -0.0,
+              0.5, "", "x", "1", "http://127.0.0.1:9", OddStr("x"), b"x", bytearray(b"x"), [],
+              {}, (), (1,), (1, 2, 3), (NAN, 1.0), (1.0, INF), ("1", "2"), (True, 1), object(),
+              complex(1, 1)]
+KWARGS = ["api_key", "base_url", "timeout", "session", "transport", "max_retries", "max_rate",
+          "allow_insecure", "backoff", "sleep", "clock"]
+
+
+def _try(call):
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001 - what the test looks at
+        return exc
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_odd_client_arguments_are_configuration_errors(provider):
+    with FakeProviders(api_key=KEY) as fake:
+        job = fake.add_job(provider, ["succeeded"])
+        foreign = []
+        for name in KWARGS:
+            for value in ODD_VALUES:
+                kwargs = {"api_key": KEY, "base_url": fake.url, name: value}
+                made = _try(lambda: CLIENTS[provider](**kwargs))  # noqa: B023
+                if isinstance(made, gs.ConfigurationError) and len(str(made)) < 400:
+                    continue
+                if isinstance(made, BaseException):
+                    foreign.append(f"{name}={value!r}: {type(made).__name__}: {made}")
+                    continue
+                if not made.base_url.startswith(fake.url):
+                    continue  # the default URL: no request leaves loopback
+                # accepted: the client must then work, or fail with our errors only
+                made._sleep = [].append
+                for what, call in (("poll", lambda: made.poll(job)),  # noqa: B023
+                                   ("wait", lambda: made.wait(job, timeout=2))):  # noqa: B023
+                    got = _try(call)
+                    if isinstance(got, BaseException) and not isinstance(got, gs.GenStatusError):
+                        foreign.append(f"{name}={value!r} then {what}: "
+                                       f"{type(got).__name__}: {got}")
+        assert _try(lambda: CLIENTS[provider](api_key=KEY, base_url=fake.url,
+                                              colour="red")).__class__ is TypeError
+    assert foreign == []
+
+
+def NAP(seconds):
+    """Sleeps not at all, but refuses what time.sleep refuses."""
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"sleep length must be non-negative, got {seconds}")
+    if seconds > threading.TIMEOUT_MAX:
+        raise OverflowError("timestamp out of range for platform time_t")
+
+
+def _call_args(provider):
+    """(what, call(value)) for every argument of every client method but the job id."""
+    calls = [
+        ("wait timeout", lambda c, j, v: c.wait(j, timeout=v)),
+        ("wait backoff", lambda c, j, v: c.wait(j, timeout=2, backoff=v)),
+        ("wait on_update", lambda c, j, v: c.wait(j, timeout=2, on_update=v)),
+        ("wait raise_on_failure", lambda c, j, v: c.wait(j, timeout=2, raise_on_failure=v)),
+        ("wait_all timeout", lambda c, j, v: gs.wait_all([(c, j)], timeout=v, sleep=NAP)),
+        ("wait_all max_in_flight", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=NAP,
+                                                                 max_in_flight=v)),
+        ("wait_all on_update", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=NAP,
+                                                            on_update=v)),
+        ("wait_all jobs", lambda c, j, v: gs.wait_all(v, timeout=2, sleep=NAP)),
+        ("wait_all one job", lambda c, j, v: gs.wait_all([v], timeout=2, sleep=NAP)),
+        ("generic wait timeout", lambda c, j, v: gs.wait(lambda: c.poll(j), is_done=bool,
+                                                         timeout=v, sleep=NAP)),
+        ("generic wait backoff", lambda c, j, v: gs.wait(lambda: c.poll(j), is_done=bool,
+                                                         backoff=v, sleep=NAP)),
+    ]
+    if provider == "sivi":
+        calls.append(("abstract_user_id", lambda c, j, v: c.poll(j, abstract_user_id=v)))
+        calls.append(("job abstract_user_id", lambda c, j, v: c.job(j, abstract_user_id=v)))
+    return calls
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_odd_method_arguments_are_configuration_errors(provider):
+    foreign = []
+    with FakeProviders(api_key=KEY) as fake:
+        job = fake.add_job(provider, ["succeeded"])
+        client = fake.client(provider, timeout=(0.5, 0.5))
+        client._sleep = [].append
+        for what, call in _call_args(provider):
+            for value in ODD_VALUES:
+                got = _try(lambda: call(client, job, value))  # noqa: B023
+                if isinstance(got, BaseException) and not (
+                        isinstance(got, gs.GenStatusError) and len(str(got)) < 400):
+                    foreign.append(f"{what}={value!r}: {type(got).__name__}: {got}")
+                elif isinstance(got, list):
+                    foreign += [f"{what}={value!r}: outcome {type(o).__name__}: {o}"
+                                for o in got if isinstance(o, BaseException)
+                                and not isinstance(o, gs.GenStatusError)]
+    assert foreign == []
