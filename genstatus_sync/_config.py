@@ -6,6 +6,7 @@ request is made, with a message that never repeats a key.
 
 import ipaddress
 import math
+import re
 from typing import Any, Callable, Optional, Tuple, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -16,6 +17,13 @@ MAX_TIMEOUT = 86400.0  # no single request waits more than a day; longer is a mi
 
 Timeout = Tuple[float, float]
 F = TypeVar("F", bound=Callable[..., Any])
+
+# host[:port] or [IPv6][:port]; a host is dot-separated labels of letters, digits, "-" (not
+# first or last) and "_", as DNS names and IPv4 addresses are, with an optional final dot
+_NETLOC = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]*))?",
+                     re.ASCII)
+_HOST = re.compile(r"(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?",
+                   re.ASCII)
 
 
 def _is_number(value: object) -> bool:
@@ -62,9 +70,11 @@ def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
         raise ConfigurationError(f"{provider} base URL must be a string, got {type(url).__name__}")
     url = plain(url)
     shown = repr(url[:200])
-    if not url.isprintable() or any(c.isspace() for c in url) or not url.isascii():
+    if not url.isprintable() or any(c.isspace() for c in url) or not url.isascii() or (
+            "\\" in url):
         raise ConfigurationError(
-            f"bad {provider} base URL {shown}: spaces, control or non-ASCII characters"
+            f"bad {provider} base URL {shown}: spaces, control, non-ASCII characters or "
+            "backslashes"
         )
     try:
         parts = urlsplit(url)
@@ -80,12 +90,30 @@ def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
         raise ConfigurationError(
             f"bad {provider} base URL: no query, fragment or credentials allowed"
         )
+    if not _good_netloc(parts.netloc):
+        raise ConfigurationError(
+            f"bad {provider} base URL {shown}: the host must be a DNS name, an IPv4 address or "
+            "a bracketed IPv6 address, the port 1 to 65535"
+        )
     if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
         raise ConfigurationError(
             f"{provider} base URL {shown} is plain http: the API key would travel in clear "
             "text. Use https, or pass allow_insecure=True"
         )
     return url.rstrip("/")
+
+
+def _good_netloc(netloc: str) -> bool:
+    found = _NETLOC.fullmatch(netloc)
+    if found is None or (found["port"] and not 0 < int(found["port"]) <= 65535):
+        return False
+    if found["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(found["ipv6"])
+        except ValueError:
+            return False
+        return True
+    return len(found["host"]) <= 253 and _HOST.fullmatch(found["host"]) is not None
 
 
 def check_flag(name: str, value: object) -> bool:

@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import unquote
 
 import pytest
 
 import genstatus_sync as gs
+from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders
 
 from ..conftest import KEY
@@ -441,8 +443,8 @@ def test_odd_client_arguments_are_configuration_errors(provider):
     assert foreign == []
 
 
-def NAP(seconds):
-    """Sleeps not at all, but refuses what time.sleep refuses."""
+def nap(seconds):
+    """A stand-in for time.sleep: sleeps not at all, but refuses what time.sleep refuses."""
     if math.isnan(seconds) or seconds < 0:
         raise ValueError(f"sleep length must be non-negative, got {seconds}")
     if seconds > threading.TIMEOUT_MAX:
@@ -456,17 +458,17 @@ def _call_args(provider):
         ("wait backoff", lambda c, j, v: c.wait(j, timeout=2, backoff=v)),
         ("wait on_update", lambda c, j, v: c.wait(j, timeout=2, on_update=v)),
         ("wait raise_on_failure", lambda c, j, v: c.wait(j, timeout=2, raise_on_failure=v)),
-        ("wait_all timeout", lambda c, j, v: gs.wait_all([(c, j)], timeout=v, sleep=NAP)),
-        ("wait_all max_in_flight", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=NAP,
+        ("wait_all timeout", lambda c, j, v: gs.wait_all([(c, j)], timeout=v, sleep=nap)),
+        ("wait_all max_in_flight", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=nap,
                                                                  max_in_flight=v)),
-        ("wait_all on_update", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=NAP,
+        ("wait_all on_update", lambda c, j, v: gs.wait_all([(c, j)], timeout=2, sleep=nap,
                                                             on_update=v)),
-        ("wait_all jobs", lambda c, j, v: gs.wait_all(v, timeout=2, sleep=NAP)),
-        ("wait_all one job", lambda c, j, v: gs.wait_all([v], timeout=2, sleep=NAP)),
+        ("wait_all jobs", lambda c, j, v: gs.wait_all(v, timeout=2, sleep=nap)),
+        ("wait_all one job", lambda c, j, v: gs.wait_all([v], timeout=2, sleep=nap)),
         ("generic wait timeout", lambda c, j, v: gs.wait(lambda: c.poll(j), is_done=bool,
-                                                         timeout=v, sleep=NAP)),
+                                                         timeout=v, sleep=nap)),
         ("generic wait backoff", lambda c, j, v: gs.wait(lambda: c.poll(j), is_done=bool,
-                                                         backoff=v, sleep=NAP)),
+                                                         backoff=v, sleep=nap)),
     ]
     if provider == "sivi":
         calls.append(("abstract_user_id", lambda c, j, v: c.poll(j, abstract_user_id=v)))
@@ -492,3 +494,182 @@ def test_odd_method_arguments_are_configuration_errors(provider):
                                 for o in got if isinstance(o, BaseException)
                                 and not isinstance(o, gs.GenStatusError)]
     assert foreign == []
+
+
+# == 7. ids and base URLs that cannot move a request ========================================
+
+def _disguised(cls, value, shown):
+    """A ``cls`` subclass instance whose plain value is ``value`` but which compares, hashes,
+    prints, formats, encodes and measures as ``shown``."""
+    class Disguised(cls):
+        def __eq__(self, other):
+            return other == shown
+
+        def __ne__(self, other):
+            return other != shown
+
+        def __hash__(self):
+            return hash(shown)
+
+        def __str__(self):
+            return str(shown)
+
+        def __repr__(self):
+            return repr(shown)
+
+        def __format__(self, spec):
+            return format(shown, spec)
+
+        def __len__(self):
+            return len(str(shown))
+
+        def __index__(self):
+            return 7
+
+        def __int__(self):
+            return 7
+
+        def __contains__(self, item):
+            return item in str(shown)
+
+        def encode(self, *args, **kwargs):
+            return str(shown).encode()
+
+        def strip(self, *args):
+            return shown
+
+        def rstrip(self, *args):
+            return shown
+
+    return Disguised(value)
+
+
+def _id_calls(provider):
+    calls = [("poll", lambda c, i: c.poll(i)), ("get_status", lambda c, i: c.get_status(i)),
+             ("job", lambda c, i: c.job(i).poll()),
+             ("wait", lambda c, i: c.wait(i, timeout=5)),
+             ("wait_all", lambda c, i: gs.wait_all([(c, i)], timeout=5, sleep=[].append)[0])]
+    if provider == "clipia":
+        calls.append(("get_result", lambda c, i: c.get_result(i)))
+    if provider == "sivi":
+        calls += [("abstract_user_id", lambda c, i: c.poll("sivi-x", abstract_user_id=i)),
+                  ("job abstract_user_id",
+                   lambda c, i: c.job("sivi-x", abstract_user_id=i).poll()),
+                  ("wait abstract_user_id",
+                   lambda c, i: c.wait("sivi-x", timeout=5, abstract_user_id=i))]
+    return calls
+
+
+def _sent_id(provider, request, what):
+    """The id (or abstract user id) a recorded request carries, as the server decoded it."""
+    if provider == "sivi":
+        query = json.loads(request.query["queryParams"])
+        return query.get("abstractUserId" if "abstract" in what else "requestId")
+    if provider == "sellerpic":
+        return request.query["id"]
+    prefix = "/api/v1/generations/" if provider == "rivya" else "/v1/requests/"
+    return unquote(request.path[len(prefix):].split("/")[0])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_str_subclass_id_is_sent_and_checked_by_its_plain_value(fake, provider):
+    plain = "1007" if provider == "sellerpic" else "job-7"
+    fake.add_job(provider, ["succeeded"], job_id=plain)
+    fake.add_job("sivi", ["succeeded"], job_id="sivi-x")
+    client = fake.client(provider, timeout=(0.5, 0.5))
+    client._sleep = [].append
+    for what, call in _id_calls(provider):
+        for shown in ("../../admin", "..", "", "1008"):
+            before = len(fake.requests)
+            status = call(client, _disguised(str, plain, shown))
+            sent = fake.requests[before:]
+            assert sent and all(_sent_id(provider, r, what) == plain for r in sent), what
+            if isinstance(status, gs.JobStatus) and "abstract" not in what:
+                assert type(status.job_id) is str and status.job_id == plain
+            # an id whose plain value cannot name a job is refused, whatever it says it is
+            for bad in ("..", ".", ""):
+                if provider == "sellerpic" and "abstract" not in what:
+                    bad = "../1"
+                with pytest.raises(gs.ConfigurationError):
+                    call(client, _disguised(str, bad, plain))
+            assert len(fake.requests) == before + len(sent)
+    if provider == "sellerpic":
+        before = len(fake.requests)
+        assert client.poll(_disguised(int, 1007, "../x")).job_id == "1007"
+        assert fake.requests[before].query["id"] == "1007"
+
+
+PORT = "{port}"
+BASE_URLS_REFUSED = [
+    "http://127.0.0.1 :{port}", "http://127.0.0.1:{port}\n", "http://127.0.0.1:{port}\x00",
+    "http://127.0.0.1:{port}\t", "http://127.0.0.1:{port}/a b", "http://127.0.0.1:{port}/a\tb",
+    "\thttp://127.0.0.1:{port}", " http://127.0.0.1:{port}", "http://127.0.0.1:{port}\r\nX: y",
+    "http://user:pw@127.0.0.1:{port}", "http://user@127.0.0.1:{port}", "http://@127.0.0.1:{port}",
+    "http://127.0.0.1:{port}#frag", "http://127.0.0.1:{port}/#", "http://127.0.0.1:{port}?x=1",
+    "http://127.0.0.1:{port}/?", "http://bücher.example", "https://bücher.example",
+    "https://ex\u0430mple.test", "http://[::1", "http://::1", "http://[127.0.0.1]:{port}",
+    "http://[fe80::1%25eth0]:{port}", "http://[v1.x]", "http://127.0.0.1:0",
+    "http://127.0.0.1:65536", "http://127.0.0.1:99999", "http://127.0.0.1:-1",
+    "http://127.0.0.1:+80", "http://127.0.0.1: 80", "http://127.0.0.1:8o",
+    "http://127.0.0.1:{port}:{port}", "http://127.0.0.1\\@evil.test",
+    "http://127.0.0.1:{port}\\evil", "https://host\\evil.test", "https://evil.test\\",
+    "ftp://127.0.0.1:{port}", "file:///etc/passwd", "127.0.0.1:{port}", "//127.0.0.1:{port}",
+    "http:/127.0.0.1:{port}", "http:127.0.0.1:{port}", "http://", "http:///x", "https://-a.test",
+    "https://a-.test", "https://a..test", "https://.a.test", "https://" + "a" * 64 + ".test",
+    "https://" + "a." * 127 + "test", "https://a_b.test%2f", "https://a.test%00",
+    "https://a;b.test", "https://a,b.test", "https://a!b.test", "https://a$b.test",
+    "http://localhost.:{port}", "http://127.1:{port}", "http://2130706433:{port}",
+    "http://example.test", "javascript:alert(1)", "   ", "http://[::1]x",
+]
+BASE_URLS_ACCEPTED = [  # (url, whether it reaches the fake on 127.0.0.1)
+    ("http://127.0.0.1:{port}", True), ("http://127.0.0.1:{port}/", True),
+    ("HTTP://127.0.0.1:{port}", True), ("http://LOCALHOST:{port}", True),
+    ("http://localhost:{port}", True), ("http://127.0.0.1:{port}/prefix/", False),
+    ("http://127.0.0.1:{port}/a%20b", False), ("https://api.example.test", False),
+    ("https://api.example.test:8443/v2", False), ("https://xn--bcher-kva.example", False),
+    ("https://evil.test.", False), ("https://a_b.example.test", False),
+    ("https://127.0.0.1", False), ("https://[2001:db8::1]:443", False),
+    ("http://127.255.255.254:{port}", False),
+]
+
+
+def test_base_urls_with_spaces_controls_credentials_or_odd_hosts_are_refused(fake):
+    port = fake.url.rsplit(":", 1)[1]
+    accepted = []
+    for template in BASE_URLS_REFUSED:
+        url = template.replace(PORT, port)
+        for provider in PROVIDERS:
+            got = _try(lambda: CLIENTS[provider](api_key=KEY, base_url=url))  # noqa: B023
+            if not isinstance(got, gs.ConfigurationError):
+                accepted.append(f"{url!r}: {type(got).__name__}")
+            elif len(str(got)) >= 400 or KEY in str(got):
+                accepted.append(f"{url!r}: message {got}")
+    assert accepted == []
+    assert fake.requests == []
+
+
+def test_plain_base_urls_are_accepted_and_reach_exactly_their_server(fake):
+    port = fake.url.rsplit(":", 1)[1]
+    for template, reaches in BASE_URLS_ACCEPTED:
+        url = template.replace(PORT, port)
+        for provider in PROVIDERS:
+            client = CLIENTS[provider](api_key=KEY, base_url=url)
+            assert repr(url) in repr(client) or repr(url.rstrip("/")) in repr(client)
+            if reaches:
+                job = fake.add_job(provider, ["running"])
+                assert client.poll(job).state is State.RUNNING
+    with FakeProviders(api_key=KEY, host="::1") as fake6:
+        for provider in PROVIDERS:
+            job = fake6.add_job(provider, ["running"])
+            client = CLIENTS[provider](api_key=KEY, base_url=fake6.url + "/")
+            assert client.poll(job).state is State.RUNNING
+
+
+def test_a_str_subclass_base_url_or_key_is_used_by_its_plain_value(fake):
+    job = fake.add_job("rivya", ["running"])
+    client = gs.RivyaClient(api_key=_disguised(str, KEY, "sk-other"),
+                            base_url=_disguised(str, fake.url, "http://evil.test"))
+    assert client.base_url == fake.url and type(client.base_url) is str
+    assert client.poll(job).state is State.RUNNING  # the fake checked the key's plain value
+    with pytest.raises(gs.ConfigurationError):
+        gs.RivyaClient(api_key=KEY, base_url=_disguised(str, "http://evil.test", fake.url))
