@@ -25,6 +25,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -36,6 +37,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from .errors import ConfigurationError, ResponseFormatError, TransportError
 
@@ -303,7 +305,7 @@ class _Call:
         failure: Optional[BaseException] = None
         _state.slot, _state.active = self.slot, True
         try:
-            return step()
+            result = step()
         except _TooLarge as exc:
             failure = ResponseFormatError(
                 f"reply to GET {self.where} is larger than {self.max_bytes} bytes{exc.how}; "
@@ -318,8 +320,12 @@ class _Call:
         finally:
             _state.slot, _state.active = None, False
         if self.slot.expired:
+            # also when the step returned: a cut reply can look whole (a status line cut
+            # before its CRLF parses, a body read to the close ends at the cut)
             raise TransportError(f"GET {self.where} timed out: no complete reply within "
                                  f"{self.total:.1f} s")
+        if failure is None:
+            return result
         if isinstance(failure, (TransportError, ResponseFormatError)):
             raise failure
         mapped, chain = _map_exception(failure, self.where)
@@ -385,7 +391,9 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     """Our TransportError for a foreign exception, and whether it may be chained to it (only
     when its text cannot carry bytes the server sent)."""
     name = type(exc).__name__
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, requests.exceptions.SSLError) or (isinstance(
+            exc, requests.ConnectionError) and _holds(exc, (ssl.SSLError, Urllib3SSLError))):
+        # requests' SSLError, or its ProxyError for the TLS to an https:// proxy
         return TransportError(f"GET {where} failed: TLS certificate or handshake failure "
                               f"({name})", transient=False), True
     if isinstance(exc, requests.Timeout):
@@ -404,15 +412,21 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     return TransportError(f"GET {where} failed: the reply broke the HTTP protocol ({name})"), False
 
 
-def _carries_server_bytes(exc: BaseException, depth: int = 0) -> bool:
+def _carries_server_bytes(exc: BaseException) -> bool:
     """Whether ``exc`` holds, in its arguments, an error that quotes the reply (a status line,
     a chunk size, a header): http.client's and urllib3's protocol errors."""
     from http.client import HTTPException
 
     from urllib3.exceptions import DecodeError, HeaderParsingError, InvalidHeader, ProtocolError
 
-    if isinstance(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
-                        InvalidHeader)):
+    return _holds(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
+                        InvalidHeader))
+
+
+def _holds(exc: BaseException, kinds: Tuple[type, ...], depth: int = 0) -> bool:
+    """Whether ``exc`` is one of ``kinds`` or wraps one in its arguments or ``reason``
+    (urllib3 and requests wrap the error that happened, a few levels deep)."""
+    if isinstance(exc, kinds):
         return True
     if depth > 4:
         return False
@@ -420,7 +434,7 @@ def _carries_server_bytes(exc: BaseException, depth: int = 0) -> bool:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         inner.append(reason)
-    return any(_carries_server_bytes(e, depth + 1) for e in inner)
+    return any(_holds(e, kinds, depth + 1) for e in inner)
 
 
 def _where(url: str) -> str:
@@ -581,6 +595,13 @@ class _BoundAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests decides by the request's URL alone: a plain http:// request forwarded over
+        # TLS to an https:// proxy would get an unverified TLS connection (the key inside)
+        if isinstance(conn, HTTPSConnectionPool) and not url.lower().startswith("https:"):
+            url = "https:" + url.partition(":")[2]
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)

@@ -4,12 +4,20 @@ between forked processes, deadlines kept, ids and base URLs that cannot move a r
 
 Run with ``-s`` to see the measured peaks and overruns."""
 
+import contextlib
 import json
 import math
+import os
+import select
+import shutil
+import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from urllib.parse import unquote
 
 import pytest
@@ -673,3 +681,243 @@ def test_a_str_subclass_base_url_or_key_is_used_by_its_plain_value(fake):
     assert client.poll(job).state is State.RUNNING  # the fake checked the key's plain value
     with pytest.raises(gs.ConfigurationError):
         gs.RivyaClient(api_key=KEY, base_url=_disguised(str, "http://evil.test", fake.url))
+
+
+# == 3. the request bound survives huge timeouts, https proxies and fork() ==================
+
+BOUND = (0.3, 0.6)  # connect, read: every request below is cut 0.9 s after it starts
+CUT = sum(BOUND)
+SLACK = 0.3  # the watchdog looks every 10 ms; the rest is a loaded 2-core machine's scheduling
+TRICKLE = reply(200, {"status": "processing", "padding": "x" * 200})  # ~300 bytes
+
+
+def _trickling(conn):
+    conn.trickle(TRICKLE, 0.05)  # 15 s for the whole reply
+
+
+def _time_poll(client, job_id="job-1"):
+    """(seconds, outcome) of one poll."""
+    started = time.monotonic()
+    try:
+        outcome = client.poll(job_id)
+    except Exception as exc:  # noqa: BLE001 - what the test looks at
+        outcome = exc
+    return time.monotonic() - started, outcome
+
+
+def _assert_cut(took, outcome):
+    assert isinstance(outcome, gs.TransportError), outcome
+    assert "no complete reply within" in str(outcome) or "timed out" in str(outcome), outcome
+    assert CUT - 0.05 <= took <= CUT + SLACK, took
+
+
+def test_a_huge_timeout_elsewhere_does_not_loosen_another_requests_bound():
+    with RawServer(_trickling) as trickle, RawServer(lambda conn: conn.hold(30)) as hanging:
+        huge = raw_client("rivya", hanging.url, timeout=86400, max_retries=0)
+        waiting = threading.Thread(target=_time_poll, args=(huge,), daemon=True)
+        waiting.start()  # armed for two days, and still in flight
+        huge_wait = raw_client("rivya", hanging.url, timeout=86400, max_retries=0)
+        threading.Thread(target=lambda: _try(lambda: huge_wait.wait("job-1", timeout=1e10)),
+                         daemon=True).start()
+        time.sleep(0.1)
+        for _ in range(2):
+            _assert_cut(*_time_poll(raw_client("rivya", trickle.url, timeout=BOUND,
+                                               max_retries=0)))
+        assert waiting.is_alive()  # the huge one is still waiting, as it asked
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """(cert, key) paths of a throwaway self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a throwaway certificate")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def _tls_context(certificate):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def _relay(a, b, stopping):
+    """Copy bytes both ways between sockets ``a`` (maybe TLS) and ``b`` until one closes."""
+    sockets = [a, b]
+    while not stopping.is_set():
+        ready, _, _ = select.select(sockets, [], [], 0.05)
+        for sock in ready:
+            other = b if sock is a else a
+            while True:
+                try:
+                    data = sock.recv(65536)
+                except ssl.SSLWantReadError:
+                    break
+                if not data:
+                    return
+                other.sendall(data)
+                if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                    break
+
+
+class HttpsProxy(RawServer):
+    """An https:// forward proxy: TLS to the proxy, then CONNECT tunnels (an https target)
+    or absolute-form requests (an http target), relayed as they come."""
+
+    def __init__(self, certificate):
+        self.context = _tls_context(certificate)
+        self.connects = []
+        super().__init__(self._proxy, read_request=False)
+
+    def _proxy(self, conn):
+        client = self.context.wrap_socket(conn.sock, server_side=True)
+        conn.sock = client
+        head_bytes = conn.read_request()
+        line = head_bytes.split(b"\r\n", 1)[0].decode("latin-1")
+        method, target = line.split(" ")[:2]
+        self.connects.append(line)
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            host, port = target.split("/")[2].rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            upstream.sendall(head_bytes)
+        with upstream:
+            _relay(client, upstream, self.stopping)
+
+
+@pytest.fixture()
+def tls_fake(certificate):
+    """FakeProviders behind TLS (the throwaway certificate)."""
+    with FakeProviders(api_key=KEY) as fake:
+        fake._server.socket = _tls_context(certificate).wrap_socket(fake._server.socket,
+                                                                    server_side=True)
+        yield fake
+
+
+@pytest.mark.parametrize("target", ["https", "http"])
+def test_through_an_https_proxy_a_trickle_is_cut_and_the_bound_survives(
+        certificate, tls_fake, fake, monkeypatch, target):
+    cert, _ = certificate
+    backend = tls_fake if target == "https" else fake
+    with HttpsProxy(certificate) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("HTTP_PROXY", f"https://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+        url = backend.url.replace("http:", "https:") if target == "https" else backend.url
+        client = backend.client("rivya", base_url=url, timeout=BOUND, max_retries=0)
+        job = backend.add_job("rivya", ["running"])
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert client.poll(job).state is State.RUNNING  # through the proxy
+        assert [w for w in seen if "Unverified" in str(w.message)] == []
+        assert proxy.connects and len(backend.requests) == 1
+        for _ in range(2):
+            backend.fault("rivya", "trickle", seconds=0.05)
+            _assert_cut(*_time_poll(client, job))
+        assert client.poll(job).state is State.RUNNING
+    monkeypatch.undo()
+    # and the watchdog still cuts a direct request
+    with RawServer(_trickling) as trickle:
+        _assert_cut(*_time_poll(raw_client("rivya", trickle.url, timeout=BOUND,
+                                           max_retries=0)))
+
+
+@pytest.mark.parametrize("target", ["https", "http"])
+def test_an_https_proxys_certificate_is_verified_whatever_the_target(certificate, tls_fake,
+                                                                      fake, monkeypatch, target):
+    backend = tls_fake if target == "https" else fake
+    with HttpsProxy(certificate) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "REQUESTS_CA_BUNDLE",
+                     "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"https://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("HTTP_PROXY", f"https://127.0.0.1:{proxy.port}")
+        url = backend.url.replace("http:", "https:") if target == "https" else backend.url
+        client = backend.client("rivya", base_url=url, timeout=BOUND, max_retries=0)
+        with pytest.raises(gs.TransportError, match="TLS") as info:
+            client.poll(backend.add_job("rivya", ["running"]))
+        assert info.value.transient is False
+        assert backend.requests == []  # the key never went through the untrusted proxy
+
+
+def _in_fork(child, timeout=20.0):
+    """Run ``child()`` in a forked process; return what it returned (JSON), or raise."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        code = 0
+        try:
+            os.close(read_end)
+            payload = json.dumps(child()).encode()
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            payload = json.dumps({"error": repr(exc)}).encode()
+            code = 1
+        with contextlib.suppress(OSError):
+            os.write(write_end, payload)
+        os._exit(code)
+    os.close(write_end)
+    return _Forked(pid, read_end, timeout)
+
+
+class _Forked:
+    def __init__(self, pid, read_end, timeout):
+        self.pid, self.read_end, self.timeout = pid, read_end, timeout
+
+    def result(self):
+        data = b""
+        end = time.monotonic() + self.timeout
+        try:
+            while time.monotonic() < end:
+                ready, _, _ = select.select([self.read_end], [], [], 0.1)
+                if ready:
+                    got = os.read(self.read_end, 65536)
+                    if not got:
+                        break
+                    data += got
+            else:
+                os.kill(self.pid, signal.SIGKILL)  # the child we forked, by its pid
+        finally:
+            os.close(self.read_end)
+            os.waitpid(self.pid, 0)
+        assert data, f"the forked child gave no answer within {self.timeout} s"
+        return json.loads(data)
+
+
+def test_after_fork_the_childs_first_request_is_bounded():
+    with RawServer(_trickling) as trickle, FakeProviders(api_key=KEY) as fake:
+        job = fake.add_job("rivya", ["running"])
+        before = fake.client("rivya", timeout=BOUND)
+        assert before.poll(job).state is State.RUNNING  # the parent's watchdog is running
+        busy = threading.Event()
+
+        def keep_polling():  # the parent arms and disarms the watchdog all through the fork
+            while not busy.is_set():
+                _try(lambda: before.poll(job))
+
+        poller = threading.Thread(target=keep_polling, daemon=True)
+        poller.start()
+        try:
+            def child():
+                client = raw_client("rivya", trickle.url, timeout=BOUND, max_retries=0)
+                took, outcome = _time_poll(client)
+                inherited_took, inherited = _time_poll(before, job)
+                return {"took": took, "outcome": type(outcome).__name__, "text": str(outcome),
+                        "inherited": type(inherited).__name__, "inherited_took": inherited_took}
+
+            for _ in range(2):
+                got = _in_fork(child).result()
+                assert got.get("outcome") == "TransportError", got
+                assert CUT - 0.05 <= got["took"] <= CUT + SLACK, got
+                assert got["inherited"] == "JobStatus", got  # the parent's client works there
+        finally:
+            busy.set()
+            poller.join(5)
