@@ -921,3 +921,45 @@ def test_after_fork_the_childs_first_request_is_bounded():
         finally:
             busy.set()
             poller.join(5)
+
+
+# == 4. a client used before fork() never mixes replies ====================================
+
+POLLS = 300
+
+
+def _own_replies(client, job_ids):
+    """Poll each id in turn POLLS times in all: (wrong replies, errors)."""
+    wrong = errors = 0
+    for n in range(POLLS):
+        job_id = job_ids[n % len(job_ids)]
+        try:
+            status = client.poll(job_id)
+        except gs.GenStatusError:
+            errors += 1
+            continue
+        wrong += status.raw.id != job_id
+    return wrong, errors
+
+
+@pytest.mark.parametrize("session", ["own", "caller's"])
+def test_parent_and_forked_child_polling_one_client_get_only_their_own_replies(session):
+    import requests
+
+    with FakeProviders(api_key=KEY) as fake:
+        parent_ids = [fake.add_job("rivya", ["running"], job_id=f"parent-{i}") for i in range(5)]
+        child_ids = [fake.add_job("rivya", ["running"], job_id=f"child-{i}") for i in range(5)]
+        kwargs = {"session": requests.Session()} if session != "own" else {}
+        client = fake.client("rivya", timeout=(2.0, 2.0), max_retries=0, **kwargs)
+        for job_id in parent_ids:  # kept-alive connections in the pool before the fork
+            assert client.poll(job_id).raw.id == job_id
+        forked = _in_fork(lambda: _own_replies(client, child_ids), timeout=30)
+        parent_wrong, parent_errors = _own_replies(client, parent_ids)
+        child_wrong, child_errors = forked.result()
+        print(f"\nfork with the {session} session: {POLLS} polls each; wrong replies: parent "
+              f"{parent_wrong}, child {child_wrong}; errors: parent {parent_errors}, child "
+              f"{child_errors}")
+        assert (parent_wrong, child_wrong) == (0, 0)
+        assert (parent_errors, child_errors) == (0, 0)
+        polled = {r.path.rsplit("/", 1)[1] for r in fake.requests}
+        assert set(child_ids) <= polled and set(parent_ids) <= polled
