@@ -53,6 +53,10 @@ R = TypeVar("R")
 # the last poll end a little earlier, leaving room for the bookkeeping around them.
 FINAL_POLL_GRACE = 0.5
 REQUEST_GRACE = 0.45
+# wait_all stops waiting for polls in flight soon after their requests end, not at the promise
+# itself: reporting the jobs it gives up on (hundreds of WaitTimeouts, with as many threads
+# finishing their cut requests) takes tens of milliseconds on a busy machine.
+_GIVE_UP_GRACE = REQUEST_GRACE + 0.02
 MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (documented)
 # A progress-based plan is trusted for long sleeps only once two polls agree on the job's
 # predicted total duration within this fraction.
@@ -362,7 +366,7 @@ def iter_wait_all(
     runner: Union[_Inline, _Threads] = _Inline() if limit == 1 else _Threads(limit)
     in_flight: Set[int] = set()
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
-    end = None if deadline is None else deadline + FINAL_POLL_GRACE
+    end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
     try:
         while due or in_flight:
