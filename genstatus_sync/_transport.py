@@ -330,6 +330,9 @@ class _Call:
             raise failure
         mapped, chain = _map_exception(failure, self.where)
         if chain:
+            if isinstance(failure, requests.RequestException):
+                # kept as the cause for its text; not the request it holds (headers, key)
+                failure.request = failure.response = None
             raise mapped from failure
         raise mapped
 
@@ -382,7 +385,10 @@ def _decoder(encoding: str, status: int) -> Optional[_Inflater]:
         return _Inflater(16 + zlib.MAX_WBITS, status)
     if encoding == "deflate":
         return _Inflater(zlib.MAX_WBITS, status)
-    raise _Undecodable(status, f"unsupported Content-Encoding {encoding[:30]!r}")
+    # the value is named only when it is a known one: what else a server sends here is its own
+    # text (it may echo the key, and lower-cased it would escape redaction)
+    known = encoding if encoding in ("br", "zstd", "compress", "x-compress") else "of the reply"
+    raise _Undecodable(status, f"unsupported Content-Encoding {known}")
 
 
 # -- exceptions ---------------------------------------------------------------------------------
@@ -545,17 +551,23 @@ def _after_fork_in_child() -> None:
         transport._reset_after_fork()
 
 
-class _HeaderWarningFilter(logging.Filter):
-    """urllib3 logs a reply's unparsable header data at WARNING; inside our requests that
-    data (which may echo the key) is replaced by a note."""
+class _ServerTextFilter(logging.Filter):
+    """urllib3 logs, inside a request, exceptions that quote the reply: unparsable header data
+    (at WARNING), a bad status line or chunk size when it retries (a caller's session). Inside
+    our requests, such an argument is shown by its type's name and the traceback is dropped:
+    that text may echo the key."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(_state, "active", False) and str(record.msg).startswith(
-                "Failed to parse headers"):
-            record.msg = "Failed to parse headers (url=%s): [unparsed data not shown]"
-            record.args = record.args[:1] if isinstance(record.args, tuple) else ()
+        if getattr(_state, "active", False) and (record.exc_info or any(
+                isinstance(a, BaseException) for a in _args(record))):
+            record.args = tuple(type(a).__name__ if isinstance(a, BaseException) else a
+                                for a in _args(record))
             record.exc_info = record.exc_text = None
         return True
+
+
+def _args(record: logging.LogRecord) -> Tuple[Any, ...]:
+    return record.args if isinstance(record.args, tuple) else ()
 
 
 def _install_process_hooks() -> None:
@@ -565,8 +577,9 @@ def _install_process_hooks() -> None:
     _hooks_installed = True
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    for name in ("urllib3.connection", "urllib3.connectionpool"):
-        logging.getLogger(name).addFilter(_HeaderWarningFilter())
+    for name in ("urllib3.connection", "urllib3.connectionpool", "urllib3.response",
+                 "urllib3.poolmanager", "urllib3.util.retry"):
+        logging.getLogger(name).addFilter(_ServerTextFilter())
 
 
 class _Noting:
