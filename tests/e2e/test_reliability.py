@@ -1101,3 +1101,84 @@ def test_report_the_worst_deadline_overruns():
               f"{WAIT_ALL} s; promise: {GRACE} s):")
         for (who, what), over in sorted(OVERRUNS.items(), key=lambda item: -item[1])[:12]:
             print(f"  {over * 1000:6.0f} ms  {who}: {what}")
+
+
+# == 10. contract points ====================================================================
+
+class VirtualClock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _sellerpic(data):
+    return {"code": 0, "data": data, "msg": "success", "success": True, "traceId": "t"}
+
+
+@pytest.mark.parametrize("data", [{}, {"resultList": None}, {"resultList": []}, None,
+                                  {"other": 1}])
+def test_sellerpic_data_without_a_result_list_is_queued_and_waited_on(data):
+    replies = [_sellerpic(data), _sellerpic(data), _sellerpic({"resultList": [
+        {"id": "1", "fileUrl": "https://x.test/1.png", "status": "SUCCESS", "errorCode": 0}]})]
+
+    def handler(conn):
+        conn.send(reply(200, replies[min(conn.server.polls, 2)]))
+        conn.server.polls += 1
+
+    with RawServer(handler) as server:
+        server.polls = 0
+        clock = VirtualClock()
+        client = gs.SellerPicClient(api_key=KEY, base_url=server.url, sleep=clock.sleep,
+                                    clock=clock)
+        assert client.poll("1001").state is State.QUEUED
+        model = client.get_status("1001")  # the model as sent: no result list
+        assert model.data is None or not model.data.result_list
+        server.polls = 0
+        seen = []
+        done = client.wait("1001", timeout=600, on_update=seen.append)
+        assert [s.state for s in seen] == [State.QUEUED, State.SUCCEEDED]
+        assert done.result_urls == ("https://x.test/1.png",)
+
+
+@pytest.mark.parametrize("results", [[1, 2, 3], [{"a": 1}, {"a": 2}], ["x", None],
+                                     [gs.ServerError("busy", status_code=503), 7]])
+def test_generic_wait_timeout_carries_the_last_result_whatever_poll_returns(results):
+    clock = VirtualClock()
+    calls = []
+
+    def poll():
+        item = results[min(len(calls), len(results) - 1)]
+        calls.append(item)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    with pytest.raises(gs.WaitTimeout) as info:
+        gs.wait(poll, is_done=lambda r: False, timeout=10, sleep=clock.sleep, clock=clock,
+                backoff=gs.Backoff(jitter=0))
+    last = [r for r in calls if not isinstance(r, Exception)][-1]
+    assert info.value.last is last or info.value.last == last
+    assert info.value.polls == len(calls) and info.value.elapsed == 10
+    assert (info.value.last_error is None) == (not isinstance(calls[-1], Exception))
+
+
+def test_a_backoff_whose_initial_delay_exceeds_its_cap_sleeps_the_cap(fake):
+    job = fake.add_job("rivya", ["running"] * 5 + ["succeeded"])
+    clock = VirtualClock()
+    client = fake.client("rivya", sleep=clock.sleep, clock=clock,
+                         backoff=gs.Backoff(initial=5, max_interval=2, jitter=0))
+    assert client.wait(job, timeout=600).state is State.SUCCEEDED
+    assert clock.sleeps == [2.0] * 5  # first_delay 0: no sleep before the first poll
+    jobs = [fake.add_job("rivya", ["running"] * 3 + ["succeeded"]) for _ in range(2)]
+    clock.sleeps.clear()
+    outcomes = gs.wait_all([client.job(j) for j in jobs], timeout=600, sleep=clock.sleep,
+                           clock=clock, max_in_flight=1)
+    assert all(o.state is State.SUCCEEDED for o in outcomes)
+    assert set(clock.sleeps) <= {0.0, 2.0} and sum(clock.sleeps) == 6.0
