@@ -6,7 +6,8 @@ request is made, with a message that never repeats a key.
 
 import ipaddress
 import math
-from typing import Optional, Tuple
+import re
+from typing import Any, Callable, Optional, Tuple, TypeVar
 from urllib.parse import quote, urlsplit
 
 from .errors import ConfigurationError
@@ -15,15 +16,35 @@ MAX_ID_CHARS = 1024
 MAX_TIMEOUT = 86400.0  # no single request waits more than a day; longer is a mistake
 
 Timeout = Tuple[float, float]
+F = TypeVar("F", bound=Callable[..., Any])
+
+# host[:port] or [IPv6][:port]; a host is dot-separated labels of letters, digits, "-" (not
+# first or last) and "_", as DNS names and IPv4 addresses are, with an optional final dot
+_NETLOC = re.compile(r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>[0-9]*))?",
+                     re.ASCII)
+_HOST = re.compile(r"(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?",
+                   re.ASCII)
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def plain(value: str) -> str:
+    """A str's plain value: a subclass could compare, print or encode as something else."""
+    return value if type(value) is str else str.__str__(value)
+
+
+def is_given(value: object) -> bool:
+    """Whether an optional string argument was given: not None, not the empty string."""
+    return value is not None and not (isinstance(value, str) and not plain(value))
+
+
 def check_key(provider: str, key: object, variable: str) -> str:
     """The API key, if it can be sent as a header value."""
-    if not key:
+    if isinstance(key, str):
+        key = plain(key)
+    if key is None or (isinstance(key, str) and not key):
         raise ConfigurationError(f"no {provider} API key: pass api_key= or set {variable}")
     if not (isinstance(key, str) and key.isascii() and key.isprintable() and key == key.strip()):
         raise ConfigurationError(
@@ -47,10 +68,13 @@ def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
     """An http(s) base URL without query, fragment or credentials, its trailing / dropped."""
     if not isinstance(url, str):
         raise ConfigurationError(f"{provider} base URL must be a string, got {type(url).__name__}")
+    url = plain(url)
     shown = repr(url[:200])
-    if not url.isprintable() or any(c.isspace() for c in url) or not url.isascii():
+    if not url.isprintable() or any(c.isspace() for c in url) or not url.isascii() or (
+            "\\" in url):
         raise ConfigurationError(
-            f"bad {provider} base URL {shown}: spaces, control or non-ASCII characters"
+            f"bad {provider} base URL {shown}: spaces, control, non-ASCII characters or "
+            "backslashes"
         )
     try:
         parts = urlsplit(url)
@@ -66,12 +90,52 @@ def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
         raise ConfigurationError(
             f"bad {provider} base URL: no query, fragment or credentials allowed"
         )
+    if not _good_netloc(parts.netloc):
+        raise ConfigurationError(
+            f"bad {provider} base URL {shown}: the host must be a DNS name, an IPv4 address or "
+            "a bracketed IPv6 address, the port 1 to 65535"
+        )
     if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
         raise ConfigurationError(
             f"{provider} base URL {shown} is plain http: the API key would travel in clear "
             "text. Use https, or pass allow_insecure=True"
         )
     return url.rstrip("/")
+
+
+def _good_netloc(netloc: str) -> bool:
+    found = _NETLOC.fullmatch(netloc)
+    if found is None or (found["port"] and not 0 < int(found["port"]) <= 65535):
+        return False
+    if found["ipv6"] is not None:
+        try:
+            ipaddress.IPv6Address(found["ipv6"])
+        except ValueError:
+            return False
+        return True
+    return len(found["host"]) <= 253 and _HOST.fullmatch(found["host"]) is not None
+
+
+def check_flag(name: str, value: object) -> bool:
+    """A bool: a truthy string such as ``"false"`` from a config file is not taken for True."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def check_callable(name: str, value: F) -> F:
+    """A callable (a function or method to be called later, such as ``sleep=``)."""
+    if not callable(value):
+        raise ConfigurationError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def check_transport(transport: object) -> None:
+    """None, or an object with the Transport methods ``get`` and ``close``."""
+    if transport is not None and not (callable(getattr(transport, "get", None))
+                                      and callable(getattr(transport, "close", None))):
+        raise ConfigurationError(f"transport must have get() and close() methods, got "
+                                 f"{type(transport).__name__}")
 
 
 def check_timeout(timeout: object) -> Timeout:
@@ -120,8 +184,7 @@ def check_job_id(value: object, what: str = "job id") -> str:
     """A job id that can name a job: a non-empty string, not ``.``/``..``, valid Unicode."""
     if not isinstance(value, str):
         raise ConfigurationError(f"{what} must be a string, got {type(value).__name__}")
-    # a str subclass could compare or print as something else: its plain string value
-    job_id: str = value if type(value) is str else str.__str__(value)
+    job_id = plain(value)
     if job_id in ("", ".", ".."):
         raise ConfigurationError(f"{what} {job_id!r} cannot name a job")
     if len(job_id) > MAX_ID_CHARS:

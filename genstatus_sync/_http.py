@@ -2,7 +2,6 @@
 auth headers, the reply's error mapping and redaction. Requests go through a transport
 (``_transport``); waiting is the job handle's (``_job``)."""
 
-import json
 import logging
 import os
 import time
@@ -23,10 +22,22 @@ from typing import (
 )
 
 from ._budget import RateBudget
-from ._config import check_base_url, check_count, check_job_id, check_key, check_rate, check_timeout
+from ._config import (
+    check_base_url,
+    check_callable,
+    check_count,
+    check_flag,
+    check_job_id,
+    check_key,
+    check_rate,
+    check_timeout,
+    check_transport,
+    is_given,
+)
 from ._job import Args, Job, Step
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
+from ._strict import TooManyValues, loads
 from ._token import decode
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
@@ -78,8 +89,9 @@ class BaseClient(Generic[ModelT, IdT]):
         key = check_key(self.provider, os.environ.get(variable) if api_key is None else api_key,
                         variable)
         self._redactor = Redactor(key)
-        self.base_url = check_base_url(self.provider, base_url if base_url not in (None, "") else (
-            os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url), allow_insecure)
+        self.base_url = check_base_url(self.provider, base_url if is_given(base_url) else (
+            os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url),
+            check_flag("allow_insecure", allow_insecure))
         self.timeout = check_timeout(timeout)
         self.max_retries = check_count("max_retries", max_retries)
         self._budget = RateBudget(check_rate(max_rate))
@@ -88,13 +100,14 @@ class BaseClient(Generic[ModelT, IdT]):
         self.backoff = backoff or self.default_backoff
         if session is not None and transport is not None:
             raise ConfigurationError("pass session= or transport=, not both")
+        check_transport(transport)
         self._owns_transport = transport is None
         self.transport: Transport = transport if transport is not None else RequestsTransport(
             session, base_url=self.base_url)
         if sleep is not None:
-            self._sleep = sleep
+            self._sleep = check_callable("sleep", sleep)
         if clock is not None:
-            self._clock = self._step_clock = clock
+            self._clock = self._step_clock = check_callable("clock", clock)
         self._headers = {"User-Agent": f"genstatus_sync/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          **self._auth_headers(key)}
@@ -256,11 +269,12 @@ class BaseClient(Generic[ModelT, IdT]):
     def _read(self, reply: Reply) -> Tuple[int, Any]:
         status, body = reply.status, reply.body
         try:
-            data: Any = json.loads(body)
+            data: Any = loads(body)
             failure = ""
         except (ValueError, RecursionError) as exc:
             data = None
-            failure = "nested too deeply" if isinstance(exc, RecursionError) else "not JSON"
+            failure = "nested too deeply" if isinstance(exc, RecursionError) else (
+                str(exc) if isinstance(exc, TooManyValues) else "not JSON")
         if not failure and self._redactor.may_hold_key(body):
             data = self._redactor.data(data)
         snippet = self._redactor.snippet(body)

@@ -3,59 +3,80 @@ attributes and chains, snippets of bodies and normalized statuses.
 
 The key reaches text only through what a server sends back (an echo in an error message, a
 field, a header); the key is removed from the decoded JSON before anything is read from it,
-and from raw text in every escaped form JSON allows for it.
+and from raw text written with any mix of the escapes JSON and URLs allow (``\\/``,
+``\\u0073`` in either case, doubled backslashes, ``%2F``), matched in one pass by a pattern
+built from the key.
 """
 
 import contextlib
-import json
-from typing import Any, List
+import re
+from typing import Any, List, Pattern
 
 REDACTED = "[redacted]"
 SNIPPET_CHARS = 300
+MIN_PREFIX = 3  # a snippet that ends in this many characters of the key loses them
+
+
+def _character(c: str) -> str:
+    """A pattern for one character of the key as a server may write it: itself, a \\uXXXX
+    escape (hex in either case, the backslash possibly doubled, as in JSON inside JSON), a
+    backslash escape (``\\/``) or a percent escape."""
+    code = ord(c)
+    forms = [re.escape(c)]
+    forms.append(r"\\+u" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
+                                    for d in f"{code:04x}"))
+    forms.append(r"\\+" + re.escape(c))
+    if code < 0x80:
+        forms.append("%" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
+                                   for d in f"{code:02x}"))
+    return "(?:" + "|".join(forms) + ")"
 
 
 class Redactor:
     """Removes one key from text, decoded JSON and exceptions."""
 
-    __slots__ = ("_key", "_forms", "_raw")
+    __slots__ = ("_key", "_pattern", "_tail", "_raw")
 
     def __init__(self, key: str) -> None:
         self._key = key
-        escaped = json.dumps(key)[1:-1]
-        forms = {key, escaped, escaped.replace("/", "\\/"),
-                 "".join(f"\\u{ord(c):04x}" for c in key)}
-        self._forms = sorted(forms, key=len, reverse=True)
+        chars = [_character(c) for c in key]
+        # the key written with any mix of escapes, in one pass
+        self._pattern: Pattern[str] = re.compile("".join(chars))
+        # a prefix of it (at least MIN_PREFIX characters, the last maybe a cut escape) at the end
+        nested = ""
+        for char in reversed(chars[MIN_PREFIX:]):
+            nested = f"(?:{char}{nested})?"
+        cut_escape = r"(?:\\+(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)?"
+        self._tail: Pattern[str] = re.compile("".join(chars[:MIN_PREFIX]) + nested + cut_escape
+                                              + r"\Z")
         self._raw = key.encode("ascii")
 
     def text(self, text: str) -> str:
-        """``text`` with the key (raw or JSON-escaped) replaced by ``[redacted]``."""
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        if "\\" in text and self._key not in text:
-            # any mix of escaped and plain characters: compare the JSON-decoded text
-            try:
-                decoded = json.loads(f'"{text}"')
-            except ValueError:
-                return text
-            if isinstance(decoded, str) and self._key in decoded:
-                return decoded.replace(self._key, REDACTED)
+        """``text`` with the key, plain or written with any mix of JSON or percent escapes,
+        replaced by ``[redacted]``."""
+        if self._key in text or "\\" in text or "%" in text:
+            return self._pattern.sub(REDACTED, text)
         return text
+
+    def holds_key(self, text: str) -> bool:
+        """Whether ``text`` shows the key, plain or escaped."""
+        return self._key in text or (("\\" in text or "%" in text)
+                                     and self._pattern.search(text) is not None)
 
     def data(self, value: Any) -> Any:
         """Decoded JSON with the key replaced in every string, object keys included. Lists
         and objects are changed in place (a reply's fresh decoding), without recursion."""
-        key = self._key
         if isinstance(value, str):
-            return value.replace(key, REDACTED) if key in value else value
+            return self.text(value)
         stack = [value]
         while stack:
             node = stack.pop()
             if isinstance(node, dict):
-                if any(key in name for name in node if isinstance(name, str)):
+                if any(self.holds_key(name) for name in node if isinstance(name, str)):
                     items = list(node.items())
                     node.clear()
-                    node.update((name.replace(key, REDACTED), item) for name, item in items)
+                    node.update((self.text(name) if isinstance(name, str) else name, item)
+                                for name, item in items)
                 pairs: Any = node.items()
             elif isinstance(node, list):
                 pairs = enumerate(node)
@@ -63,26 +84,25 @@ class Redactor:
                 continue
             for where, item in list(pairs):
                 if isinstance(item, str):
-                    if key in item:
-                        node[where] = item.replace(key, REDACTED)
+                    if self.holds_key(item):
+                        node[where] = self.text(item)
                 elif isinstance(item, (dict, list)):
                     stack.append(item)
         return value
 
     def may_hold_key(self, body: bytes) -> bool:
-        """Whether raw bytes could carry the key: it appears, or JSON escapes do."""
-        return self._raw in body or b"\\" in body
+        """Whether raw bytes could carry the key: it appears, or JSON or percent escapes do."""
+        return self._raw in body or b"\\" in body or b"%" in body
 
     def snippet(self, body: bytes) -> str:
         """At most SNIPPET_CHARS of a reply body for messages, without the key (in any JSON
         escaping) or a prefix of it cut at the end."""
         text = body[: 4 * (SNIPPET_CHARS + 6 * len(self._key))].decode("utf-8", "replace")
         text = self.text(text)[:SNIPPET_CHARS]
-        # the cut may have split the key: drop a tail that starts it
-        for size in range(min(len(self._key), len(text)), 2, -1):
-            if text.endswith(self._key[:size]):
-                return text[:-size]
-        return text
+        # the cut may have split the key (or the body ended inside it): drop a tail that
+        # starts it, in any escaping
+        found = self._tail.search(text, max(0, len(text) - 7 * len(self._key) - 8))
+        return text[:found.start()] if found is not None else text
 
     def exception(self, exc: BaseException) -> BaseException:
         """``exc`` with the key removed from its arguments and string attributes, and with a
@@ -96,7 +116,7 @@ class Redactor:
         while link is not None and len(chained) < 20:
             chained.append(link)
             link = link.__cause__ or link.__context__
-        if any(self._key in t for e in chained for t in _texts(e)):
+        if any(self.holds_key(t) for e in chained for t in _texts(e)):
             exc.__cause__ = None
             exc.__context__ = None
             exc.__suppress_context__ = True

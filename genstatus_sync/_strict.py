@@ -7,6 +7,7 @@ need neither cattrs nor any code built at run time. The cattrs converter (``_con
 the same checks, so the two paths agree.
 """
 
+import json
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -14,7 +15,8 @@ from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from ._open_enum import OpenEnum
 
-__all__ = ["Mismatch", "format_datetime", "parse_datetime"]
+__all__ = ["MAX_JSON_VALUES", "Mismatch", "TooManyValues", "format_datetime", "loads",
+           "parse_datetime"]
 
 E = TypeVar("E", bound=OpenEnum)
 
@@ -26,6 +28,34 @@ _DATETIME = re.compile(
 
 # From 3.11 on, fromisoformat takes "Z" and any number of fraction digits.
 FROMISOFORMAT_READS_RFC3339 = sys.version_info >= (3, 11)
+
+
+# Decoding a body within the 10 MB size cap may take many times its size: "[{},{},...]"
+# becomes 25 times its size in objects, and one character beyond U+FFFF makes a string take 4
+# bytes per character. A status reply holds a few hundred values; these bounds keep what any
+# reply decodes into to a few times the cap's size at most.
+MAX_JSON_VALUES = 100_000
+MAX_STRING_BYTES = 10 * 2**20
+_BEYOND_LATIN_1 = re.compile(rb"[\xc4-\xef]|\\u(?:0[1-9a-fA-F]|[1-9a-fA-F])")
+_BEYOND_BMP = re.compile(rb"[\xf0-\xf4]|\\u[dD][89abAB]")
+
+
+class TooManyValues(ValueError):
+    """A JSON body that would decode into far more memory than its size."""
+
+
+def loads(body: bytes) -> Any:
+    """``json.loads(body)``; raises TooManyValues, before decoding, for a body of more than
+    MAX_JSON_VALUES values (counted by commas, colons and opening brackets) or one whose
+    strings could take more than MAX_STRING_BYTES."""
+    if len(body) > MAX_JSON_VALUES:  # a smaller body cannot decode into much more than itself
+        if sum(body.count(mark) for mark in (b",", b":", b"[", b"{")) > MAX_JSON_VALUES:
+            raise TooManyValues(f"too large to decode (more than {MAX_JSON_VALUES} JSON values)")
+        width = 4 if _BEYOND_BMP.search(body) else 2 if _BEYOND_LATIN_1.search(body) else 1
+        if len(body) * width > MAX_STRING_BYTES:
+            raise TooManyValues(f"too large to decode ({len(body)} bytes of characters "
+                                f"{width} bytes wide)")
+    return json.loads(body)
 
 
 class Mismatch(ValueError):

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -36,8 +37,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from .errors import ResponseFormatError, TransportError
+from .errors import ConfigurationError, ResponseFormatError, TransportError
 
 try:  # Protocol is in typing from Python 3.8
     from typing import Protocol
@@ -99,6 +101,9 @@ class RequestsTransport:
 
     def __init__(self, session: Optional[requests.Session] = None, *, base_url: str = "",
                  pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> None:
+        if session is not None and not isinstance(session, requests.Session):
+            raise ConfigurationError(
+                f"session must be a requests.Session, got {type(session).__name__}")
         _install_process_hooks()
         self._owns_session = session is None
         self.session = session if session is not None else new_session(base_url, pool_maxsize)
@@ -300,7 +305,7 @@ class _Call:
         failure: Optional[BaseException] = None
         _state.slot, _state.active = self.slot, True
         try:
-            return step()
+            result = step()
         except _TooLarge as exc:
             failure = ResponseFormatError(
                 f"reply to GET {self.where} is larger than {self.max_bytes} bytes{exc.how}; "
@@ -315,12 +320,19 @@ class _Call:
         finally:
             _state.slot, _state.active = None, False
         if self.slot.expired:
+            # also when the step returned: a cut reply can look whole (a status line cut
+            # before its CRLF parses, a body read to the close ends at the cut)
             raise TransportError(f"GET {self.where} timed out: no complete reply within "
                                  f"{self.total:.1f} s")
+        if failure is None:
+            return result
         if isinstance(failure, (TransportError, ResponseFormatError)):
             raise failure
         mapped, chain = _map_exception(failure, self.where)
         if chain:
+            if isinstance(failure, requests.RequestException):
+                # kept as the cause for its text; not the request it holds (headers, key)
+                failure.request = failure.response = None
             raise mapped from failure
         raise mapped
 
@@ -373,7 +385,10 @@ def _decoder(encoding: str, status: int) -> Optional[_Inflater]:
         return _Inflater(16 + zlib.MAX_WBITS, status)
     if encoding == "deflate":
         return _Inflater(zlib.MAX_WBITS, status)
-    raise _Undecodable(status, f"unsupported Content-Encoding {encoding[:30]!r}")
+    # the value is named only when it is a known one: what else a server sends here is its own
+    # text (it may echo the key, and lower-cased it would escape redaction)
+    known = encoding if encoding in ("br", "zstd", "compress", "x-compress") else "of the reply"
+    raise _Undecodable(status, f"unsupported Content-Encoding {known}")
 
 
 # -- exceptions ---------------------------------------------------------------------------------
@@ -382,7 +397,9 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     """Our TransportError for a foreign exception, and whether it may be chained to it (only
     when its text cannot carry bytes the server sent)."""
     name = type(exc).__name__
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, requests.exceptions.SSLError) or (isinstance(
+            exc, requests.ConnectionError) and _holds(exc, (ssl.SSLError, Urllib3SSLError))):
+        # requests' SSLError, or its ProxyError for the TLS to an https:// proxy
         return TransportError(f"GET {where} failed: TLS certificate or handshake failure "
                               f"({name})", transient=False), True
     if isinstance(exc, requests.Timeout):
@@ -401,15 +418,21 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     return TransportError(f"GET {where} failed: the reply broke the HTTP protocol ({name})"), False
 
 
-def _carries_server_bytes(exc: BaseException, depth: int = 0) -> bool:
+def _carries_server_bytes(exc: BaseException) -> bool:
     """Whether ``exc`` holds, in its arguments, an error that quotes the reply (a status line,
     a chunk size, a header): http.client's and urllib3's protocol errors."""
     from http.client import HTTPException
 
     from urllib3.exceptions import DecodeError, HeaderParsingError, InvalidHeader, ProtocolError
 
-    if isinstance(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
-                        InvalidHeader)):
+    return _holds(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
+                        InvalidHeader))
+
+
+def _holds(exc: BaseException, kinds: Tuple[type, ...], depth: int = 0) -> bool:
+    """Whether ``exc`` is one of ``kinds`` or wraps one in its arguments or ``reason``
+    (urllib3 and requests wrap the error that happened, a few levels deep)."""
+    if isinstance(exc, kinds):
         return True
     if depth > 4:
         return False
@@ -417,7 +440,7 @@ def _carries_server_bytes(exc: BaseException, depth: int = 0) -> bool:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         inner.append(reason)
-    return any(_carries_server_bytes(e, depth + 1) for e in inner)
+    return any(_holds(e, kinds, depth + 1) for e in inner)
 
 
 def _where(url: str) -> str:
@@ -528,17 +551,23 @@ def _after_fork_in_child() -> None:
         transport._reset_after_fork()
 
 
-class _HeaderWarningFilter(logging.Filter):
-    """urllib3 logs a reply's unparsable header data at WARNING; inside our requests that
-    data (which may echo the key) is replaced by a note."""
+class _ServerTextFilter(logging.Filter):
+    """urllib3 logs, inside a request, exceptions that quote the reply: unparsable header data
+    (at WARNING), a bad status line or chunk size when it retries (a caller's session). Inside
+    our requests, such an argument is shown by its type's name and the traceback is dropped:
+    that text may echo the key."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(_state, "active", False) and str(record.msg).startswith(
-                "Failed to parse headers"):
-            record.msg = "Failed to parse headers (url=%s): [unparsed data not shown]"
-            record.args = record.args[:1] if isinstance(record.args, tuple) else ()
+        if getattr(_state, "active", False) and (record.exc_info or any(
+                isinstance(a, BaseException) for a in _args(record))):
+            record.args = tuple(type(a).__name__ if isinstance(a, BaseException) else a
+                                for a in _args(record))
             record.exc_info = record.exc_text = None
         return True
+
+
+def _args(record: logging.LogRecord) -> Tuple[Any, ...]:
+    return record.args if isinstance(record.args, tuple) else ()
 
 
 def _install_process_hooks() -> None:
@@ -548,8 +577,9 @@ def _install_process_hooks() -> None:
     _hooks_installed = True
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    for name in ("urllib3.connection", "urllib3.connectionpool"):
-        logging.getLogger(name).addFilter(_HeaderWarningFilter())
+    for name in ("urllib3.connection", "urllib3.connectionpool", "urllib3.response",
+                 "urllib3.poolmanager", "urllib3.util.retry"):
+        logging.getLogger(name).addFilter(_ServerTextFilter())
 
 
 class _Noting:
@@ -578,6 +608,13 @@ class _BoundAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # requests decides by the request's URL alone: a plain http:// request forwarded over
+        # TLS to an https:// proxy would get an unverified TLS connection (the key inside)
+        if isinstance(conn, HTTPSConnectionPool) and not url.lower().startswith("https:"):
+            url = "https:" + url.partition(":")[2]
+        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)

@@ -34,7 +34,7 @@ from typing import (
 
 import attrs
 
-from ._config import check_count, check_wait_timeout
+from ._config import check_callable, check_count, check_wait_timeout
 from .backoff import Backoff
 from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
 from .status import JobStatus, State
@@ -53,6 +53,10 @@ R = TypeVar("R")
 # the last poll end a little earlier, leaving room for the bookkeeping around them.
 FINAL_POLL_GRACE = 0.5
 REQUEST_GRACE = 0.45
+# wait_all stops waiting for polls in flight soon after their requests end, not at the promise
+# itself: reporting the jobs it gives up on (hundreds of WaitTimeouts, with as many threads
+# finishing their cut requests) takes tens of milliseconds on a busy machine.
+_GIVE_UP_GRACE = REQUEST_GRACE + 0.02
 MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (documented)
 # With max_in_flight=None, wait_all starts with a few requests in flight and allows half as
 # many more each time a due poll has waited this long for a free place: it settles near what
@@ -173,7 +177,8 @@ class _Reporter:
     queue position), and warns once per unknown status value."""
 
     def __init__(self, on_update: Optional[Callable[[Any], None]]) -> None:
-        self._on_update = on_update
+        self._on_update = on_update if on_update is None else check_callable("on_update",
+                                                                               on_update)
         self._key: Any = object()
         self._unknown: Set[str] = set()
 
@@ -255,6 +260,12 @@ Outcome = Union[JobStatus, Exception]
 JobLike = Union[Pollable, Tuple[Any, Any]]
 
 
+def _iterable(jobs: Iterable[JobLike]) -> Iterable[JobLike]:
+    if not isinstance(jobs, Iterable):
+        raise ConfigurationError(f"wait_all takes an iterable of jobs, got {type(jobs).__name__}")
+    return jobs
+
+
 def _pollable(job: Any) -> Pollable:
     if isinstance(job, tuple):
         if len(job) != 2 or not callable(getattr(job[0], "job", None)):
@@ -321,7 +332,9 @@ class _Threads:
 
     def get(self, timeout: Optional[float]) -> Optional[Tuple[int, Any, Optional[BaseException]]]:
         try:
-            item = self._done.get(timeout=None if timeout is None else max(0.0, timeout))
+            # at most an hour at a time: a queue refuses a wait past threading.TIMEOUT_MAX
+            item = self._done.get(timeout=None if timeout is None else min(max(0.0, timeout),
+                                                                            3600.0))
         except queue.Empty:
             return None
         self._busy -= 1
@@ -343,7 +356,7 @@ def iter_wait_all(
 ) -> Iterator[Tuple[int, Outcome]]:
     """Wait for many jobs, each on its own schedule, and yield ``(index, outcome)`` as each
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
-    handles = [_pollable(job) for job in jobs]
+    handles = [_pollable(job) for job in _iterable(jobs)]
     cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)
     limit = min(cap, _START_IN_FLIGHT) if max_in_flight is None else cap
@@ -359,7 +372,7 @@ def iter_wait_all(
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     in_flight: Set[int] = set()
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
-    end = None if deadline is None else deadline + FINAL_POLL_GRACE
+    end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
     try:
         while due or in_flight:
@@ -453,7 +466,7 @@ def wait_all(
     at most 128; 1: one after another, no thread); ``on_update`` is called from the calling
     thread only. The call returns within ``timeout`` + 0.5 s however many jobs hang.
     """
-    items = list(jobs)
+    items = list(_iterable(jobs))
     outcomes: List[Optional[Outcome]] = [None] * len(items)
     for i, outcome in iter_wait_all(items, timeout=timeout, on_update=on_update,
                                     max_in_flight=max_in_flight, sleep=sleep, clock=clock):
