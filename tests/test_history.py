@@ -9,6 +9,7 @@ import threading
 import pytest
 
 import genstatus_sync as gs
+from genstatus_sync import JobStatus, State
 from genstatus_sync._plan import Schedule, fit, regime
 
 SIVI = gs.SiviClient.default_backoff
@@ -145,6 +146,19 @@ def test_a_history_is_thread_safe():
     gs.DurationHistory.loads(history.dumps())
 
 
+def test_a_history_holds_no_job_id_and_no_key(fake):
+    from .conftest import KEY
+
+    history = gs.DurationHistory()
+    clock = Clock()
+    client = fake.client("rivya", history=history, clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["queued", "running", "succeeded"], job_id="secret-job-42")
+    client.wait(job)
+    text = history.dumps()
+    assert history.durations("z-image") and "secret-job-42" not in text and KEY not in text
+    assert fake.url not in text and "127.0.0.1" not in text
+
+
 class Clock:
     def __init__(self, now=5000.0):
         self.now = now
@@ -220,3 +234,38 @@ def test_a_stationary_kind_rarely_starts_a_new_regime():
         history._record("k", d * 0.96, d)
         resets += len(history.durations("k")) < before
     assert resets <= 4
+
+
+def test_the_generic_wait_learns_from_and_plans_with_the_history_it_is_given():
+    history = gs.DurationHistory()
+    rng = random.Random(5)
+    for i in range(12):
+        duration = 20 * math.exp(0.1 * rng.gauss(0, 1))
+        clock = Clock(0.0)
+
+        def poll(duration=duration, clock=clock):
+            state = State.SUCCEEDED if clock.now >= duration else State.RUNNING
+            return JobStatus(provider="sim", job_id="j", state=state)
+
+        gs.wait(poll, is_done=lambda s: s.done, timeout=None, backoff=SIVI, sleep=clock.sleep,
+                clock=clock, history=history, kind="render")
+        assert len(history.durations("render")) == i + 1
+        if i >= 9:  # planned from the history: the first poll comes near the bulk
+            assert history._schedule("render", SIVI) is not None
+    assert history.kinds() == ("render",)
+
+
+def test_wait_refuses_a_history_that_is_not_one_and_a_bad_kind():
+    with pytest.raises(gs.ConfigurationError):
+        gs.wait(lambda: 1, is_done=bool, history={})
+    with pytest.raises(gs.ConfigurationError):
+        gs.wait(lambda: 1, is_done=bool, history=gs.DurationHistory(), kind="")
+
+
+def test_a_failed_job_teaches_nothing():
+    history = gs.DurationHistory()
+    clock = Clock(0.0)
+    gs.wait(lambda: JobStatus(provider="p", job_id="j", state=State.FAILED),
+            is_done=lambda s: s.done, backoff=SIVI, sleep=clock.sleep, clock=clock,
+            history=history)
+    assert history.durations("default") == ()

@@ -18,5 +18,8 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     gs.RivyClient  # error: attr-defined
     gs.wait_all([(rivya_client, "a")], max_in_flight="8")  # error: arg-type
     rivya_client.step(rivya_client.wait_token("x")).retry  # error: attr-defined
+    rivya_client.wait("x", kind=3)  # error: arg-type
+    gs.DurationHistory().add("k", "12")  # error: arg-type
+    gs.RivyaClient(history="h")  # error: arg-type
     with gs.ClipiaClient() as client:
         client.get_status("r").request_idd  # error: attr-defined
