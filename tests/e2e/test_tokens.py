@@ -283,3 +283,23 @@ def test_a_token_is_printable_short_and_carries_no_key(fake):
 
         payload = base64.urlsafe_b64decode(token.split(".")[2] + "==").decode()
         assert KEY not in payload and "127.0.0.1" not in payload
+
+
+def test_a_version_1_token_is_still_read(fake):
+    """Tokens made before schedules learned (no kind, no progress line) carry on."""
+    import base64
+    import zlib
+
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running", "succeeded"])
+    data = {"v": 1, "p": "rivya", "j": job, "a": [], "s": clock.now, "d": clock.now + 600,
+            "r": 7, "n": 0, "pp": None, "pa": False, "ra": None, "du": clock.now + 2.5}
+    payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    token = f"gs1.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
+    clock.sleep(2.5)
+    step = client.step(token)
+    assert step.status.state is State.RUNNING and step.token.startswith("gs2.")
+    clock.sleep(step.retry_in)
+    assert client.step(step.token).done
+    assert client.history.durations("z-image")
