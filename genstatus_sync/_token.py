@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import attrs
 
-from ._config import KIND_CHARS
+from ._config import check_kind
 from ._plan import Line
 from ._wait import WaitState
 from .errors import ConfigurationError
@@ -117,7 +117,7 @@ def _read(data: Any) -> Saved:
                       polls=data["n"], retry_after=_number(data["ra"]))
     if version == 2:
         kind, line = data["k"], data["l"]
-        if (kind is not None and not 0 < len(kind) <= KIND_CHARS) or data["m"] < 0 or (
+        if (kind is not None and not _is_kind(kind)) or data["m"] < 0 or (
                 line is not None and not _is_line(line)):
             raise ConfigurationError("a garbled wait token (a field has an impossible value)")
         state = attrs.evolve(state, kind=kind, seen=float(data["sn"]), misses=data["m"],
@@ -127,6 +127,14 @@ def _read(data: Any) -> Saved:
                                  _bound(line[6], math.inf), line[7]))
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
                  state=state, due=float(data["du"]))
+
+
+def _is_kind(kind: str) -> bool:
+    try:
+        check_kind(kind)
+    except ConfigurationError:
+        return False
+    return True
 
 
 def _is_line(line: List[Any]) -> bool:

@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict, deque
 from typing import Any, Deque, Dict, List, Optional, Tuple, Union
 
-from ._config import KIND_CHARS, check_kind
+from ._config import check_kind, kind_of_reply
 from ._plan import MIN_JOBS, Schedule, fit, regime
 from .backoff import Backoff
 from .errors import ConfigurationError
@@ -54,9 +54,10 @@ class DurationHistory:
         ``hi`` (clipped to 0 <= lo <= hi <= MAX_SECONDS)."""
         hi = min(max(float(hi), 0.0), self.MAX_SECONDS)
         lo = min(max(float(lo), 0.0), hi)
-        if not (math.isfinite(lo) and math.isfinite(hi)):
+        shown = kind_of_reply(kind)  # its first KIND_CHARS characters, valid Unicode
+        if shown is None or not (math.isfinite(lo) and math.isfinite(hi)):
             return
-        kind = kind[: KIND_CHARS]
+        kind = shown
         with self._lock:
             records = self._kinds.pop(kind, None)
             if records is None:
@@ -141,7 +142,7 @@ class DurationHistory:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
                     and entry[0] and isinstance(entry[1], list)):
                 raise ConfigurationError("a garbled duration history (a kind is damaged)")
-            kind, records = entry[0][: KIND_CHARS], entry[1]
+            kind, records = kind_of_reply(entry[0]) or "?", entry[1]
             if kind in seen:
                 raise ConfigurationError("a garbled duration history (a kind twice)")
             seen.append(kind)

@@ -269,3 +269,14 @@ def test_a_failed_job_teaches_nothing():
             is_done=lambda s: s.done, backoff=SIVI, sleep=clock.sleep, clock=clock,
             history=history)
     assert history.durations("default") == ()
+
+
+def test_a_kind_from_a_reply_or_a_text_is_kept_as_valid_unicode():
+    history = gs.DurationHistory()
+    history._record("model-\ud800" + "x" * 200, 1.0, 2.0)  # as a reply could name it
+    text = gs.DurationHistory.loads(
+        '{"format": "genstatus_sync.DurationHistory", "version": 1, '
+        '"kinds": [["\\ud800", [[1, 2]]]]}').dumps()
+    for dumped in (history.dumps(), text):
+        dumped.encode("utf-8")  # no lone surrogate
+        assert all(len(k) <= 100 for k in gs.DurationHistory.loads(dumped).kinds())

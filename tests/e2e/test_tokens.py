@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -303,3 +304,17 @@ def test_a_version_1_token_is_still_read(fake):
     clock.sleep(step.retry_in)
     assert client.step(step.token).done
     assert client.history.durations("z-image")
+
+
+def test_a_token_naming_an_impossible_kind_is_garbled(fake):
+    from genstatus_sync import _token as tokens
+
+    client = fake.client("rivya")
+    saved = tokens.decode(client.wait_token("job", kind="portrait"), "rivya")
+    for kind in ("\ud800", "x" * 101):
+        forged = tokens.encode(tokens.Saved("rivya", "job", (), attrs.evolve(saved.state,
+                                                                            kind=kind),
+                                            saved.due))
+        with pytest.raises(gs.ConfigurationError, match="garbled"):
+            client.step(forged)
+    assert fake.requests == []
