@@ -1,11 +1,23 @@
 """How many requests each polling policy makes, and how late it notices completion.
 
-Simulates (virtual clock, fixed seed) jobs whose durations are drawn log-uniformly from 2 to
-600 s, each waited for by the real ``genstatus_sync.wait`` from its submission, and prints
-per policy: mean requests per job, median / 95th-percentile detection lag in seconds and as
-a percentage of the job's duration, and the requests ratio to fixed 5 s polling.
+Every job is waited for by the real ``genstatus_sync.wait`` on a virtual clock (fixed seeds),
+from its submission; progress, where a job reports it, is a whole percent, as providers send
+it. Three tables:
 
-    python benchmarks/polling_economy.py [--jobs 20000] [--seed 1]
+1. jobs whose durations are log-uniform from 2 to 600 s, per policy: mean requests per job,
+   median / 95th-percentile detection lag in seconds and as a share of the job's duration,
+   and the requests ratio to fixed 5 s polling. "+ history" rows wait for them one after
+   another with a DurationHistory of one kind: there is nothing to learn, and nothing changes.
+2. schedules that learn: runs of 40 jobs of one kind (durations log-normal around a median,
+   spread sigma; or a kind that becomes 2x slower or faster after job 20), each run with a
+   fresh DurationHistory, jobs 11-40 measured against plain backoff on the same durations.
+3. misleading progress: jobs of 5-600 s (log-uniform) whose progress follows a shape, against
+   the same jobs without progress (plain backoff), per provider default.
+
+Each table checks the bounds API.md promises and marks a row that misses one with "NO".
+
+    python benchmarks/polling_economy.py [--jobs 20000] [--runs 40] [--progress-jobs 2000]
+                                         [--seed 1]
 """
 
 import argparse
@@ -20,74 +32,252 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
 
+FIXED_5S = gs.Backoff(first_delay=5, initial=5, multiplier=1, max_interval=5, jitter=0)
+CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
+           "clipia": gs.ClipiaClient}
 CURVES = {
     "linear": lambda x: x,
     "fast-start (sqrt)": math.sqrt,
     "slow-start (x^2)": lambda x: x * x,
 }
-FIXED_5S = gs.Backoff(first_delay=5, initial=5, multiplier=1, max_interval=5, jitter=0)
 
 
-def simulate(duration, backoff, curve):
+def _stall(at):
+    """Linear (as if the job took 70 % of its time), stalled at ``at`` % for 30 % of it."""
+    start = 0.7 * at / 100
+    return lambda x: x / 0.7 if x < start else at / 100 if x < start + 0.3 else (x - 0.3) / 0.7
+
+
+SHAPES = {  # progress (0-1, times 100 and floored) at each share x of the job's duration
+    "linear": lambda x: x,
+    "linear, rounded": ("round", lambda x: x),
+    "queued 30 %, then linear": lambda x: max(0.0, (x - 0.3) / 0.7),
+    "fast start (sqrt)": math.sqrt,
+    "slow start (x^2)": lambda x: x * x,
+    "stalls at 30": _stall(30),
+    "stalls at 50": _stall(50),
+    "stalls at 90": _stall(90),
+    "runs backwards": lambda x: 1.2 * x if x < 0.5 else 0.6 - 0.8 * (x - 0.5),
+    "races to 99, sticks": lambda x: min(0.99, 5 * x),
+    "jumps 0 -> 100 late": lambda x: 0.0 if x < 0.8 else 1.0,
+    "constant 0": lambda x: 0.0,
+    "constant 50": lambda x: 0.5,
+    "random noise": "noise",
+    "noisy linear (+-3)": "jitter",
+    "sawtooth (4 resets)": lambda x: (4 * x) % 1.0,
+    "races to 50, sticks": lambda x: min(0.5, 4 * x),
+    "step-wise (by 25)": lambda x: math.floor(4 * x) / 4,
+    "reset to 0 midway": lambda x: min(0.99, 2 * x) if x < 0.5 else 2 * (x - 0.5),
+    "exceeds 100": lambda x: 1.5 * x,
+    "negative (-1)": lambda x: -0.01,
+    "late burst (50 at 80 %)": lambda x: 0.625 * x if x < 0.8 else 0.5 + 2.5 * (x - 0.8),
+    "early burst (50 at 20 %)": lambda x: 2.5 * x if x < 0.2 else 0.5 + 0.625 * (x - 0.2),
+    "ends early (done at 80)": lambda x: 0.8 * x,
+}
+STEADY = ("linear", "linear, rounded", "queued 30 %, then linear")
+UNTELLABLE = ("ends early (done at 80)",)  # a slower job's progress, until it ends
+
+
+def progress_at(shape, x, rng):
+    """The progress a job of ``shape`` reports at share ``x`` of its duration (None: none)."""
+    if shape is None:
+        return None
+    if shape == "noise":
+        return rng.randrange(100)
+    if shape == "jitter":
+        return min(99, max(0, math.floor(100 * x + rng.uniform(-3, 3))))
+    if isinstance(shape, tuple):
+        return round(100 * shape[1](x))
+    if callable(shape):
+        return math.floor(100 * shape(x) + 1e-9)
+    raise ValueError(shape)
+
+
+def simulate(duration, backoff, shape=None, seed=0, history=None, kind=None):
     """Wait for one job with the real wait(); return (requests, lag seconds)."""
     now = [0.0]
     requests = [0]
+    rng = random.Random(seed)
 
     def poll():
         requests[0] += 1
         if now[0] >= duration:
-            return JobStatus(provider="sim", job_id="j", state=State.SUCCEEDED)
-        progress = None if curve is None else 100.0 * curve(now[0] / duration)
-        return JobStatus(provider="sim", job_id="j", state=State.RUNNING, progress=progress)
+            return JobStatus(provider="sim", job_id="j", state=State.SUCCEEDED, progress=100)
+        return JobStatus(provider="sim", job_id="j", state=State.RUNNING,
+                         progress=progress_at(shape, now[0] / duration, rng))
 
     def sleep(seconds):
         now[0] += seconds
 
+    random.seed(seed)  # the wait's jitter seed
     gs.wait(poll, is_done=lambda s: s.done, timeout=None, backoff=backoff, sleep=sleep,
-            clock=lambda: now[0])
+            clock=lambda: now[0], history=history, kind=kind)
     return requests[0], now[0] - duration
 
 
-def run_policy(durations, backoff, curve, seed):
-    random.seed(seed)  # Backoff's jitter
-    results = [simulate(d, backoff, curve) for d in durations]
+def _q(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(results, durations):
     requests = [r for r, _ in results]
     lags = [lag for _, lag in results]
-    pct = [100 * lag / d for (_, lag), d in zip(results, durations)]
-    q = statistics.quantiles
-    return {
-        "requests": statistics.fmean(requests),
-        "lag_median": statistics.median(lags), "lag_p95": q(lags, n=20)[18],
-        "pct_median": statistics.median(pct), "pct_p95": q(pct, n=20)[18],
-    }
+    pct = [lag / d for (_, lag), d in zip(results, durations)]
+    return {"requests": statistics.fmean(requests), "lag_median": statistics.median(lags),
+            "lag_p95": _q(lags, 0.95), "lag_mean": statistics.fmean(lags),
+            "pct_median": statistics.median(pct), "pct_p95": _q(pct, 0.95)}
+
+
+# -- 1. a wide population -------------------------------------------------------------------
+
+
+def economy(jobs, seed):
+    rng = random.Random(seed)
+    durations = [math.exp(rng.uniform(math.log(2), math.log(600))) for _ in range(jobs)]
+    rows = [("fixed 5 s", FIXED_5S, None, False)]
+    rows += [(f"{name} default", cls.default_backoff, None, False)
+             for name, cls in CLIENTS.items()]
+    for name in ("sivi", "clipia"):  # the providers that report progress
+        for curve_name, curve in CURVES.items():
+            rows.append((f"{name} + progress, {curve_name}", CLIENTS[name].default_backoff,
+                         curve, False))
+    rows += [(f"{name} + history", CLIENTS[name].default_backoff, None, True)
+             for name in ("sivi", "rivya", "clipia")]
+    out = []
+    for label, backoff, curve, learning in rows:
+        history = gs.DurationHistory() if learning else None
+        results = [simulate(d, backoff, curve, i, history, "wide" if learning else None)
+                   for i, d in enumerate(durations)]
+        out.append((label, summary(results, durations)))
+    base = out[0][1]["requests"]
+    print(f"{jobs} jobs, durations log-uniform 2-600 s, seed {seed}")
+    print(f"{'policy':<36} {'req/job':>8} {'vs 5s':>6} {'lag med':>8} {'lag p95':>8} "
+          f"{'med %':>6} {'p95 %':>6}")
+    for label, r in out:
+        print(f"{label:<36} {r['requests']:8.2f} {r['requests'] / base:6.2f} "
+              f"{r['lag_median']:7.2f}s {r['lag_p95']:7.2f}s {100 * r['pct_median']:5.1f}% "
+              f"{100 * r['pct_p95']:5.1f}%")
+    return dict(out)
+
+
+# -- 2. schedules that learn ----------------------------------------------------------------
+
+RUN = 40  # jobs of one kind per run, with a fresh history
+WARM = 10  # the first jobs of each run are not measured
+
+
+def workload(kind, median, sigma, rng):
+    scale = {"clustered": (1, 1), "2x slower": (1, 2), "2x faster": (1, 0.5)}[kind]
+    return [median * scale[i >= RUN // 2] * math.exp(sigma * rng.gauss(0, 1))
+            for i in range(RUN)]
+
+
+def learning(kind, median, sigma, backoff, runs, seed):
+    rng = random.Random(seed)
+    plain, learned, durations = [], [], []
+    for run in range(runs):
+        history = gs.DurationHistory()
+        for i, d in enumerate(workload(kind, median, sigma, rng)):
+            job_seed = 1000 * run + i
+            p = simulate(d, backoff, None, job_seed)
+            a = simulate(d, backoff, None, job_seed, history, "k")
+            if i >= WARM:
+                plain.append(p)
+                learned.append(a)
+                durations.append(d)
+    return summary(plain, durations), summary(learned, durations)
+
+
+def schedules(runs, seed):
+    print(f"Schedules that learn: {runs} runs x {RUN} jobs of one kind, a fresh history each, "
+          f"jobs {WARM + 1}-{RUN} measured (seed {seed})")
+    print(f"{'workload':<29} {'provider':<7} {'req/job':>14} {'ratio':>5} {'median lag':>15} "
+          f"{'p95 lag':>15}  bounds")
+    cases = [("clustered", m, s) for m in (5, 30, 600) for s in (0.1, 0.25, 0.5)]
+    cases += [(k, m, 0.25) for k in ("2x slower", "2x faster") for m in (5, 30, 600)]
+    rows = {}
+    for kind, median, sigma in cases:
+        for name in ("sivi", "rivya", "clipia"):
+            plain, learned = learning(kind, median, sigma, CLIENTS[name].default_backoff, runs,
+                                      seed)
+            ratio = learned["requests"] / plain["requests"]
+            if kind == "clustered":
+                ok = ratio <= 1.0 and learned["pct_p95"] <= plain["pct_p95"]
+                if sigma <= 0.3:
+                    ok = ok and learned["pct_median"] <= 0.05
+                bound = "req<=1, p95<=plain" + (", med<=5%" if sigma <= 0.3 else "")
+            else:
+                ok = ratio <= 1.10 and learned["pct_median"] <= plain["pct_median"]
+                bound = "req<=1.10, med<=plain"
+            label = f"{kind}, {median:g} s, sigma {sigma:g}"
+            rows[(label, name)] = (plain, learned)
+            med = f"{100 * plain['pct_median']:5.1f}%->{100 * learned['pct_median']:4.1f}%"
+            p95 = f"{100 * plain['pct_p95']:5.1f}%->{100 * learned['pct_p95']:5.1f}%"
+            print(f"{label:<29} {name:<7} {plain['requests']:6.2f}->{learned['requests']:6.2f} "
+                  f"{ratio:5.2f} {med:>15} {p95:>15}  {'ok' if ok else 'NO'} ({bound})")
+    return rows
+
+
+# -- 3. misleading progress -----------------------------------------------------------------
+
+
+def misleading(jobs, seed):
+    rng = random.Random(seed)
+    durations = [math.exp(rng.uniform(math.log(5), math.log(600))) for _ in range(jobs)]
+    names = ("sivi", "rivya", "clipia")
+    plain = {name: [simulate(d, CLIENTS[name].default_backoff, None, i)
+                    for i, d in enumerate(durations)] for name in names}
+    base = {name: summary(plain[name], durations) for name in names}
+    print(f"Misleading progress: {jobs} jobs of 5-600 s (log-uniform), seed {seed}; polls and "
+          "median lag (share of duration) vs plain backoff")
+    print(f"{'progress':<26} " + " ".join(f"{name + ' polls':>11} {'lag':>5}" for name in names)
+          + "  bounds")
+    rows = {}
+    for shape_name, shape in SHAPES.items():
+        cells, ok, more = [], True, 0
+        for name in names:
+            results = [simulate(d, CLIENTS[name].default_backoff, shape, i)
+                       for i, d in enumerate(durations)]
+            r = summary(results, durations)
+            polls = r["requests"] / base[name]["requests"]
+            lag = r["pct_median"] / base[name]["pct_median"]
+            rows[(shape_name, name)] = (polls, lag)
+            more += sum(a[0] > b[0] for a, b in zip(results, plain[name]))
+            cells.append(f"{polls:11.2f} {lag:5.2f}")
+            ok = ok and polls <= 1.25 and lag <= 1.5
+        if shape_name in STEADY:
+            ok, bound = more == 0, f"no job polled more than plain: {more} were"
+        elif shape_name in UNTELLABLE:
+            bound = "polls<=1.25, lag<=1.5 (not promised: see README)"
+        else:
+            bound = "polls<=1.25, lag<=1.5"
+        print(f"{shape_name:<26} " + " ".join(cells) + f"  {'ok' if ok else 'NO'} ({bound})")
+    fixed = [simulate(d, FIXED_5S, None, i) for i, d in enumerate(durations)]
+    fixed_requests = statistics.fmean(r for r, _ in fixed)
+    for name in ("sivi", "clipia"):
+        r = summary([simulate(d, CLIENTS[name].default_backoff, SHAPES["linear"], i)
+                     for i, d in enumerate(durations)], durations)
+        ratio = r["requests"] / fixed_requests
+        ok = ratio <= 0.25 and r["pct_median"] <= 0.05
+        print(f"{name} + linear progress: {ratio:.3f}x the requests of fixed 5 s polling, "
+              f"median lag {100 * r['pct_median']:.1f}%  {'ok' if ok else 'NO'} "
+              "(<= 0.25x at <= 5%)")
+    return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--jobs", type=int, default=20000, help="jobs in table 1")
+    parser.add_argument("--runs", type=int, default=40, help="runs per workload in table 2")
+    parser.add_argument("--progress-jobs", type=int, default=2000, help="jobs in table 3")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    rng = random.Random(args.seed)
-    durations = [math.exp(rng.uniform(math.log(2), math.log(600))) for _ in range(args.jobs)]
-    clients = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient,
-               "sellerpic": gs.SellerPicClient, "clipia": gs.ClipiaClient}
-    policies = [("fixed 5 s", FIXED_5S, None)]
-    for name, cls in clients.items():
-        policies.append((f"{name} default", cls.default_backoff, None))
-    for name in ("sivi", "clipia"):  # the providers that report progress
-        for curve_name, curve in CURVES.items():
-            policies.append((f"{name} + progress, {curve_name}", clients[name].default_backoff,
-                             curve))
-    rows = [(name, run_policy(durations, backoff, curve, args.seed))
-            for name, backoff, curve in policies]
-    base = rows[0][1]["requests"]
-    print(f"{args.jobs} jobs, durations log-uniform 2-600 s, seed {args.seed}")
-    print(f"{'policy':<36} {'req/job':>8} {'vs 5s':>6} {'lag med':>8} {'lag p95':>8} "
-          f"{'med %':>6} {'p95 %':>6}")
-    for name, r in rows:
-        print(f"{name:<36} {r['requests']:8.2f} {r['requests'] / base:6.2f} "
-              f"{r['lag_median']:7.2f}s {r['lag_p95']:7.2f}s {r['pct_median']:5.1f}% "
-              f"{r['pct_p95']:5.1f}%")
+    economy(args.jobs, args.seed)
+    print()
+    schedules(args.runs, args.seed)
+    print()
+    misleading(args.progress_jobs, args.seed)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # what the names below are, for type checkers
     from ._wait import *  # noqa: F403
     from .backoff import *  # noqa: F403
     from .errors import *  # noqa: F403
+    from .history import *  # noqa: F403
     from .providers.clipia import *  # noqa: F403
     from .providers.rivya import *  # noqa: F403
     from .providers.sellerpic import *  # noqa: F403
@@ -29,6 +30,7 @@ _LAZY: Dict[str, str] = {
     "AuthenticationError": "errors",
     "Backoff": "backoff",
     "ConfigurationError": "errors",
+    "DurationHistory": "history",
     "GenStatusError": "errors",
     "GenerationFailed": "errors",
     "Job": "_job",

@@ -201,3 +201,30 @@ def check_job_id(value: object, what: str = "job id") -> str:
 def encode_segment(job_id: str) -> str:
     """Percent-encode ``job_id`` as exactly one path segment."""
     return quote(job_id, safe="")
+
+
+KIND_CHARS = 100  # a kind of job (a model, a template) is named in at most this many characters
+
+
+def check_kind(value: object) -> str:
+    """A kind of job, as ``wait(..., kind=...)`` names it: a non-empty string of at most
+    KIND_CHARS characters, valid Unicode."""
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"kind must be a non-empty string, got {value!r:.60}")
+    kind: str = value if type(value) is str else str.__str__(value)
+    if len(kind) > KIND_CHARS:
+        raise ConfigurationError(f"kind is longer than {KIND_CHARS} characters")
+    try:
+        kind.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError("kind is not valid Unicode (a lone surrogate)") from None
+    return kind
+
+
+def kind_of_reply(value: object) -> Optional[str]:
+    """A kind read from a provider's reply (Rivya's ``model``): its first KIND_CHARS
+    characters, made valid Unicode; None when the reply names none."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = str.__str__(value)[:KIND_CHARS]
+    return text.encode("utf-8", "replace").decode("utf-8")

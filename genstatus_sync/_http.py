@@ -29,6 +29,7 @@ from ._config import (
     check_flag,
     check_job_id,
     check_key,
+    check_kind,
     check_rate,
     check_timeout,
     check_transport,
@@ -41,6 +42,7 @@ from ._strict import TooManyValues, loads
 from ._token import decode
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
+from ._wait import check_history
 from .backoff import Backoff
 from .errors import (
     APIError,
@@ -51,6 +53,7 @@ from .errors import (
     TransportError,
     error_class,
 )
+from .history import DurationHistory
 from .status import JobStatus
 
 if TYPE_CHECKING:
@@ -83,6 +86,7 @@ class BaseClient(Generic[ModelT, IdT]):
                  transport: Optional[Transport] = None, max_retries: int = 2,
                  max_rate: Optional[float] = None, allow_insecure: bool = False,
                  backoff: Optional[Backoff] = None,
+                 history: Optional[DurationHistory] = None,
                  sleep: Optional[Callable[[float], None]] = None,
                  clock: Optional[Callable[[], float]] = None) -> None:
         variable = f"{self.env_prefix}_API_KEY"
@@ -98,6 +102,9 @@ class BaseClient(Generic[ModelT, IdT]):
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         self.backoff = backoff or self.default_backoff
+        # how long this client's jobs took, per kind: its waits plan from it and feed it
+        checked = check_history(history)
+        self.history: DurationHistory = DurationHistory() if checked is None else checked
         if session is not None and transport is not None:
             raise ConfigurationError("pass session= or transport=, not both")
         check_transport(transport)
@@ -137,21 +144,27 @@ class BaseClient(Generic[ModelT, IdT]):
     def wait(self, job_id: IdT, *, timeout: Optional[float] = 600.0,
              backoff: Optional[Backoff] = None,
              on_update: Optional[Callable[[JobStatus], None]] = None,
-             raise_on_failure: bool = True) -> JobStatus:
+             raise_on_failure: bool = True, kind: Optional[str] = None) -> JobStatus:
         """Poll until the job is done and return its terminal JobStatus. Raises
         GenerationFailed when it FAILED (unless ``raise_on_failure=False``), WaitTimeout when
-        ``timeout`` seconds pass first, and at once any error that is not transient."""
-        return self.job(job_id).wait(timeout=timeout, backoff=backoff, on_update=on_update,
-                                     raise_on_failure=raise_on_failure)
+        ``timeout`` seconds pass first, and at once any error that is not transient. The
+        polls are planned from ``client.history``'s durations of the job's kind (``kind``,
+        else Rivya's model, else the provider), which this wait then feeds."""
+        return self.job(job_id, kind=kind).wait(timeout=timeout, backoff=backoff,
+                                                on_update=on_update,
+                                                raise_on_failure=raise_on_failure)
 
-    def job(self, job_id: IdT) -> Job:
-        """A frozen handle on one job (this client, its id), for ``gs.wait_all``."""
-        return Job(self, self._check_id(job_id), ())
+    def job(self, job_id: IdT, *, kind: Optional[str] = None) -> Job:
+        """A frozen handle on one job (this client, its id, its kind if named), for
+        ``gs.wait_all``."""
+        return Job(self, self._check_id(job_id), (), _kind(kind))
 
-    def wait_token(self, job_id: IdT, *, timeout: Optional[float] = 600.0) -> str:
+    def wait_token(self, job_id: IdT, *, timeout: Optional[float] = 600.0,
+                   kind: Optional[str] = None) -> str:
         """A wait of ``job_id`` as a printable token, for waits that outlive a process (no
-        request is made): pass it to ``step``, in this process or another."""
-        return self.job(job_id).wait_token(timeout=timeout)
+        request is made): pass it to ``step``, in this process or another. The token carries
+        the job's kind; each step plans from the history of the client that takes it."""
+        return self.job(job_id, kind=kind).wait_token(timeout=timeout)
 
     def step(self, token: str) -> Step:
         """Exactly one poll of the job a token names (Clipia: and its result when done), if
@@ -188,6 +201,11 @@ class BaseClient(Generic[ModelT, IdT]):
 
     def _check_id(self, job_id: Any) -> str:
         return check_job_id(job_id)
+
+    def _kind(self, status: Optional[JobStatus]) -> Optional[str]:
+        """The kind of a job with no kind named, from its latest status (None: before any):
+        the provider's name, unless the provider's replies tell kinds apart."""
+        return self.provider
 
     def _check_args(self, args: Args) -> Args:
         """Provider arguments read back from a token, checked as the keywords would be."""
@@ -318,3 +336,7 @@ class BaseClient(Generic[ModelT, IdT]):
 
 def _text(value: object) -> Optional[str]:
     return value if isinstance(value, str) else None
+
+
+def _kind(kind: Optional[str]) -> Optional[str]:
+    return None if kind is None else check_kind(kind)

@@ -9,9 +9,10 @@ from typing import Any, Callable, Optional, Tuple
 import attrs
 
 from ._token import Saved, encode
-from ._wait import REQUEST_GRACE, begin, job_seed, request_window, run_wait
+from ._wait import REQUEST_GRACE, begin, job_seed, learn, request_window, run_wait
 from .backoff import Backoff
 from .errors import ConfigurationError, GenerationFailed, GenStatusError, is_transient
+from .history import DurationHistory
 from .status import JobStatus, State
 
 try:
@@ -34,6 +35,9 @@ class _PollingClient(Protocol):
     def backoff(self) -> Backoff: ...  # pragma: no cover
 
     @property
+    def history(self) -> DurationHistory: ...  # pragma: no cover
+
+    @property
     def _sleep(self) -> Callable[[float], None]: ...  # pragma: no cover
 
     @property
@@ -44,18 +48,22 @@ class _PollingClient(Protocol):
 
     def _poll(self, job_id: Any, args: Args) -> JobStatus: ...  # pragma: no cover
 
+    def _kind(self, status: Optional[JobStatus]) -> Optional[str]: ...  # pragma: no cover
+
     def _wait_poll(self, job_id: str, args: Args,
                    seconds: Optional[float]) -> JobStatus: ...  # pragma: no cover
 
 
 @attrs.frozen(repr=False)
 class Job:
-    """One job: the client that reads it, its id and its provider arguments (Sivi's
-    ``abstract_user_id``). Made by ``client.job(job_id, ...)``; frozen and hashable."""
+    """One job: the client that reads it, its id, its provider arguments (Sivi's
+    ``abstract_user_id``) and its kind when named (else the client reads it: Rivya's model,
+    otherwise the provider). Made by ``client.job(job_id, ...)``; frozen and hashable."""
 
     client: _PollingClient
     job_id: str
     args: Args = ()
+    kind: Optional[str] = None
 
     @property
     def provider(self) -> str:
@@ -66,6 +74,16 @@ class Job:
     def backoff(self) -> Backoff:
         """The client's default Backoff, which wait_all follows for this job."""
         return self.client.backoff
+
+    @property
+    def history(self) -> DurationHistory:
+        """The client's DurationHistory, which this job's waits learn from and feed."""
+        return self.client.history
+
+    def kind_of(self, status: Optional[JobStatus]) -> Optional[str]:
+        """The job's kind: the one it was given, else what the client reads from ``status``
+        (None while it needs a reply to tell)."""
+        return self.kind if self.kind is not None else self.client._kind(status)
 
     def poll(self) -> JobStatus:
         """One request (retried as the client's ``poll``): the normalized JobStatus."""
@@ -82,9 +100,11 @@ class Job:
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
         client = self.client
-        state = begin(client._clock, timeout, job_seed(self.provider, self.job_id))
+        state = begin(client._clock, timeout, job_seed(self.provider, self.job_id),
+                      self.kind_of(None))
         status = run_wait(self.poll_within, _done, state, backoff=backoff or client.backoff,
-                          on_update=on_update, sleep=client._sleep, clock=client._clock)
+                          on_update=on_update, sleep=client._sleep, clock=client._clock,
+                          history=client.history, kind_of=self.kind_of)
         if raise_on_failure and status.state is State.FAILED:
             raise GenerationFailed(status)
         return status
@@ -92,13 +112,14 @@ class Job:
     def wait_token(self, *, timeout: Optional[float] = 600.0) -> str:
         """A token for a wait of this job that ``client.step`` carries on (no request)."""
         clock = self.client._step_clock
-        state = begin(clock, timeout, job_seed(self.provider, self.job_id))
-        due = state.started + min(state.next_delay(state.started, self.backoff),
+        state = begin(clock, timeout, job_seed(self.provider, self.job_id), self.kind_of(None))
+        due = state.started + min(state.next_delay(state.started, self.backoff, self.history),
                                   state.time_left(state.started))
         return encode(Saved(self.provider, self.job_id, self.args, state, due))
 
     def step(self, saved: Saved) -> "Step":
-        """One poll of the wait ``saved`` carries: see ``client.step``."""
+        """One poll of the wait ``saved`` carries: see ``client.step``. Its plan reads the
+        history of this job's client (in another process: that process's client's)."""
         clock = self.client._step_clock
         state, now = saved.state, clock()
         at_deadline = state.deadline is not None and now >= state.deadline
@@ -116,19 +137,26 @@ class Job:
                 raise
             error, state = exc, state.failed(exc)
         else:
-            state = state.polled(status, clock())
+            before, seen_at = state, clock()
+            state = state.polled(status, seen_at,
+                                 None if state.kind is not None else self.kind_of(status))
+            if status.done:
+                learn(self.history, state, before, status, seen_at)
         now = clock()
         if status is not None and status.done:
             return Step(status, None, True, None, encode(attrs.evolve(saved, state=state,
                                                                        due=now)))
         if at_deadline:
             raise state.timed_out(now, f"{self.provider} job {self.job_id!r} ")
-        delay = max(0.0, min(state.next_delay(now, self.backoff), state.time_left(now)))
+        delay = max(0.0, min(state.next_delay(now, self.backoff, self.history),
+                             state.time_left(now)))
         return Step(status, error, False, delay,
                     encode(attrs.evolve(saved, state=state, due=now + delay)))
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value in self.args)
+        if self.kind is not None:
+            extra += f", kind={self.kind!r}"
         return f"Job({self.provider!r}, {self.job_id!r}{extra})"
 
 

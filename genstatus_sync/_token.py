@@ -1,27 +1,32 @@
 """Wait tokens: one job's wait state as a printable string, for waits that outlive a process.
 
-A token is ``gs1.<length>.<base64url JSON>.<crc32>``: versioned, JSON inside (never pickle),
+A token is ``gs2.<length>.<base64url JSON>.<crc32>``: versioned, JSON inside (never pickle),
 checked as a whole. It holds the provider, the job id and provider arguments, the wait's
 start and deadline and the next poll's due time (seconds on the stepping client's clock:
-wall time unless the client was given a clock), the poll count, the jitter seed and the
-progress prediction. It never holds a key, a header or a base URL.
+wall time unless the client was given a clock), the poll count, the jitter seed, the job's
+kind and what its progress said (whatever the plan needs besides the stepping client's
+history). It never holds a key, a header or a base URL. Version 1 tokens (without kind or
+progress line) are still read.
 """
 
 import base64
 import binascii
 import json
+import math
 import re
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import attrs
 
+from ._config import check_kind
+from ._plan import Line
 from ._wait import WaitState
 from .errors import ConfigurationError
 
 __all__ = ["Saved", "decode", "encode"]
 
-VERSION = 1
+VERSION = 2
 _HEAD = re.compile(r"gs(\d{1,6})")
 
 
@@ -39,10 +44,14 @@ class Saved:
 def encode(saved: Saved) -> str:
     """The token of ``saved``."""
     state = saved.state
+    line = None if state.line is None else [
+        state.line.first_at, state.line.first, state.line.exact, state.line.last_at,
+        state.line.last, _finite(state.line.rate_low), _finite(state.line.rate_high),
+        state.line.count]
     data = {"v": VERSION, "p": saved.provider, "j": saved.job_id,
             "a": [list(pair) for pair in saved.args], "s": state.started, "d": state.deadline,
-            "r": state.seed, "n": state.polls, "pp": state.predicted, "pa": state.agreed,
-            "ra": state.retry_after, "du": saved.due}
+            "r": state.seed, "n": state.polls, "k": state.kind, "sn": state.seen, "l": line,
+            "m": state.misses, "ra": state.retry_after, "du": saved.due}
     payload = base64.urlsafe_b64encode(
         json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()).decode().rstrip("=")
     return f"gs{VERSION}.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
@@ -77,6 +86,8 @@ def decode(token: object, provider: str) -> Saved:
         data = json.loads(raw)
     except (ValueError, binascii.Error):
         raise ConfigurationError("a garbled wait token (its content is not readable)") from None
+    if not isinstance(data, dict) or data.get("v") != version:
+        raise ConfigurationError("a garbled wait token (its version does not match)")
     saved = _read(data)
     if saved.provider != provider:
         raise ConfigurationError(f"a wait token of a {saved.provider} job, given to a "
@@ -84,23 +95,61 @@ def decode(token: object, provider: str) -> Saved:
     return saved
 
 
+_FIELDS: Dict[str, Tuple[type, ...]] = {
+    "p": (str,), "j": (str,), "a": (list,), "s": (float, int), "d": (float, int, type(None)),
+    "r": (int,), "n": (int,), "ra": (float, int, type(None)), "du": (float, int)}
+_FIELDS_1 = {**_FIELDS, "pp": (float, int, type(None)), "pa": (bool,)}
+_FIELDS_2 = {**_FIELDS, "k": (str, type(None)), "sn": (float, int), "l": (list, type(None)),
+             "m": (int,)}
+
+
 def _read(data: Any) -> Saved:
-    fields: Dict[str, Tuple[type, ...]] = {
-        "p": (str,), "j": (str,), "a": (list,), "s": (float, int), "d": (float, int, type(None)),
-        "r": (int,), "n": (int,), "pp": (float, int, type(None)), "pa": (bool,),
-        "ra": (float, int, type(None)), "du": (float, int)}
-    if not isinstance(data, dict) or data.get("v") != VERSION or any(
-            name not in data or type(data[name]) not in types for name, types in fields.items()):
+    version = data.get("v") if isinstance(data, dict) else None
+    fields = {1: _FIELDS_1, 2: _FIELDS_2}.get(version) if type(version) is int else None
+    if fields is None or any(name not in data or type(data[name]) not in types
+                             for name, types in fields.items()):
         raise ConfigurationError("a garbled wait token (a field is missing or of the wrong type)")
     args = data["a"]
     if not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
                for pair in args) or data["n"] < 0:
         raise ConfigurationError("a garbled wait token (a field has an impossible value)")
     state = WaitState(started=float(data["s"]), deadline=_number(data["d"]), seed=data["r"],
-                      polls=data["n"], predicted=_number(data["pp"]), agreed=data["pa"],
-                      retry_after=_number(data["ra"]))
+                      polls=data["n"], retry_after=_number(data["ra"]))
+    if version == 2:
+        kind, line = data["k"], data["l"]
+        if (kind is not None and not _is_kind(kind)) or data["m"] < 0 or (
+                line is not None and not _is_line(line)):
+            raise ConfigurationError("a garbled wait token (a field has an impossible value)")
+        state = attrs.evolve(state, kind=kind, seen=float(data["sn"]), misses=data["m"],
+                             line=None if line is None else Line(
+                                 float(line[0]), float(line[1]), line[2],
+                                 float(line[3]), float(line[4]), _bound(line[5], -math.inf),
+                                 _bound(line[6], math.inf), line[7]))
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
                  state=state, due=float(data["du"]))
+
+
+def _is_kind(kind: str) -> bool:
+    try:
+        check_kind(kind)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _is_line(line: List[Any]) -> bool:
+    return (len(line) == 8 and type(line[2]) is bool
+            and all(type(x) in (float, int) for x in (line[0], line[1], line[3], line[4]))
+            and all(x is None or type(x) in (float, int) for x in line[5:7])
+            and type(line[7]) is int and line[7] >= 1)
+
+
+def _finite(value: float) -> Optional[float]:
+    return value if math.isfinite(value) else None
+
+
+def _bound(value: Optional[float], default: float) -> float:
+    return default if value is None else float(value)
 
 
 def _number(value: Optional[float]) -> Optional[float]:

@@ -34,9 +34,11 @@ from typing import (
 
 import attrs
 
-from ._config import check_callable, check_count, check_wait_timeout
+from ._config import check_callable, check_count, check_kind, check_wait_timeout
+from ._plan import NARROW, REACH, SKIP, Line, plain_after
 from .backoff import Backoff
 from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
+from .history import DurationHistory
 from .status import JobStatus, State
 
 try:
@@ -63,15 +65,16 @@ MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (docum
 # the due polls need (their rate times the latency), without a first burst at a provider.
 _START_IN_FLIGHT = 4
 _LATE = 0.05
-# A progress-based plan is trusted for long sleeps only once two polls agree on the job's
-# predicted total duration within this fraction.
-_AGREEMENT = 0.15
-# Polls planned from a prediction land this fraction of the predicted duration after it.
-_MARGIN = 0.03
+DEFAULT_KIND = "default"  # the kind of gs.wait's jobs when it is given a history but no kind
+# A job's progress may move a poll earlier than the schedule only to the end it predicts, and
+# only until it has been wrong this many times.
+_MISSES = 1
 
 
 class Pollable(Protocol):
-    """What the wait code needs of a job: ``client.job(...)`` handles are Pollable."""
+    """What the wait code needs of a job: ``client.job(...)`` handles are Pollable. A job
+    that also has ``history`` (a DurationHistory) and ``kind_of(status)`` (its kind, None
+    while unknown) is planned from, and recorded in, that history."""
 
     @property
     def provider(self) -> str: ...  # pragma: no cover
@@ -103,47 +106,82 @@ def job_seed(provider: str, job_id: str) -> int:
 @attrs.frozen
 class WaitState:
     """One job's wait as a value: when it started, its deadline (both on the wait's clock),
-    the jitter seed, how many polls were made, the progress prediction, and what the last
-    poll saw (a result, or a transient error and its Retry-After)."""
+    the jitter seed, how many polls were made, the job's kind (for its history), when a poll
+    last saw it not done (seconds from the start), what its progress says (a ``Line``; None
+    once progress was out of range), how often it ran past the end its progress predicted,
+    and what the last poll saw (a result, or a transient error and its Retry-After)."""
 
     started: float
     deadline: Optional[float]
     seed: int
     polls: int = 0
-    predicted: Optional[float] = None  # the job's total duration, from the last progress
-    agreed: bool = False  # the last two predictions agreed
+    kind: Optional[str] = None
+    seen: float = 0.0
+    line: Optional[Line] = Line.start()
+    misses: int = 0
     last: Any = None
     last_error: Optional[GenStatusError] = None
     retry_after: Optional[float] = None
 
-    def polled(self, result: Any, now: float) -> "WaitState":
-        """The state after a poll that returned ``result`` at ``now``."""
-        progress = getattr(result, "progress", None)
+    def polled(self, result: Any, now: float, kind: Optional[str] = None) -> "WaitState":
+        """The state after a poll that returned ``result`` at ``now``; ``kind`` names the
+        job's kind if the state does not know it yet."""
         elapsed = now - self.started
-        predicted: Optional[float] = None
-        agreed = False
-        if isinstance(progress, (int, float)) and 0 < progress < 100 and elapsed > 0:
-            predicted = elapsed * 100.0 / progress
-            agreed = self.predicted is not None and (
-                abs(predicted - self.predicted) <= _AGREEMENT * predicted)
-        return attrs.evolve(self, polls=self.polls + 1, predicted=predicted, agreed=agreed,
-                            last=result, last_error=None, retry_after=None)
+        progress = getattr(result, "progress", None)
+        line, misses = self.line, self.misses
+        if line is not None:
+            bounds = line.end()
+            if bounds is not None and elapsed >= bounds[1] - 1e-9:
+                misses += 1  # still running when the line said it must have ended
+        if progress is None:
+            pass
+        elif (isinstance(progress, (int, float)) and not isinstance(progress, bool)
+              and 0 <= progress < 100):
+            line = Line.at(elapsed, progress) if line is None else line.add(elapsed, progress)
+        else:  # out of range (negative, 100 or more while not done, nan): no line to believe
+            line = None
+        return attrs.evolve(self, polls=self.polls + 1, kind=self.kind or kind, seen=elapsed,
+                            line=line, misses=misses, last=result, last_error=None,
+                            retry_after=None)
 
     def failed(self, error: GenStatusError) -> "WaitState":
         """The state after a poll that met the transient ``error``."""
         retry_after = error.retry_after if isinstance(error, APIError) else None
-        return attrs.evolve(self, polls=self.polls + 1, predicted=None, agreed=False,
-                            last_error=error, retry_after=retry_after)
+        return attrs.evolve(self, polls=self.polls + 1, last_error=error,
+                            retry_after=retry_after)
 
-    def next_delay(self, now: float, backoff: Backoff) -> float:
-        """Seconds from ``now`` until the next poll is due (not yet clipped to the deadline):
-        the backoff's next delay, or the predicted end when progress makes it believable; a
-        longer server-suggested delay wins. No delay from progress exceeds twice the cap."""
-        plain = backoff.delay(self.polls, draw(self.seed, self.polls))
-        delay = plain
-        if self.predicted is not None:
-            planned = self.predicted * (1 + _MARGIN) - (now - self.started)
-            delay = min(planned, 2 * backoff.max_interval) if self.agreed else min(planned, plain)
+    def next_delay(self, now: float, backoff: Backoff,
+                   history: Optional[DurationHistory] = None) -> float:
+        """Seconds from ``now`` until the next poll is due (not yet clipped to the deadline).
+
+        The schedule: the one fitted to the kind's past durations in ``history`` when it has
+        one (plain backoff, from where it would be by now, past its close polls), else the
+        backoff's next delay. Progress that keeps to a straight line then lets the wait skip
+        polls before the end it predicts, or poll at that end when it is known precisely
+        (earlier than the schedule only until it was wrong once). A longer server-suggested
+        delay wins. No delay from history or progress exceeds twice the backoff's cap."""
+        elapsed = now - self.started
+        jitter = draw(self.seed, self.polls)
+        delay = backoff.delay(self.polls, jitter)
+        cap = 2 * backoff.max_interval
+        schedule = (history._schedule(self.kind, backoff)
+                    if history is not None and self.kind is not None else None)
+        if schedule is not None:
+            phase = min(0.5, backoff.jitter) * (2 * draw(self.seed, -1) - 1)
+            at = schedule.next_poll(elapsed, phase)
+            if at is None:
+                at = elapsed + (plain_after(backoff, elapsed) - elapsed) * (
+                    1 + backoff.jitter * (2 * jitter - 1))
+            delay = min(at - elapsed, cap)
+        line = self.line
+        bounds = None if line is None else line.end()
+        if line is not None and bounds is not None:
+            soonest, latest = bounds[0] - elapsed, bounds[1] - elapsed
+            if (latest - soonest <= NARROW * bounds[1] and 0 <= latest <= cap
+                    and (self.misses < _MISSES or latest >= delay)):
+                delay = latest
+            elif soonest > delay:
+                delay = max(delay, min(cap, SKIP * soonest, REACH * line.span))
         if self.retry_after is not None:
             delay = max(delay, self.retry_after)
         return max(0.0, delay)
@@ -159,12 +197,23 @@ class WaitState:
         )
 
 
-def begin(clock: Callable[[], float], timeout: Optional[float], seed: int) -> WaitState:
+def learn(history: Optional[DurationHistory], state: WaitState, before: WaitState,
+          result: Any, now: float) -> None:
+    """Record in ``history`` how long a job that ended with ``result`` took (a job that
+    FAILED teaches nothing: failures often come early): from the wait's start to ``now``,
+    ending after the poll ``before`` last saw it running."""
+    if history is None or state.kind is None or getattr(result, "state", None) is State.FAILED:
+        return
+    history._record(state.kind, before.seen, now - state.started)
+
+
+def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
+          kind: Optional[str] = None) -> WaitState:
     """A new wait's state, its deadline ``timeout`` seconds from now on ``clock``."""
     seconds = check_wait_timeout(timeout)
     start = clock()
     return WaitState(started=start, deadline=None if seconds is None else start + seconds,
-                     seed=seed)
+                     seed=seed, kind=kind)
 
 
 def request_window(state: WaitState, now: float) -> Optional[float]:
@@ -206,10 +255,15 @@ def run_wait(
     on_update: Optional[Callable[[R], None]],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    history: Optional[DurationHistory] = None,
+    kind_of: Optional[Callable[[R], Optional[str]]] = None,
 ) -> R:
-    """The loop behind ``wait`` and ``client.wait``: poll, report, plan, sleep."""
+    """The loop behind ``wait`` and ``client.wait``: poll, report, plan, sleep. A job that
+    ends is recorded in ``history`` under its kind (``kind_of`` names it from a result when
+    the state does not know it)."""
     report = _Reporter(on_update)
-    delay = min(state.next_delay(state.started, backoff), state.time_left(state.started))
+    delay = min(state.next_delay(state.started, backoff, history),
+                state.time_left(state.started))
     if delay > 0:
         sleep(delay)
     while True:
@@ -221,14 +275,18 @@ def run_wait(
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            state = state.polled(result, clock())
+            now = clock()
+            before = state
+            state = state.polled(result, now, None if state.kind is not None or kind_of is None
+                                 else kind_of(result))
             report(result)
             if is_done(result):
+                learn(history, state, before, result, now)
                 return result
         now = clock()
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
-        sleep(max(0.0, min(state.next_delay(now, backoff), state.time_left(now))))
+        sleep(max(0.0, min(state.next_delay(now, backoff, history), state.time_left(now))))
 
 
 def wait(
@@ -240,6 +298,8 @@ def wait(
     on_update: Optional[Callable[[R], None]] = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    history: Optional[DurationHistory] = None,
+    kind: Optional[str] = None,
 ) -> R:
     """Call ``poll()`` until ``is_done`` says yes, sleeping on ``backoff`` between calls;
     return the last result.
@@ -247,13 +307,25 @@ def wait(
     ``timeout`` is the overall deadline in seconds on ``clock`` (None: forever): no sleep
     passes it and one last poll happens at it. Transient errors (``errors.is_transient``) are
     retried, a longer ``retry_after`` winning; any other exception propagates at once. Raises
-    WaitTimeout (``.last``: the last result) when the deadline passes first.
+    WaitTimeout (``.last``: the last result) when the deadline passes first. With a
+    ``history`` (a DurationHistory), the wait plans from the durations of ``kind`` (default
+    ``"default"``) it holds, and records this job's when it ends.
     """
     if not isinstance(backoff, Backoff):
         raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
-    state = begin(clock, timeout, random.getrandbits(32))
+    history = check_history(history)
+    state = begin(clock, timeout, random.getrandbits(32),
+                  DEFAULT_KIND if kind is None else check_kind(kind))
     return run_wait(lambda seconds: poll(), is_done, state, backoff=backoff,
-                    on_update=on_update, sleep=sleep, clock=clock)
+                    on_update=on_update, sleep=sleep, clock=clock, history=history)
+
+
+def check_history(history: object) -> Optional[DurationHistory]:
+    """``history`` if it is a DurationHistory or None, else ConfigurationError."""
+    if history is not None and not isinstance(history, DurationHistory):
+        raise ConfigurationError(f"history must be a DurationHistory, got "
+                                 f"{type(history).__name__}")
+    return history
 
 
 Outcome = Union[JobStatus, Exception]
@@ -363,10 +435,11 @@ def iter_wait_all(
     seconds = check_wait_timeout(timeout)
     start = clock()
     deadline = None if seconds is None else start + seconds
-    states = [WaitState(started=start, deadline=deadline, seed=job_seed(h.provider, h.job_id))
-              for h in handles]
+    histories = [_history_of(h) for h in handles]
+    states = [WaitState(started=start, deadline=deadline, seed=job_seed(h.provider, h.job_id),
+                        kind=_kind_of(h, None)) for h in handles]
     reporters = [_Reporter(on_update) for _ in handles]
-    due = [(start + min(s.next_delay(start, h.backoff), s.time_left(start)), i)
+    due = [(start + min(s.next_delay(start, h.backoff, histories[i]), s.time_left(start)), i)
            for i, (s, h) in enumerate(zip(states, handles))]
     heapq.heapify(due)
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
@@ -407,9 +480,8 @@ def iter_wait_all(
             while got is not None:
                 i, result, error = got
                 in_flight.discard(i)
-                outcome = _settle(i, result, error, states, handles, reporters,
-                                  max(clock(), slept_to),
-                                  deadline, final, due)
+                outcome = _settle(i, result, error, states, handles, histories, reporters,
+                                  max(clock(), slept_to), deadline, final, due)
                 if outcome is not None:
                     yield i, outcome
                 got = runner.get(0) if in_flight else None
@@ -425,9 +497,19 @@ def _what(job: Pollable) -> str:
     return f"{job.provider} job {job.job_id!r} "
 
 
+def _history_of(job: Pollable) -> Optional[DurationHistory]:
+    history = getattr(job, "history", None)  # client.job() handles have their client's
+    return history if isinstance(history, DurationHistory) else None
+
+
+def _kind_of(job: Pollable, status: Optional[JobStatus]) -> Optional[str]:
+    kind_of = getattr(job, "kind_of", None)
+    return kind_of(status) if callable(kind_of) else None
+
+
 def _settle(i: int, result: Any, error: Optional[BaseException], states: List[WaitState],
-            handles: List[Pollable], reporters: List[_Reporter], now: float,
-            deadline: Optional[float], final: Set[int],
+            handles: List[Pollable], histories: List[Optional[DurationHistory]],
+            reporters: List[_Reporter], now: float, deadline: Optional[float], final: Set[int],
             due: List[Tuple[float, int]]) -> Optional[Outcome]:
     """Record job ``i``'s poll; return its outcome if it ended, else schedule its next poll."""
     state = states[i]
@@ -438,13 +520,17 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             return error
         states[i] = state = state.failed(error)
     else:
-        states[i] = state = state.polled(result, now)
+        before = state
+        states[i] = state = state.polled(
+            result, now, None if state.kind is not None else _kind_of(handles[i], result))
         reporters[i](result)
         if result.done:
+            learn(histories[i], state, before, result, now)
             return result  # type: ignore[no-any-return]
     if i in final or (deadline is not None and now >= deadline):
         return state.timed_out(now, _what(handles[i]))
-    when = now + min(state.next_delay(now, handles[i].backoff), state.time_left(now))
+    when = now + min(state.next_delay(now, handles[i].backoff, histories[i]),
+                     state.time_left(now))
     heapq.heappush(due, (when, i))
     return None
 

@@ -12,15 +12,34 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_polling_economy_runs_and_prints_every_policy():
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "polling_economy.py"),
-                             "--jobs", "40"], capture_output=True, text=True, timeout=120)
+                             "--jobs", "40", "--runs", "1", "--progress-jobs", "20"],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("40 jobs")
-    assert [line.split("  ")[0] for line in lines[2:]] == [
+    economy, learning, progress = [part.splitlines()
+                                   for part in result.stdout.strip().split("\n\n")]
+    assert economy[0].startswith("40 jobs")
+    assert [line.split("  ")[0] for line in economy[2:]] == [
         "fixed 5 s", "sivi default", "rivya default", "sellerpic default", "clipia default",
         "sivi + progress, linear", "sivi + progress, fast-start (sqrt)",
         "sivi + progress, slow-start (x^2)", "clipia + progress, linear",
-        "clipia + progress, fast-start (sqrt)", "clipia + progress, slow-start (x^2)"]
+        "clipia + progress, fast-start (sqrt)", "clipia + progress, slow-start (x^2)",
+        "sivi + history", "rivya + history", "clipia + history"]
+    assert learning[0].startswith("Schedules that learn: 1 runs x 40 jobs")
+    workloads = [f"clustered, {m} s, sigma {s}" for m in (5, 30, 600) for s in (0.1, 0.25, 0.5)]
+    workloads += [f"{k}, {m} s, sigma 0.25" for k in ("2x slower", "2x faster")
+                  for m in (5, 30, 600)]
+    assert [(line[:29].strip(), line[30:37].strip()) for line in learning[2:]] == [
+        (w, p) for w in workloads for p in ("sivi", "rivya", "clipia")]
+    assert all(line.rstrip().endswith(")") and (" ok (" in line or " NO (" in line)
+               for line in learning[2:])
+    assert progress[0].startswith("Misleading progress: 20 jobs of 5-600 s")
+    shapes = [line[:26].strip() for line in progress[2:-2]]
+    assert shapes[:3] == ["linear", "linear, rounded", "queued 30 %, then linear"]
+    assert {"races to 99, sticks", "jumps 0 -> 100 late", "random noise", "exceeds 100",
+            "negative (-1)", "reset to 0 midway", "stalls at 90"} <= set(shapes)
+    assert len(shapes) >= 16
+    assert progress[-2].startswith("sivi + linear progress:")
+    assert progress[-1].startswith("clipia + linear progress:")
 
 
 def test_wait_all_benchmark_runs():

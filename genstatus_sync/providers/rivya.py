@@ -2,7 +2,7 @@
 
 from typing import Dict, Optional, Tuple, Type, Union
 
-from .._config import encode_segment
+from .._config import encode_segment, kind_of_reply
 from .._convert import structure
 from .._http import BaseClient
 from .._job import Args
@@ -42,6 +42,12 @@ class RivyaClient(BaseClient[Generation, str]):
 
     def _error_class(self, status: int, code: Union[int, str, None]) -> Type[APIError]:
         return NotFoundError if code == "not_found" else super()._error_class(status, code)
+
+    def _kind(self, status: Optional[JobStatus]) -> Optional[str]:
+        # jobs of one model take about the same time: the reply's model is the kind
+        if status is None:
+            return None
+        return kind_of_reply(getattr(status.raw, "model", None)) or self.provider
 
     def _normalize(self, model: Generation, job_id: str) -> JobStatus:
         urls: Tuple[str, ...] = ()

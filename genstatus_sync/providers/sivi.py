@@ -5,6 +5,8 @@ Every call takes ``abstract_user_id=`` to read another user's request."""
 import json
 from typing import Any, Callable, Dict, Optional
 
+import attrs
+
 from .._config import check_job_id
 from .._convert import structure
 from .._http import BaseClient, ErrorDetails
@@ -49,17 +51,20 @@ class SiviClient(BaseClient[RequestStatus, str]):
     def wait(self, job_id: str, *, timeout: Optional[float] = 600.0,
              backoff: Optional[Backoff] = None,
              on_update: Optional[Callable[[JobStatus], None]] = None,
-             raise_on_failure: bool = True, abstract_user_id: Optional[str] = None) -> JobStatus:
-        return self.job(job_id, abstract_user_id=abstract_user_id).wait(
+             raise_on_failure: bool = True, kind: Optional[str] = None,
+             abstract_user_id: Optional[str] = None) -> JobStatus:
+        return self.job(job_id, kind=kind, abstract_user_id=abstract_user_id).wait(
             timeout=timeout, backoff=backoff, on_update=on_update,
             raise_on_failure=raise_on_failure)
 
-    def job(self, job_id: str, *, abstract_user_id: Optional[str] = None) -> Job:
-        return Job(self, self._check_id(job_id), _args(abstract_user_id))
+    def job(self, job_id: str, *, kind: Optional[str] = None,
+            abstract_user_id: Optional[str] = None) -> Job:
+        return attrs.evolve(super().job(job_id, kind=kind), args=_args(abstract_user_id))
 
     def wait_token(self, job_id: str, *, timeout: Optional[float] = 600.0,
-                   abstract_user_id: Optional[str] = None) -> str:
-        return self.job(job_id, abstract_user_id=abstract_user_id).wait_token(timeout=timeout)
+                   kind: Optional[str] = None, abstract_user_id: Optional[str] = None) -> str:
+        return self.job(job_id, kind=kind, abstract_user_id=abstract_user_id).wait_token(
+            timeout=timeout)
 
     get_status.__doc__ = BaseClient.get_status.__doc__
     poll.__doc__ = BaseClient.poll.__doc__

@@ -1,11 +1,13 @@
 """Waits that outlive a process: a wait cut into steps (fresh clients, fresh processes)
-makes the same requests at the same times as one wait; bad tokens are refused, saying why."""
+makes the same requests at the same times as one wait, also on a schedule learned from a
+history (the same for both); bad tokens are refused, saying why."""
 
 import json
 import subprocess
 import sys
 import textwrap
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,12 +41,26 @@ jobs = st.tuples(
     st.booleans(),  # progress reported
     st.lists(st.sampled_from([0, 503, 429]), min_size=0, max_size=4),  # failures, in order
     st.sampled_from([30.0, 120.0, 600.0]),
+    st.sampled_from([None, 8.0, 60.0]),  # None: no history; else the median its kind took
 )
 
 
-def _run(fake, clock, provider, states, failures, timeout, progress, stepped):
+def _history_text(median):
+    """A history in which each provider's kind (Rivya's: its model) took about ``median``."""
+    if median is None:
+        return None
+    history = gs.DurationHistory()
+    for kind in ("sivi", "z-image", "sellerpic", "clipia"):
+        for i in range(16):
+            history.add(kind, median * (0.85 + 0.02 * ((7 * i) % 16)))  # in no order
+    return history.dumps()
+
+
+def _run(fake, clock, provider, states, failures, timeout, progress, stepped, history=None):
     """The requests (times on the virtual clock, paths, Sivi queries) and the outcome of one
-    wait of a job, or of its wait cut into steps, each on a fresh client."""
+    wait of a job, or of its wait cut into steps, each on a fresh client (all of one run
+    sharing a history read from the text ``history``, when given)."""
+    shared = None if history is None else gs.DurationHistory.loads(history)
     fake.reset()
     clock.now = clock.base
     job = fake.add_job(provider, states, progress=progress,
@@ -53,16 +69,16 @@ def _run(fake, clock, provider, states, failures, timeout, progress, stepped):
         if status:
             fake.fail(provider, status, retry_after=7 if status == 429 else None)
     if not stepped:
-        with fake.client(provider, clock=clock, sleep=clock.sleep) as client:
+        with fake.client(provider, clock=clock, sleep=clock.sleep, history=shared) as client:
             try:
                 outcome = client.wait(job, timeout=timeout, raise_on_failure=False).state
             except gs.WaitTimeout as exc:
                 outcome = ("timeout", exc.polls)
     else:
-        with fake.client(provider, clock=clock) as client:
+        with fake.client(provider, clock=clock, history=shared) as client:
             token = client.wait_token(job, timeout=timeout)
         while True:
-            with fake.client(provider, clock=clock, sleep=clock.sleep) as client:
+            with fake.client(provider, clock=clock, sleep=clock.sleep, history=shared) as client:
                 try:
                     step = client.step(token)
                 except gs.WaitTimeout as exc:
@@ -91,16 +107,31 @@ def stepping():
 @given(job=jobs)
 def test_a_wait_cut_into_steps_makes_the_same_requests_as_one_wait(stepping, job):
     fake, clock = stepping
-    provider, middle, last, with_progress, failures, timeout = job
+    provider, middle, last, with_progress, failures, timeout, median = job
     states = middle + [last]
     progress = ([None if s == "queued" else round(100 * (i + 1) / (len(states) + 1))
                  for i, s in enumerate(states)] if with_progress else None)
+    history = _history_text(median)
     wait_requests, wait_outcome = _run(fake, clock, provider, states, failures, timeout,
-                                       progress, stepped=False)
+                                       progress, stepped=False, history=history)
     step_requests, step_outcome = _run(fake, clock, provider, states, failures, timeout,
-                                       progress, stepped=True)
+                                       progress, stepped=True, history=history)
     assert step_outcome == wait_outcome
     assert step_requests == wait_requests
+
+
+def test_a_learned_schedule_is_followed_by_steps_too(stepping):
+    """The history changes the schedule (so the property above covers a learned one), and
+    steps follow it as one wait does."""
+    fake, clock = stepping
+    states = ["queued"] + ["running"] * 6 + ["succeeded"]
+    plain, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=False)
+    learned, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=False,
+                      history=_history_text(60.0))
+    stepped, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=True,
+                      history=_history_text(60.0))
+    assert [t for t, _, _ in learned] != [t for t, _, _ in plain]
+    assert stepped == learned
 
 
 STEP_IN_A_FRESH_PROCESS = textwrap.dedent("""
@@ -213,7 +244,7 @@ def _token(fake, provider="rivya", **kwargs):
     (lambda t: t.rsplit(".", 1)[0], "truncated"),
     (lambda t: t[:20] + ("A" if t[20] != "A" else "B") + t[21:], "garbled"),
     (lambda t: t.replace(".", ":", 1), "not a genstatus"),
-    (lambda t: "gs2" + t[3:], "newer"),
+    (lambda t: "gs3" + t[3:], "newer"),
     (lambda t: "gs0" + t[3:], "unknown version"),
     (lambda t: "", "not a genstatus"),
     (lambda t: "hello", "not a genstatus"),
@@ -253,3 +284,37 @@ def test_a_token_is_printable_short_and_carries_no_key(fake):
 
         payload = base64.urlsafe_b64decode(token.split(".")[2] + "==").decode()
         assert KEY not in payload and "127.0.0.1" not in payload
+
+
+def test_a_version_1_token_is_still_read(fake):
+    """Tokens made before schedules learned (no kind, no progress line) carry on."""
+    import base64
+    import zlib
+
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running", "succeeded"])
+    data = {"v": 1, "p": "rivya", "j": job, "a": [], "s": clock.now, "d": clock.now + 600,
+            "r": 7, "n": 0, "pp": None, "pa": False, "ra": None, "du": clock.now + 2.5}
+    payload = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    token = f"gs1.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
+    clock.sleep(2.5)
+    step = client.step(token)
+    assert step.status.state is State.RUNNING and step.token.startswith("gs2.")
+    clock.sleep(step.retry_in)
+    assert client.step(step.token).done
+    assert client.history.durations("z-image")
+
+
+def test_a_token_naming_an_impossible_kind_is_garbled(fake):
+    from genstatus_sync import _token as tokens
+
+    client = fake.client("rivya")
+    saved = tokens.decode(client.wait_token("job", kind="portrait"), "rivya")
+    for kind in ("\ud800", "x" * 101):
+        forged = tokens.encode(tokens.Saved("rivya", "job", (), attrs.evolve(saved.state,
+                                                                            kind=kind),
+                                            saved.due))
+        with pytest.raises(gs.ConfigurationError, match="garbled"):
+            client.step(forged)
+    assert fake.requests == []

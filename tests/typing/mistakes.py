@@ -24,6 +24,9 @@ def mistakes(rivya_client: gs.RivyaClient, sellerpic_client: gs.SellerPicClient,
     rivya_client.step(rivya_client.wait_token("x")).retry  # error: attr-defined
     gs.download("https://x.test/a.png", "out").suffixx  # error: attr-defined
     gs.download("https://x.test/a.png", "out", max_bytes="1 GB")  # error: arg-type
+    rivya_client.wait("x", kind=3)  # error: arg-type
+    gs.DurationHistory().add("k", "12")  # error: arg-type
+    gs.RivyaClient(history="h")  # error: arg-type
     with gs.ClipiaClient() as client:
         client.get_status("r").request_idd  # error: attr-defined
     webhooks.parse("clipia", b"{}").result_url  # error: attr-defined

@@ -94,6 +94,26 @@ def waiting() -> None:
     count: int = gs.wait(lambda: 3, is_done=lambda n: n > 2, timeout=1.0,
                          backoff=gs.Backoff(first_delay=0.5))
     del count
+    history = gs.DurationHistory()
+    learned: int = gs.wait(lambda: 3, is_done=lambda n: n > 2, history=history, kind="render")
+    del learned
+
+
+def histories(sivi_client: gs.SiviClient) -> None:
+    history = gs.DurationHistory.loads(gs.DurationHistory().dumps())
+    assert_type(history, gs.DurationHistory)
+    history.add("z-image", 12.5)
+    assert_type(history.durations("z-image"), "tuple[float, ...]")
+    assert_type(history.kinds(), "tuple[str, ...]")
+    assert_type(history.dumps(), str)
+    with gs.RivyaClient(api_key="k", history=history) as rivya_client:
+        assert_type(rivya_client.history, gs.DurationHistory)
+        assert_type(rivya_client.wait("task", kind="portrait"), gs.JobStatus)
+        assert_type(rivya_client.wait_token("task", kind="portrait"), str)
+        assert_type(rivya_client.job("task", kind="portrait"), gs.Job)
+    assert_type(sivi_client.wait("r", kind="poster", abstract_user_id="u"), gs.JobStatus)
+    assert_type(sivi_client.job("r", kind="poster", abstract_user_id="u"), gs.Job)
+    assert_type(sivi_client.wait_token("r", kind="poster"), str)
 
 
 def errors(exc: gs.WaitTimeout, api: gs.APIError) -> None:

@@ -1,0 +1,342 @@
+"""The arithmetic of a wait's plan, as pure functions: the plain backoff grid, a schedule
+fitted to a kind's past durations, and a job's progress read as a straight line.
+
+``WaitState.next_delay`` (``_wait``) is the one place that combines them; nothing here keeps
+state or knows a clock.
+"""
+
+import bisect
+import math
+from typing import List, Optional, Sequence, Tuple
+
+import attrs
+
+from .backoff import Backoff
+
+__all__ = ["MIN_JOBS", "NARROW", "REACH", "SKIP", "Line", "Schedule", "fit", "plain_after",
+           "regime", "sample"]
+
+# -- the plain grid ---------------------------------------------------------------------------
+
+
+def plain_after(backoff: Backoff, elapsed: float) -> float:
+    """The elapsed time of plain backoff's next poll after ``elapsed``, without jitter, on the
+    grid plain backoff follows from the wait's start (its n-th poll after the sum of its
+    first n delays). A poll due less than half a delay away is skipped for the one after,
+    so that a schedule leaving the grid does not poll twice in a row."""
+    t, n = 0.0, 0
+    while True:
+        gap = backoff.delay(n)
+        if n > 0 and backoff.delay(n + 1) <= gap:  # from here on the grid is linear
+            t += max(0, math.floor((elapsed - t) / gap) + 1) * gap
+            return t if t - elapsed >= 0.5 * gap else t + gap
+        t += gap
+        n += 1
+        if t > elapsed:
+            return t if t - elapsed >= 0.5 * gap or n == 1 else elapsed + gap
+
+
+def _plain_grid(backoff: Backoff, until: float) -> List[float]:
+    times: List[float] = []
+    t, n = 0.0, 0
+    while t <= until:
+        t += backoff.delay(n)
+        times.append(t)
+        n += 1
+        if n > 100_000:  # pragma: no cover - a backoff of microseconds
+            break
+    return times
+
+
+# -- schedules that learn ---------------------------------------------------------------------
+
+MIN_JOBS = 8  # durations of a kind before its schedule is fitted
+_MAX_SPREAD = 0.75  # log-spread above which past durations say too little to plan from
+_FIRST = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # the quantile of the first close poll
+_STEPS = (0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25,
+          0.3, 0.4, 0.5)  # the close polls' spacing, as a fraction of the median
+_END = 0.95  # close polls reach this quantile
+_BUDGET = 1.0  # a fitted schedule makes at most this share of plain backoff's requests
+_GAIN = 0.75  # and is used only when it brings the lag down to this share of plain's
+_P95 = 0.85  # and its 95th-percentile lag to this share of plain's
+
+
+@attrs.frozen
+class Schedule:
+    """Polls fitted to a kind's durations (elapsed seconds from a wait's start): evenly spaced
+    polls before ``first`` (no sleep longer than ``cap``), then one every ``step`` up to
+    ``last``; past ``last``, plain backoff."""
+
+    first: float
+    step: float
+    last: float
+    cap: float
+
+    def next_poll(self, elapsed: float, phase: float = 0.0) -> Optional[float]:
+        """The elapsed time of the next planned poll after ``elapsed`` (None past the close
+        polls). ``phase`` in [-0.5, 0.5] shifts the close polls by that share of a step."""
+        shift = phase * self.step
+        first, last = self.first + shift, self.last + shift
+        tolerance = 1e-6 * max(1.0, elapsed)
+        if elapsed < first - tolerance:
+            spaces = max(1, math.ceil(first / self.cap))
+            i = math.floor((elapsed + tolerance) * spaces / first) + 1
+            return first * min(i, spaces) / spaces
+        if elapsed < last - tolerance:
+            k = math.floor((elapsed - first + tolerance) / self.step) + 1
+            return min(first + k * self.step, last)
+        return None
+
+
+def _exact(record: Tuple[float, float]) -> bool:
+    """Whether a record pins its duration down: the poll before the one that saw the job done
+    came at least half-way there (else the job may have ended long before)."""
+    return record[0] >= 0.5 * record[1]
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def regime(records: Sequence[Tuple[float, float]]) -> int:
+    """How many of the oldest ``records`` (oldest first) belong to a past regime: all but the
+    last few, when those few surely ended later than all but a tenth of the ones before (their
+    earliest possible end past those ones' latest) or earlier (their latest possible end
+    before those ones' earliest, or, for some of them, done at a first poll that came later
+    than half of those ones' ends), or when they were all done at a first poll that the ones
+    before make unlikely to come that late (as many in a row as would happen by chance about
+    once in a thousand)."""
+    n = len(records)
+    if n <= MIN_JOBS + 1:
+        return 0
+    for shift in (2, 3, 4, 5, 6):
+        before, latest = records[:-shift], records[-shift:]
+        if len(before) < MIN_JOBS:
+            break
+        tail = 0.05 if shift == 2 else 0.1
+        earliest = _quantile(sorted(lo for lo, _ in before), tail)
+        latest_end = _quantile(sorted(hi for _, hi in before), 1 - tail)
+        if all(lo > latest_end for lo, _ in latest):
+            return n - shift
+        below = [_exact(r) and r[1] < earliest for r in latest]
+        if any(below) and all(was or (not _exact(r) and _ended_by(before, r[1]) <= 0.5)
+                              for was, r in zip(below, latest)):
+            return n - shift
+        if all(not _exact(r) for r in latest):
+            chance = 1.0
+            for _, hi in latest:
+                chance *= _ended_by(before, hi)
+            if chance <= 0.001:
+                return n - shift
+    return 0
+
+
+def _ended_by(records: Sequence[Tuple[float, float]], seconds: float) -> float:
+    """The chance that a job like ``records``' ended within ``seconds`` (each record's job
+    taken to end anywhere in its interval), never quite 0 or 1."""
+    total = 0.0
+    for lo, hi in records:
+        total += 1.0 if hi <= seconds else 0.0 if lo >= seconds else (seconds - lo) / (hi - lo)
+    return (total + 0.5) / (len(records) + 1)
+
+
+def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
+    """A smoothed sample of the durations ``records`` (lo, hi) say, four points per record,
+    sorted: each record's interval read at its quarter points (a record that says little,
+    by the log-normal that the exact ones follow, or else evenly in log time), then spread by
+    a kernel whose width follows the records' spread (Silverman's rule)."""
+    from statistics import NormalDist  # loaded on the first fit, not with the package
+
+    exact = [math.log((lo + hi) / 2) for lo, hi in records if hi > 0 and _exact((lo, hi))]
+    shape: Optional[NormalDist] = None
+    if len(exact) >= 3:
+        mean = sum(exact) / len(exact)
+        sd = math.sqrt(sum((y - mean) ** 2 for y in exact) / (len(exact) - 1))
+        shape = NormalDist(mean, max(sd, 0.05))
+    base: List[float] = []
+    for lo, hi in records:
+        if hi <= 0:
+            continue
+        if _exact((lo, hi)):
+            base += [math.log(lo + (hi - lo) * u) for u in (0.25, 0.75)]
+            continue
+        bottom = math.log(max(lo, hi / 3, 1e-3))
+        top = math.log(hi)
+        if shape is not None:
+            p_lo, p_hi = shape.cdf(bottom), shape.cdf(top)
+            if p_hi - p_lo > 1e-3:
+                base += [min(top, max(bottom, shape.inv_cdf(p_lo + (p_hi - p_lo) * u)))
+                         for u in (0.25, 0.75)]
+                continue
+        base += [bottom + (top - bottom) * u for u in (0.25, 0.75)]
+    if len(base) < 2:
+        return []
+    mean = sum(base) / len(base)
+    sd = math.sqrt(sum((y - mean) ** 2 for y in base) / (len(base) - 1))
+    width = 1.06 * max(sd, 0.01) * (len(base) / 2) ** -0.2
+    return sorted(math.exp(y + width * z) for y in base for z in (-1.0, 1.0))
+
+
+def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
+    """The schedule that, on a smoothed sample of ``records``' durations, brings the detection
+    lag down the most at no more requests than plain ``backoff``; None when there are too few
+    records, when they spread too widely, or when no schedule does clearly better."""
+    if len(records) < MIN_JOBS:
+        return None
+    points = sample(records)
+    if len(points) < 4 * MIN_JOBS:
+        return None
+    logs = [math.log(p) for p in points]
+    mean = sum(logs) / len(logs)
+    if math.sqrt(sum((y - mean) ** 2 for y in logs) / (len(logs) - 1)) > _MAX_SPREAD:
+        return None
+    median = points[len(points) // 2]
+    cap = 2 * backoff.max_interval
+    grid = _plain_grid(backoff, points[-1] * 1.01)
+    plain = _score(points, lambda d: _on_grid(grid, d))
+    best: Optional[Tuple[float, Schedule]] = None
+    end = _quantile(points, _END)
+    for quantile in _FIRST:
+        first = _quantile(points, quantile)
+        # the closest spacing within the budget: requests fall as the spacing grows
+        low, high = 0, len(_STEPS) - 1
+        found: Optional[Tuple[Tuple[float, float, float], Schedule]] = None
+        while low <= high:
+            mid = (low + high) // 2
+            step = min(_STEPS[mid] * median, cap)
+            last = first + math.ceil(max(0.0, end - first) / step) * step
+            schedule = Schedule(first, step, last, cap)
+            score = _score(points, _walker(schedule, backoff, points[-1]))
+            if score[0] <= _BUDGET * plain[0]:
+                found, high = (score, schedule), mid - 1
+            else:
+                low = mid + 1
+        if found is None:
+            continue
+        (_, lag, p95), schedule = found
+        if p95 <= _P95 * plain[2] and (best is None or lag < best[0]):
+            best = (lag, schedule)
+    # Records that say little (plain backoff's polls too far apart to tell when jobs ended)
+    # are read pessimistically: a schedule no worse than plain is then worth it, for what its
+    # closer polls will tell.
+    vague = sum(not _exact(r) for r in records) > len(records) / 2
+    if best is None or best[0] > (1.0 if vague else _GAIN) * plain[1]:
+        return None
+    return best[1]
+
+
+def _on_grid(grid: Sequence[float], duration: float) -> Tuple[int, float]:
+    k = bisect.bisect_left(grid, duration)
+    return k + 1, grid[min(k, len(grid) - 1)] - duration
+
+
+def _walker(schedule: Schedule, backoff: Backoff, until: float):  # type: ignore[no-untyped-def]
+    """(requests, lag) of a job of each duration under ``schedule``, then plain backoff."""
+    first, step, last, cap = schedule.first, schedule.step, schedule.last, schedule.cap
+    spaces = max(1, math.ceil(first / cap))
+    close = round((last - first) / step)
+    beyond: List[float] = []
+    t = last
+    while t < until and len(beyond) < 10_000:
+        t = plain_after(backoff, t)
+        beyond.append(t)
+
+    def walk(duration: float) -> Tuple[int, float]:
+        if duration <= first:
+            i = max(1, math.ceil(duration * spaces / first))
+            return i, first * i / spaces - duration
+        if duration <= last:
+            k = max(1, math.ceil((duration - first) / step))
+            return spaces + k, first + k * step - duration
+        j = bisect.bisect_left(beyond, duration)
+        return spaces + close + j + 1, beyond[min(j, len(beyond) - 1)] - duration
+
+    return walk
+
+
+def _score(points: Sequence[float], walk) -> Tuple[float, float, float]:  # type: ignore[no-untyped-def]
+    """(mean requests, lag objective, 95th-percentile lag) over ``points``; lags as a share
+    of each duration. The objective is the lag's 75th percentile: the median's target,
+    without favouring schedules that leave the early quarter of jobs far behind."""
+    requests = 0
+    lags: List[float] = []
+    for d in points:
+        k, lag = walk(d)
+        requests += k
+        lags.append(lag / d)
+    lags.sort()
+    m = len(lags)
+    return requests / m, lags[int(0.75 * m)], lags[min(m - 1, int(0.95 * m))]
+
+
+# -- progress, read as a line -----------------------------------------------------------------
+
+# Progress comes rounded or floored to whole percent: the true value of a reported p is taken
+# to lie in [p - _BELOW, p + _ABOVE].
+_BELOW = 0.5
+_ABOVE = 1.0
+NARROW = 0.1  # a predicted end this precise (share of itself) is polled at directly
+# A skip sleeps at most this share of the time the line says is surely left, and at most
+# REACH times as long as the line has been observed: progress that speeds up (read as a line,
+# it promises a later end than the true one) is then still caught in time.
+SKIP = 0.5
+REACH = 3.0
+
+
+@attrs.frozen
+class Line:
+    """What a job's progress says so far: the first and the last of its observations since
+    it last broke a straight line, the range of rates (percent per second) that fit all of
+    them within rounding, and how many there are. The wait's start counts as an exact
+    observation of 0 % (``exact``: the first observation is that one)."""
+
+    first_at: float
+    first: float
+    exact: bool
+    last_at: float
+    last: float
+    rate_low: float
+    rate_high: float
+    count: int
+
+    @staticmethod
+    def start() -> "Line":
+        """The line of a wait that just started: 0 % at 0 s, exactly."""
+        return Line(0.0, 0.0, True, 0.0, 0.0, -math.inf, math.inf, 1)
+
+    @staticmethod
+    def at(elapsed: float, progress: float) -> "Line":
+        """A line of one (rounded) observation."""
+        return Line(elapsed, progress, False, elapsed, progress, -math.inf, math.inf, 1)
+
+    def add(self, elapsed: float, progress: float) -> "Line":
+        """The line after an observation of ``progress`` at ``elapsed``: this one extended
+        when the observation fits it, else a fresh one from the last observation."""
+        if elapsed <= self.last_at:
+            return self
+        span = elapsed - self.first_at
+        below, above = (0.0, 0.0) if self.exact else (_BELOW, _ABOVE)
+        low = max(self.rate_low, (progress - _BELOW - self.first - above) / span)
+        high = min(self.rate_high, (progress + _ABOVE - self.first + below) / span)
+        if low <= high and progress >= self.last:
+            return attrs.evolve(self, last_at=elapsed, last=progress, rate_low=low,
+                                rate_high=high, count=self.count + 1)
+        span = elapsed - self.last_at
+        return Line(self.last_at, self.last, False, elapsed, progress,
+                    (progress - self.last - _BELOW - _ABOVE) / span,
+                    (progress - self.last + _BELOW + _ABOVE) / span, 2)
+
+    @property
+    def span(self) -> float:
+        """Seconds between the line's first and last observations."""
+        return self.last_at - self.first_at
+
+    def end(self) -> Optional[Tuple[float, float]]:
+        """The earliest and latest elapsed time the job can end at if the line holds, or None
+        while the line is not yet believable (fewer than three observations, or progress not
+        surely moving forward)."""
+        if self.count < 3 or self.rate_low <= 0 or not math.isfinite(self.rate_high):
+            return None
+        left = 100.0 - self.last
+        return (self.last_at + max(0.0, left - _ABOVE) / self.rate_high,
+                self.last_at + (left + _BELOW) / self.rate_low)

@@ -1,0 +1,184 @@
+"""DurationHistory: how long a client's jobs took, per kind, so that its waits can plan polls
+around the time jobs of that kind usually end."""
+
+import json
+import math
+import threading
+from collections import OrderedDict, deque
+from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+
+from ._config import check_kind, kind_of_reply
+from ._plan import MIN_JOBS, Schedule, fit, regime
+from .backoff import Backoff
+from .errors import ConfigurationError
+
+__all__ = ["DurationHistory"]
+
+Record = Tuple[float, float]  # (lo, hi): the job ended after lo and was seen done at hi
+_FORMAT = "genstatus_sync.DurationHistory"
+_VERSION = 1
+
+
+class DurationHistory:
+    """The recent durations of completed jobs, per kind (a Rivya model, a Sivi template,
+    a provider): at most ``MAX_KINDS`` kinds (the least recently fed forgotten first) and
+    ``MAX_DURATIONS`` durations each, so that ``dumps()`` stays under 64 KB however many jobs
+    fed it. It holds durations only: no job id, no key. Thread-safe; share one between
+    clients with ``history=`` and carry it between runs with ``dumps()`` / ``loads()``.
+
+    A client records each job its ``wait``, ``wait_all`` or ``step`` saw succeed (seconds
+    from the wait's start to the poll that saw it done, with the poll before it); once a kind
+    has ``MIN_JOBS`` of them, waits of that kind poll around the time they usually end. When
+    the latest jobs of a kind stop fitting its durations (it became slower or faster), the
+    older ones are forgotten."""
+
+    MAX_KINDS = 32
+    MAX_DURATIONS = 32
+    MAX_SECONDS = 1e6
+    MIN_JOBS = MIN_JOBS
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
+        self._versions: Dict[str, int] = {}
+        self._fits: Dict[Tuple[str, Backoff], Tuple[int, Optional[Schedule]]] = {}
+
+    def add(self, kind: str, seconds: float) -> None:
+        """Record that a job of ``kind`` took ``seconds`` (ConfigurationError for a kind that
+        is not a non-empty string, or seconds that are not a finite number >= 0)."""
+        value = _seconds(seconds)
+        self._record(check_kind(kind), value, value)
+
+    def _record(self, kind: str, lo: float, hi: float) -> None:
+        """Record a job of ``kind`` that ended after ``lo`` seconds and was seen done at
+        ``hi`` (clipped to 0 <= lo <= hi <= MAX_SECONDS)."""
+        hi = min(max(float(hi), 0.0), self.MAX_SECONDS)
+        lo = min(max(float(lo), 0.0), hi)
+        shown = kind_of_reply(kind)  # its first KIND_CHARS characters, valid Unicode
+        if shown is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            return
+        kind = shown
+        with self._lock:
+            records = self._kinds.pop(kind, None)
+            if records is None:
+                records = deque(maxlen=self.MAX_DURATIONS)
+            records.append((round(lo, 3), round(hi, 3)))
+            start = regime(list(records))
+            for _ in range(start):
+                records.popleft()
+            self._kinds[kind] = records
+            self._versions[kind] = self._versions.get(kind, 0) + 1
+            while len(self._kinds) > self.MAX_KINDS:
+                forgotten, _ = self._kinds.popitem(last=False)
+                self._versions.pop(forgotten, None)
+
+    def durations(self, kind: str) -> Tuple[float, ...]:
+        """The recorded durations of ``kind`` (seconds to the poll that saw each job done),
+        oldest first; empty for a kind never fed."""
+        with self._lock:
+            return tuple(hi for _, hi in self._kinds.get(kind, ()))
+
+    def kinds(self) -> Tuple[str, ...]:
+        """The kinds held, the least recently fed first."""
+        with self._lock:
+            return tuple(self._kinds)
+
+    def _schedule(self, kind: str, backoff: Backoff) -> Optional[Schedule]:
+        """The schedule fitted to ``kind``'s durations for waits on ``backoff`` (None while
+        they are too few or say too little): a pure function of what the history holds."""
+        with self._lock:
+            records = self._kinds.get(kind)
+            if records is None or len(records) < self.MIN_JOBS:
+                return None
+            version = self._versions[kind]
+            cached = self._fits.get((kind, backoff))
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            snapshot = list(records)
+        fitted = fit(snapshot, backoff)
+        with self._lock:
+            if self._versions.get(kind) == version:
+                if len(self._fits) >= 4 * self.MAX_KINDS:
+                    self._fits.clear()
+                self._fits[(kind, backoff)] = (version, fitted)
+        return fitted
+
+    def dumps(self) -> str:
+        """The history as a JSON text (under 64 KB), for ``DurationHistory.loads``."""
+        with self._lock:
+            kinds = [[kind, [list(r) for r in records]] for kind, records in self._kinds.items()]
+        return json.dumps({"format": _FORMAT, "version": _VERSION, "kinds": kinds},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: Union[str, bytes]) -> "DurationHistory":
+        """A history from ``dumps()``'s text; ConfigurationError for text that is not one."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigurationError("a garbled duration history (not UTF-8)") from None
+        if not isinstance(text, str):
+            raise ConfigurationError("a duration history is the text of DurationHistory.dumps(),"
+                                     f" got {type(text).__name__}")
+        try:
+            data: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ConfigurationError("a garbled duration history (not JSON)") from None
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise ConfigurationError("not a duration history (from DurationHistory.dumps())")
+        version = data.get("version")
+        if type(version) is not int or version < 1:
+            raise ConfigurationError("a garbled duration history (no version)")
+        if version > _VERSION:
+            raise ConfigurationError(f"a duration history of version {version}, newer than "
+                                     f"this genstatus_sync reads (version {_VERSION})")
+        kinds = data.get("kinds")
+        if not isinstance(kinds, list):
+            raise ConfigurationError("a garbled duration history (no kinds)")
+        history = cls()
+        seen: List[str] = []
+        for entry in kinds:
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                    and entry[0] and isinstance(entry[1], list)):
+                raise ConfigurationError("a garbled duration history (a kind is damaged)")
+            kind, records = kind_of_reply(entry[0]) or "?", entry[1]
+            if kind in seen:
+                raise ConfigurationError("a garbled duration history (a kind twice)")
+            seen.append(kind)
+            queue: Deque[Record] = deque(maxlen=cls.MAX_DURATIONS)
+            for record in records:
+                if not (isinstance(record, list) and len(record) == 2
+                        and all(_is_number(x) for x in record)
+                        and 0 <= record[0] <= record[1] <= cls.MAX_SECONDS):
+                    raise ConfigurationError("a garbled duration history (a duration is not "
+                                             "a number of seconds)")
+                queue.append((float(record[0]), float(record[1])))
+            history._kinds[kind] = queue
+            history._versions[kind] = 1
+        while len(history._kinds) > cls.MAX_KINDS:
+            forgotten, _ = history._kinds.popitem(last=False)
+            history._versions.pop(forgotten, None)
+        return history
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(records) for records in self._kinds.values())
+
+    def __repr__(self) -> str:
+        with self._lock:
+            kinds, durations = len(self._kinds), sum(len(r) for r in self._kinds.values())
+        return f"DurationHistory(kinds={kinds}, durations={durations})"
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _seconds(value: object) -> float:
+    if not _is_number(value) or value < 0:  # type: ignore[operator]
+        raise ConfigurationError(f"a duration must be a finite number of seconds >= 0, "
+                                 f"got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+

@@ -1,0 +1,154 @@
+"""Schedules that learn, over real HTTP: every wait, wait_all and step of a client feeds its
+history (per kind: Rivya's model, else the provider, or the kind named), and later waits of
+that kind plan from it. FakeProviders and the clients share a virtual clock."""
+
+import pytest
+
+import genstatus_sync as gs
+from genstatus_sync import State
+from genstatus_sync.testing import FakeProviders
+
+from ..conftest import KEY
+
+
+class Clock:
+    def __init__(self, now=2_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+
+@pytest.fixture()
+def timed():
+    clock = Clock()
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        yield fake, clock
+
+
+def _job(fake, provider, seconds=20.0, job_id=None):
+    """A job that runs for ``seconds`` from its first status poll, then succeeds."""
+    return fake.add_job(provider, ["running", "succeeded"], every=seconds, job_id=job_id)
+
+
+def _wait(fake, clock, client, provider, **kwargs):
+    job = _job(fake, provider)
+    before = len(fake.requests)
+    start = clock.now
+    status = client.wait(job, **kwargs)
+    assert status.state is State.SUCCEEDED
+    return len(fake.requests) - before, clock.now - start
+
+
+def test_a_client_learns_how_long_its_jobs_take_and_polls_around_that(timed):
+    fake, clock = timed
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    runs = [_wait(fake, clock, client, "rivya") for _ in range(14)]
+    assert client.history.kinds() == ("z-image",)  # Rivya's kind is the reply's model
+    assert len(client.history.durations("z-image")) == 14
+    (first_requests, first_took), (last_requests, last_took) = runs[0], runs[-1]
+    assert last_requests <= first_requests
+    assert last_took < first_took - 3  # seen done seconds sooner: 20 s after the first poll
+
+
+def test_each_client_has_its_own_history_unless_given_one_to_share(timed):
+    fake, clock = timed
+    one = fake.client("sivi", clock=clock, sleep=clock.sleep)
+    other = fake.client("sivi", clock=clock, sleep=clock.sleep)
+    assert one.history is not other.history
+    _wait(fake, clock, one, "sivi")
+    assert one.history.durations("sivi") and not other.history.durations("sivi")
+    shared = gs.DurationHistory()
+    a = fake.client("sivi", clock=clock, sleep=clock.sleep, history=shared)
+    b = fake.client("clipia", clock=clock, sleep=clock.sleep, history=shared)
+    assert a.history is shared and b.history is shared
+    _wait(fake, clock, a, "sivi")
+    _wait(fake, clock, b, "clipia")
+    assert set(shared.kinds()) == {"sivi", "clipia"}
+
+
+def test_wait_names_a_kind(timed):
+    fake, clock = timed
+    sivi = fake.client("sivi", clock=clock, sleep=clock.sleep)
+    _wait(fake, clock, sivi, "sivi", kind="poster", abstract_user_id="user-7")
+    rivya = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    _wait(fake, clock, rivya, "rivya", kind="portrait")
+    assert sivi.history.kinds() == ("poster",) and rivya.history.kinds() == ("portrait",)
+    assert repr(sivi.job("r1", kind="poster")) == "Job('sivi', 'r1', kind='poster')"
+
+
+@pytest.mark.parametrize("bad", ["", 3, "x" * 101])
+def test_a_bad_kind_or_history_is_a_configuration_error(fake, bad):
+    client = fake.client("rivya")
+    with pytest.raises(gs.ConfigurationError):
+        client.wait("job", kind=bad)
+    with pytest.raises(gs.ConfigurationError):
+        client.wait_token("job", kind=bad)
+    with pytest.raises(gs.ConfigurationError):
+        fake.client("rivya", history="not a history")
+    assert fake.requests == []
+
+
+def test_wait_all_feeds_the_history_of_each_jobs_client(timed):
+    fake, clock = timed
+    shared = gs.DurationHistory()
+    sivi = fake.client("sivi", clock=clock, sleep=clock.sleep, history=shared)
+    rivya = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    jobs = [(sivi, _job(fake, "sivi")), rivya.job(_job(fake, "rivya"), kind="fast"),
+            (rivya, _job(fake, "rivya"))]
+    outcomes = gs.wait_all(jobs, sleep=clock.sleep, clock=clock, max_in_flight=1)
+    assert all(o.state is State.SUCCEEDED for o in outcomes)
+    assert shared.kinds() == ("sivi",)
+    assert set(rivya.history.kinds()) == {"fast", "z-image"}
+
+
+def test_steps_feed_the_history_of_the_client_that_takes_them(timed):
+    fake, clock = timed
+    shared = gs.DurationHistory()
+    job = _job(fake, "clipia")
+    token = fake.client("clipia", clock=clock).wait_token(job, kind="video-5s")
+    while True:  # each step on a fresh client, as in another process, sharing the history
+        step = fake.client("clipia", clock=clock, history=shared).step(token)
+        if step.done:
+            break
+        token = step.token
+        clock.sleep(step.retry_in)
+    assert shared.durations("video-5s") and shared.kinds() == ("video-5s",)
+
+
+def test_steps_plan_from_the_history_as_one_wait_does(timed):
+    fake, clock = timed
+    learned = gs.DurationHistory()
+    for i in range(12):
+        learned.add("z-image", 40 + (7 * i) % 12)  # 40-51 s, in no order
+    text = learned.dumps()
+
+    def requests(stepped):
+        fake.reset()
+        start = clock.now
+        job = _job(fake, "rivya", 40.0, job_id="job-40")
+        history = gs.DurationHistory.loads(text)
+        if not stepped:
+            fake.client("rivya", clock=clock, sleep=clock.sleep, history=history).wait(job)
+        else:
+            token = fake.client("rivya", clock=clock, history=history).wait_token(job)
+            while True:
+                step = fake.client("rivya", clock=clock, history=history).step(token)
+                if step.done:
+                    break
+                token = step.token
+                clock.sleep(step.retry_in)
+        return [round(r.time - start, 6) for r in fake.requests]
+
+    one_wait = requests(False)
+    assert requests(True) == one_wait
+    fake.reset()
+    start = clock.now
+    job = _job(fake, "rivya", 40.0, "job-40")
+    fake.client("rivya", clock=clock, sleep=clock.sleep).wait(job)
+    plain = [round(r.time - start, 6) for r in fake.requests]
+    assert one_wait != plain and len(one_wait) <= len(plain)

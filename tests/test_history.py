@@ -1,0 +1,282 @@
+"""DurationHistory: bounded, thread-safe, durations only, carried as JSON; and the schedule
+fitted to it (virtual clock, fixed seeds: nothing sleeps)."""
+
+import json
+import math
+import random
+import threading
+
+import pytest
+
+import genstatus_sync as gs
+from genstatus_sync import JobStatus, State
+from genstatus_sync._plan import Schedule, fit, regime
+
+SIVI = gs.SiviClient.default_backoff
+RIVYA = gs.RivyaClient.default_backoff
+CLIPIA = gs.ClipiaClient.default_backoff
+
+
+def test_a_history_is_exported_and_starts_empty():
+    history = gs.DurationHistory()
+    assert gs.DurationHistory is type(history)
+    assert len(history) == 0 and history.kinds() == () and history.durations("x") == ()
+    assert repr(history) == "DurationHistory(kinds=0, durations=0)"
+
+
+def test_add_records_durations_per_kind_oldest_first():
+    history = gs.DurationHistory()
+    for seconds in (3, 4.5, 5):
+        history.add("z-image", seconds)
+    history.add("sivi", 60)
+    assert history.durations("z-image") == (3.0, 4.5, 5.0)
+    assert history.durations("sivi") == (60.0,)
+    assert history.kinds() == ("z-image", "sivi")
+    assert len(history) == 4
+
+
+@pytest.mark.parametrize(("kind", "seconds"), [("", 1), (None, 1), (3, 1), ("x" * 101, 1),
+                                               ("\ud800", 1), ("k", -1), ("k", math.nan),
+                                               ("k", math.inf), ("k", "3"), ("k", True)])
+def test_add_refuses_what_is_not_a_kind_and_a_duration(kind, seconds):
+    with pytest.raises(gs.ConfigurationError):
+        gs.DurationHistory().add(kind, seconds)
+
+
+def test_a_history_stays_small_however_many_jobs_fed_it():
+    history = gs.DurationHistory()
+    rng = random.Random(1)
+    for i in range(20_000):
+        # long kinds of the costliest characters to write: control and non-BMP characters
+        kind = "".join(rng.choice("\x01\u2028\U0001f600a\"\\") for _ in range(100))
+        history.add(kind if i % 7 else f"k{i % 50}", rng.uniform(0, 2e6))
+    text = history.dumps()
+    assert len(text.encode("utf-8")) < 64 * 1024
+    assert len(history.kinds()) <= history.MAX_KINDS
+    assert all(len(history.durations(k)) <= history.MAX_DURATIONS for k in history.kinds())
+    assert all(d <= history.MAX_SECONDS for k in history.kinds() for d in history.durations(k))
+
+
+def test_the_least_recently_fed_kind_is_forgotten_first():
+    history = gs.DurationHistory()
+    for i in range(history.MAX_KINDS):
+        history.add(f"k{i}", 1)
+    history.add("k0", 2)  # fed again: now the most recent
+    history.add("new", 1)
+    assert "k1" not in history.kinds() and "k0" in history.kinds()
+    assert history.kinds()[-1] == "new"
+
+
+def test_dumps_and_loads_round_trip_and_plan_the_same():
+    history = gs.DurationHistory()
+    rng = random.Random(2)
+    for _ in range(40):
+        d = 30 * math.exp(0.2 * rng.gauss(0, 1))
+        history._record("rivya-model", d * 0.97, d)
+    history.add("sivi", 12.5)
+    copy = gs.DurationHistory.loads(history.dumps())
+    assert copy.dumps() == history.dumps()
+    assert copy.durations("rivya-model") == history.durations("rivya-model")
+    assert copy._schedule("rivya-model", RIVYA) == history._schedule("rivya-model", RIVYA)
+    assert copy._schedule("rivya-model", RIVYA) is not None
+    data = json.loads(history.dumps())  # plain JSON, durations only
+    assert data["format"] == "genstatus_sync.DurationHistory" and data["version"] == 1
+    assert gs.DurationHistory.loads(history.dumps().encode()).dumps() == history.dumps()
+
+
+@pytest.mark.parametrize("text", [
+    "", "not json", "[]", "{}", '{"format": "genstatus_sync.DurationHistory"}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": {}}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k"]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["", []]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[2, 1]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[-1, 1]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [["1", 2]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, NaN]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, 2e9]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", []], ["k", []]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[true, 2]]]]}',
+    '{"format": "other", "version": 1, "kinds": []}',
+    "[" * 100_000,
+    b"\xff\xfe",
+    None, 42,
+])
+def test_a_garbled_history_is_a_configuration_error(text):
+    with pytest.raises(gs.ConfigurationError):
+        gs.DurationHistory.loads(text)
+
+
+def test_a_newer_history_says_so():
+    text = '{"format": "genstatus_sync.DurationHistory", "version": 2, "kinds": []}'
+    with pytest.raises(gs.ConfigurationError, match="newer"):
+        gs.DurationHistory.loads(text)
+
+
+def test_every_truncation_of_a_history_is_refused_or_read_whole():
+    history = gs.DurationHistory()
+    for i in range(12):
+        history.add("k", 10 + i)
+    text = history.dumps()
+    for end in range(len(text)):
+        with pytest.raises(gs.ConfigurationError):
+            gs.DurationHistory.loads(text[:end])
+
+
+def test_a_history_is_thread_safe():
+    history = gs.DurationHistory()
+    errors = []
+
+    def feed(n):
+        try:
+            for i in range(300):
+                history.add(f"k{n % 3}", 10 + (i % 5))
+                history._schedule(f"k{n % 3}", SIVI)
+                history.dumps()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=feed, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(history) == 3 * history.MAX_DURATIONS
+    gs.DurationHistory.loads(history.dumps())
+
+
+def test_a_history_holds_no_job_id_and_no_key(fake):
+    from .conftest import KEY
+
+    history = gs.DurationHistory()
+    clock = Clock()
+    client = fake.client("rivya", history=history, clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["queued", "running", "succeeded"], job_id="secret-job-42")
+    client.wait(job)
+    text = history.dumps()
+    assert history.durations("z-image") and "secret-job-42" not in text and KEY not in text
+    assert fake.url not in text and "127.0.0.1" not in text
+
+
+class Clock:
+    def __init__(self, now=5000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.now += seconds
+
+
+# -- the fitted schedule ----------------------------------------------------------------------
+
+
+def _records(median, sigma, n, seed=1, width=0.03):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        d = median * math.exp(sigma * rng.gauss(0, 1))
+        out.append((d * (1 - width), d))
+    return out
+
+
+def test_no_schedule_before_enough_jobs_nor_for_durations_spread_widely():
+    assert fit(_records(30, 0.2, 7), SIVI) is None
+    assert fit(_records(30, 0.2, 8), SIVI) is not None
+    rng = random.Random(3)
+    wide = [(d * 0.9, d) for d in (math.exp(rng.uniform(math.log(2), math.log(600)))
+                                   for _ in range(32))]
+    assert fit(wide, SIVI) is None
+
+
+def test_a_fitted_schedule_polls_around_the_bulk_and_sleeps_at_most_twice_the_cap():
+    records = _records(600, 0.1, 32)
+    schedule = fit(records, SIVI)
+    assert isinstance(schedule, Schedule)
+    ends = sorted(hi for _, hi in records)
+    assert ends[0] * 0.8 <= schedule.first <= ends[len(ends) // 2]
+    assert schedule.step <= 0.1 * 600 and schedule.last >= ends[int(0.9 * len(ends))]
+    elapsed, sleeps = 0.0, []
+    while True:
+        at = schedule.next_poll(elapsed)
+        if at is None:
+            break
+        sleeps.append(at - elapsed)
+        elapsed = at
+    assert max(sleeps) <= 2 * SIVI.max_interval + 1e-9 and min(sleeps) > 0
+
+
+def test_jobs_that_stop_fitting_start_a_new_regime():
+    records = _records(30, 0.1, 20)
+    assert regime(records) == 0
+    slower = records + [(60.0 * 0.97, 60.0)] * 2
+    assert regime(slower) == 20
+    faster = records + [(14.0, 14.5)] * 2
+    assert regime(faster) == 20
+    assert regime(records + [(0.0, 25.0)]) == 0  # done at the first poll: it came too late
+    assert regime(records + [(0.0, 25.0)] * 2) == 20
+    history = gs.DurationHistory()
+    for lo, hi in slower:
+        history._record("k", lo, hi)
+    assert history.durations("k") == (60.0, 60.0)
+
+
+def test_a_stationary_kind_rarely_starts_a_new_regime():
+    history = gs.DurationHistory()
+    rng = random.Random(4)
+    resets = 0
+    for _ in range(400):
+        d = 30 * math.exp(0.25 * rng.gauss(0, 1))
+        before = len(history.durations("k"))
+        history._record("k", d * 0.96, d)
+        resets += len(history.durations("k")) < before
+    assert resets <= 4
+
+
+def test_the_generic_wait_learns_from_and_plans_with_the_history_it_is_given():
+    history = gs.DurationHistory()
+    rng = random.Random(5)
+    for i in range(12):
+        duration = 20 * math.exp(0.1 * rng.gauss(0, 1))
+        clock = Clock(0.0)
+
+        def poll(duration=duration, clock=clock):
+            state = State.SUCCEEDED if clock.now >= duration else State.RUNNING
+            return JobStatus(provider="sim", job_id="j", state=state)
+
+        gs.wait(poll, is_done=lambda s: s.done, timeout=None, backoff=SIVI, sleep=clock.sleep,
+                clock=clock, history=history, kind="render")
+        assert len(history.durations("render")) == i + 1
+        if i >= 9:  # planned from the history: the first poll comes near the bulk
+            assert history._schedule("render", SIVI) is not None
+    assert history.kinds() == ("render",)
+
+
+def test_wait_refuses_a_history_that_is_not_one_and_a_bad_kind():
+    with pytest.raises(gs.ConfigurationError):
+        gs.wait(lambda: 1, is_done=bool, history={})
+    with pytest.raises(gs.ConfigurationError):
+        gs.wait(lambda: 1, is_done=bool, history=gs.DurationHistory(), kind="")
+
+
+def test_a_failed_job_teaches_nothing():
+    history = gs.DurationHistory()
+    clock = Clock(0.0)
+    gs.wait(lambda: JobStatus(provider="p", job_id="j", state=State.FAILED),
+            is_done=lambda s: s.done, backoff=SIVI, sleep=clock.sleep, clock=clock,
+            history=history)
+    assert history.durations("default") == ()
+
+
+def test_a_kind_from_a_reply_or_a_text_is_kept_as_valid_unicode():
+    history = gs.DurationHistory()
+    history._record("model-\ud800" + "x" * 200, 1.0, 2.0)  # as a reply could name it
+    text = gs.DurationHistory.loads(
+        '{"format": "genstatus_sync.DurationHistory", "version": 1, '
+        '"kinds": [["\\ud800", [[1, 2]]]]}').dumps()
+    for dumped in (history.dumps(), text):
+        dumped.encode("utf-8")  # no lone surrogate
+        assert all(len(k) <= 100 for k in gs.DurationHistory.loads(dumped).kinds())
