@@ -41,3 +41,43 @@ def fast_client(fake, provider, sleeps=None, **kwargs):
     client = fake.client(provider, **kwargs)
     client._sleep = (sleeps if sleeps is not None else []).append
     return client
+
+
+# Tests whose subject is real time (deadlines, trickles, rates counted over real seconds) or a
+# fleet of real processes. The README's test command runs them, alone on the machine; CI's
+# extra interpreters, which run two suites side by side on 2 cores, leave them out with
+# -m "not realtime" (their load would make the measured seconds the machine's, not ours).
+REALTIME = {
+    "e2e/test_reliability.py": {
+        "test_a_huge_timeout_elsewhere_does_not_loosen_another_requests_bound",
+        "test_through_an_https_proxy_a_trickle_is_cut_and_the_bound_survives",
+        "test_after_fork_the_childs_first_request_is_bounded",
+        "test_wait_returns_within_its_timeout_plus_half_a_second_under_every_fault",
+        "test_wait_all_returns_within_its_timeout_plus_half_a_second_however_many_jobs_hang",
+        "test_wait_all_with_clipia_completing_at_the_deadline_keeps_the_bound",
+    },
+    "e2e/test_hostile.py": {
+        "test_server_that_never_answers_trips_the_read_timeout",
+        "test_trickling_server_is_cut_off_at_connect_plus_read_timeout",
+        "test_trickle_is_cut_over_tls_too",
+        "test_wait_ends_within_its_timeout_plus_one_request_timeout",
+    },
+    "e2e/test_many_jobs.py": {
+        "test_wait_all_overlaps_requests_and_keeps_input_order",
+        "test_wait_all_over_1000_never_answering_jobs_ends_within_its_timeout_plus_half_a_second",
+        "test_a_providers_rate_limit_is_learned_without_a_storm_of_429s",
+        "test_one_budget_for_all_threads_of_a_client_counted_at_the_server",
+    },
+    "e2e/test_clients.py": {"test_wait_deadline_holds_when_the_server_hangs"},
+    "e2e/test_celery.py": "*",
+    "e2e/test_docs_recipes.py": {"test_the_celery_recipe_runs_with_a_real_worker"},
+    "test_benchmarks.py": "*",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    here = __file__.rsplit("/", 1)[0] + "/"
+    for item in items:
+        names = REALTIME.get(str(item.fspath).replace(here, "", 1), ())
+        if names == "*" or getattr(item, "originalname", item.name) in names:
+            item.add_marker(pytest.mark.realtime)
