@@ -377,17 +377,18 @@ def test_the_secret_is_never_in_the_record_or_a_repr(fake, receiver):
     assert SECRET not in str(headers) and SECRET.encode() not in body
 
 
-# -- the README's receiver ------------------------------------------------------------------
+# -- the receiver in docs/webhooks.md ----------------------------------------------------------
 
 def readme_example():
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text(
+        encoding="utf-8")
     return text.split("<!-- webhooks-example -->\n```python\n", 1)[1].split("```", 1)[0]
 
 
 def test_the_readmes_receiver_takes_the_fakes_pushes_and_refuses_others(fake, monkeypatch):
     monkeypatch.setenv("CLIPIA_WEBHOOK_SECRET", SECRET)
     example = {}
-    exec(compile(readme_example(), "README.md", "exec"), example)
+    exec(compile(readme_example(), "docs/webhooks.md", "exec"), example)
     receive_clipia = example["receive_clipia"]
     server = Receiver(handle=receive_clipia)
     try:
