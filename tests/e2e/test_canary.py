@@ -220,7 +220,7 @@ def walk(value, found, seen, depth=0):
         return
     if isinstance(value, BaseException):
         found.append(str(value))
-        found.extend(traceback.format_exception(value))
+        found.extend(traceback.format_exception(type(value), value, value.__traceback__))
         walk(value.args, found, seen, depth + 1)
         walk(value.__cause__, found, seen, depth + 1)
         walk(value.__context__, found, seen, depth + 1)
