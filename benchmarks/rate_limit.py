@@ -57,7 +57,8 @@ def lost_to_429(outcome: object) -> bool:
                                                               gs.RateLimitError)
 
 
-def run(jobs: int, rate: int, latency: float, providers: List[str]) -> Dict[str, Any]:
+def run(jobs: int, rate: int, latency: float, providers: List[str],
+        max_in_flight: Optional[int] = None) -> Dict[str, Any]:
     with FakeProviders(api_key="bench-key", latency=latency) as fake:
         held: Dict[str, List[float]] = {p: [] for p in providers}
 
@@ -81,7 +82,7 @@ def run(jobs: int, rate: int, latency: float, providers: List[str]) -> Dict[str,
             len(STATES) + 1)
         timeout = 3 * needed / rate + 60
         start = time.monotonic()
-        outcomes = gs.wait_all(handles, timeout=timeout)
+        outcomes = gs.wait_all(handles, timeout=timeout, max_in_flight=max_in_flight)
         wall = time.monotonic() - start
         for client in clients.values():
             client.close()
@@ -95,12 +96,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rate", type=int, default=20, help="R: each provider's limit, req/s")
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--providers", default="rivya", help=f"any of {','.join(PROVIDERS)}")
+    parser.add_argument("--max-in-flight", type=int, default=None,
+                        help="wait_all's max_in_flight (default: its own)")
     args = parser.parse_args(argv)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()]
-    got = run(args.jobs, args.rate, args.latency, providers)
+    got = run(args.jobs, args.rate, args.latency, providers, args.max_in_flight)
     print(f"wait_all: {args.jobs} jobs of {', '.join(providers)}, each provider allowing "
           f"R = {args.rate} req/s (FakeProviders rate_limit, {args.latency * 1000:.0f} ms "
-          f"latency), no max_rate; {got['wall']:.1f} s (timeout {got['timeout']:.0f} s)")
+          f"latency), no max_rate, max_in_flight="
+          f"{'default' if args.max_in_flight is None else args.max_in_flight}; "
+          f"{got['wall']:.1f} s (timeout {got['timeout']:.0f} s)")
     header = (f"{'provider':<10} {'jobs':>5} {'done':>5} {'lost 429':>8} {'other':>5} | "
               f"{'requests':>8} {'429s':>5} {'429 %':>6} | {'held':>6} {'achieved':>8} "
               f"{'of R':>6} | {'whole':>6}")
