@@ -13,13 +13,16 @@ accepted over the last second (when it accepted at least two), multiplicatively,
 a second (the requests in flight meet the same limit); each second without a 429 then adds
 back 1 % of it (at least 0.1 request per second), so a provider's limit, once found, is kept
 with a 429 every few seconds at most, and ``max_rate`` (or no limit) is reached again in
-time.
+time. The lowered rate holds at once for the requests already waiting for their turn too:
+their turns are stretched from the moment of the decrease (by the rate the provider
+accepted over the new rate), as if they had been reserved at the new rate; those that
+waited with no rate known reserve anew.
 """
 
 import math
 import threading
 from collections import deque
-from typing import Callable, Deque, Optional
+from typing import Callable, Deque, Optional, Tuple
 
 __all__ = ["RateBudget"]
 
@@ -28,6 +31,7 @@ _RECOVERY = 0.01  # added back each second without a 429, as a share of the lowe
 _MIN_RECOVERY = 0.1  # requests per second added back each second, at least
 _HOLD = 1.0  # seconds after a decrease during which further 429s lower nothing
 _MAX_PAUSE = 120.0  # the longest Retry-After that holds back the whole client
+_KEPT = 64  # decreases remembered for the turns still waiting (one a second at most)
 
 
 class RateBudget:
@@ -41,6 +45,9 @@ class RateBudget:
         self._learned_at = -math.inf
         self._accepted: Deque[float] = deque()  # times of replies that were not 429
         self._paused_until = -math.inf  # a 429's Retry-After holds every request back
+        self._decreases = 0  # how many times a 429 lowered the rate
+        # (count, when, old rate / new rate or None when there was none) of the last ones
+        self._stretches: Deque[Tuple[int, float, Optional[float]]] = deque(maxlen=_KEPT)
 
     def rate(self, now: float) -> Optional[float]:
         """Requests per second allowed at ``now`` (None: no limit)."""
@@ -57,33 +64,60 @@ class RateBudget:
         """Seconds to wait before sending (0: now), the slot reserved; or None, nothing
         reserved, when the turn would come more than ``max_wait`` seconds from now."""
         with self._lock:
-            rate = self.rate(now)
-            if rate is None:
-                delay = max(0.0, self._paused_until - now)
-                return None if max_wait is not None and delay > max_wait else delay
-            interval = 1.0 / rate
-            tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
-            start = max(now, self._paused_until)
-            tat = max(self._tat, start)
-            delay = max(start - now, tat - tolerance - now)
-            if max_wait is not None and delay > max_wait:
-                return None
-            self._tat = tat + interval
-            return delay
+            return self._reserve(now, max_wait)
+
+    def _reserve(self, now: float, max_wait: Optional[float]) -> Optional[float]:
+        rate = self.rate(now)
+        if rate is None:
+            delay = max(0.0, self._paused_until - now)
+            return None if max_wait is not None and delay > max_wait else delay
+        interval = 1.0 / rate
+        tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
+        start = max(now, self._paused_until)
+        tat = max(self._tat, start)
+        delay = max(start - now, tat - tolerance - now)
+        if max_wait is not None and delay > max_wait:
+            return None
+        self._tat = tat + interval
+        return delay
 
     def wait_turn(self, clock: Callable[[], float], sleep: Callable[[float], None],
                   max_wait: Optional[float] = None) -> bool:
         """Wait (with ``sleep``) for this request's turn; False when it would come later than
-        ``max_wait`` seconds from now (nothing waited, nothing reserved)."""
+        ``max_wait`` seconds from now (nothing reserved; or, when a 429 pushed the turn
+        past it while waiting, nothing sent)."""
         now = clock()
         if self.max_rate is None and self._learned is None and now >= self._paused_until:
             return True
-        delay = self.reserve(now, max_wait)
-        if delay is None:
-            return False
-        if delay > 0:
+        end = None if max_wait is None else now + max_wait
+        with self._lock:
+            delay, seen = self._reserve(now, max_wait), self._decreases
+        while delay is not None and delay > 0:
+            turn = now + delay
             sleep(delay)
-        return True
+            with self._lock:
+                if seen == self._decreases:
+                    return True
+                now = clock()
+                moved = self._stretched(turn, seen)
+                seen = self._decreases
+                if moved is None:  # waited with no rate known: a turn at the rate now known
+                    delay = self._reserve(now, None if end is None else end - now)
+                else:
+                    delay = moved - now
+                    if end is not None and moved > end:
+                        return False
+        return delay is not None
+
+    def _stretched(self, turn: float, seen: int) -> Optional[float]:
+        """``turn``, reserved after ``seen`` decreases, moved as the later ones moved every
+        waiting turn; None when one of them found no rate to stretch."""
+        for count, when, factor in self._stretches:
+            if count > seen and turn > when:
+                if factor is None:
+                    return None
+                turn = when + (turn - when) * factor
+        return turn
 
     def record(self, now: float, status: int, retry_after: Optional[float] = None) -> None:
         """Learn from a reply's status: a 429 lowers the rate (and its Retry-After, up to
@@ -101,7 +135,16 @@ class RateBudget:
                 return  # (a 429 met while sending next to nothing teaches no rate)
             current = self.rate(now)
             seen = float(len(accepted))
-            lowered = _DECREASE * (seen if current is None else min(current, seen))
+            base = seen if current is None else min(current, seen)
+            lowered = _DECREASE * base
             self._learned, self._learned_at = max(lowered, 0.1), now
-            # requests reserved at the old rate do not all go at once
+            # The turns already given out (and so the next one) move to the new rate. The
+            # first of them were given out a while ago, at about the rate the provider just
+            # saw accepted (the rate may have grown since): that rate is what is stretched.
+            new = self.rate(now)
+            factor = None if current is None or new is None else base / new
             self._tat = max(self._tat, now)
+            if factor is not None:
+                self._tat = now + (self._tat - now) * max(1.0, factor)
+            self._decreases += 1
+            self._stretches.append((self._decreases, now, factor))

@@ -63,8 +63,12 @@ MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (docum
 # With max_in_flight=None, wait_all starts with a few requests in flight and allows half as
 # many more each time a due poll has waited this long for a free place: it settles near what
 # the due polls need (their rate times the latency), without a first burst at a provider.
+# It grows by no more places than replies came since it last grew (at most doubling in a
+# round trip, as TCP's slow start: a provider's first 429s are back before the next burst
+# goes), or, when none come, once every _SILENT seconds (hanging requests hold no place long).
 _START_IN_FLIGHT = 4
 _LATE = 0.05
+_SILENT = 1.0
 DEFAULT_KIND = "default"  # the kind of gs.wait's jobs when it is given a history but no kind
 # A job's progress may move a poll earlier than the schedule only to the end it predicts, and
 # only until it has been wrong this many times.
@@ -447,6 +451,7 @@ def iter_wait_all(
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
+    answered, grown_at = 0, start  # replies since the limit last grew, and when it did
     try:
         while due or in_flight:
             now = max(clock(), slept_to)
@@ -456,8 +461,10 @@ def iter_wait_all(
                 for i in in_flight:
                     yield i, states[i].timed_out(now, _what(handles[i]))
                 return
-            if due and len(in_flight) >= limit and due[0][0] <= now - _LATE and limit < cap:
-                limit = min(cap, limit + (limit + 1) // 2)
+            if (due and len(in_flight) >= limit and due[0][0] <= now - _LATE and limit < cap
+                    and (answered or now >= grown_at + _SILENT)):
+                limit = min(cap, limit + min((limit + 1) // 2, answered or limit))
+                answered, grown_at = 0, now
             while due and due[0][0] <= now and len(in_flight) < limit:
                 _, i = heapq.heappop(due)
                 in_flight.add(i)
@@ -473,13 +480,15 @@ def iter_wait_all(
             if due and len(in_flight) < limit:
                 wake = due[0][0] - now
             elif due and limit < cap:
-                wake = max(0.0, due[0][0] + _LATE - now)
+                wake = max(0.0, due[0][0] + _LATE - now,
+                           0.0 if answered else grown_at + _SILENT - now)
             if end is not None:
                 wake = end - now if wake is None else min(wake, end - now)
             got = runner.get(wake)
             while got is not None:
                 i, result, error = got
                 in_flight.discard(i)
+                answered += 1
                 outcome = _settle(i, result, error, states, handles, histories, reporters,
                                   max(clock(), slept_to), deadline, final, due)
                 if outcome is not None:

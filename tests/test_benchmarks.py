@@ -89,3 +89,22 @@ def test_celery_fleet_runs_tiny_next_to_wait_all():
     assert lines[0].startswith("20 jobs of sivi, rivya, sellerpic, clipia")
     assert [line.split()[0] for line in lines[2:4]] == ["celery:", "gs.wait_all,"]
     assert lines[4].startswith("celery / wait_all: requests per job")
+
+
+def test_wait_all_latency_runs_a_size_and_a_top_out_rate():
+    out = _run("wait_all_latency.py", "--sizes", "40", "--scale", "0.03", "--single-calls", "8",
+               "--top-out", "40", "--top-out-seconds", "2")
+    lines = out.splitlines()
+    assert "solo: the same jobs each waited alone" in out
+    rows = [line for line in lines if line.split("|")[0].strip() == "40"]
+    assert len(rows) == 2  # the figures and the load
+    assert rows[0].split()[-1] == "0"  # no job lost
+    top = [line for line in lines if line.split()[2:3] in (["default"], ["512"])]
+    assert len(top) == 2 and all(line.split()[-1] == "0" for line in top)
+
+
+def test_rate_limit_runs_and_states_its_goals():
+    out = _run("rate_limit.py", "--jobs", "20", "--rate", "20", "--providers", "clipia")
+    row = next(line for line in out.splitlines() if line.startswith("clipia"))
+    assert row.split()[1:4] == ["20", "20", "0"]  # jobs, done, lost to 429s
+    assert "goals: jobs lost to 429s 0 (0)" in out

@@ -61,3 +61,39 @@ def test_max_rate_is_checked(fake):
         with pytest.raises(gs.ConfigurationError, match="max_rate"):
             fake.client("rivya", max_rate=bad)
     assert fake.client("rivya", max_rate=2.5).max_rate == 2.5
+
+
+
+def _waiting_through_a_429(max_wait):
+    """The 21st turn at 10 a second (1.6 s away), waited for while a 429 arrives: 10
+    accepted in the last second, so the rate becomes 9.5 and waiting turns move."""
+    budget, now, slept = RateBudget(10.0), [0.0], []
+    for _ in range(20):
+        budget.reserve(0.0)
+
+    def sleep(seconds):
+        if not slept:
+            for i in range(10):
+                budget.record(0.05 + i / 10, 200)
+            budget.record(0.95, 429)
+        slept.append(seconds)
+        now[0] += seconds
+
+    sent = budget.wait_turn(lambda: now[0], sleep, max_wait)
+    return sent, now[0], slept, budget
+
+
+def test_a_decrease_stretches_the_turns_already_waiting():
+    sent, at, slept, budget = _waiting_through_a_429(None)
+    assert sent
+    assert budget.rate(0.95) == pytest.approx(9.5)
+    # from the decrease on, as if reserved at 9.5 a second: stretched by 10 / 9.5
+    assert slept[0] == pytest.approx(1.6)
+    assert at == pytest.approx(0.95 + (1.6 - 0.95) * 10 / 9.5)
+    assert len(slept) == 2
+
+
+def test_a_turn_pushed_past_max_wait_by_a_decrease_is_not_sent():
+    sent, at, slept, _ = _waiting_through_a_429(1.61)
+    assert not sent
+    assert slept == [pytest.approx(1.6)]  # it gave up on waking, sending nothing

@@ -146,3 +146,17 @@ def test_one_budget_for_all_threads_of_a_client_counted_at_the_server(fake):
     assert max(times) - min(times) >= (130 - 45) / 40
 
 
+
+
+def test_wait_all_adds_places_no_faster_than_replies_come(fake):
+    # 60 jobs due at once, replies after 0.3 s: 4 requests first, at most 4 more per reply
+    fake.latency("rivya", 0.3)
+    at_once = gs.Backoff(first_delay=0, initial=5, multiplier=1, max_interval=5, jitter=0)
+    client = fake.client("rivya", backoff=at_once, timeout=(2, 2))
+    jobs = [client.job(fake.add_job("rivya", ["succeeded"])) for _ in range(60)]
+    outcomes = gs.wait_all(jobs, timeout=30)
+    assert all(o.state is State.SUCCEEDED for o in outcomes)
+    times = sorted(request.time for request in fake.requests)
+    first = times[0]
+    assert sum(t < first + 0.25 for t in times) == 4  # before any reply: the first 4 only
+    assert sum(t < first + 0.55 for t in times) <= 4 + 8  # then at most doubling a round trip
