@@ -12,6 +12,8 @@ import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
 from genstatus_sync._plan import Schedule, fit, regime
 
+from .clock import Clock
+
 SIVI = gs.SiviClient.default_backoff
 RIVYA = gs.RivyaClient.default_backoff
 CLIPIA = gs.ClipiaClient.default_backoff
@@ -150,25 +152,13 @@ def test_a_history_holds_no_job_id_and_no_key(fake):
     from .conftest import KEY
 
     history = gs.DurationHistory()
-    clock = Clock()
+    clock = Clock(now=5000.0)
     client = fake.client("rivya", history=history, clock=clock, sleep=clock.sleep)
     job = fake.add_job("rivya", ["queued", "running", "succeeded"], job_id="secret-job-42")
     client.wait(job)
     text = history.dumps()
     assert history.durations("z-image") and "secret-job-42" not in text and KEY not in text
     assert fake.url not in text and "127.0.0.1" not in text
-
-
-class Clock:
-    def __init__(self, now=5000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        assert seconds >= 0
-        self.now += seconds
 
 
 # -- the fitted schedule ----------------------------------------------------------------------

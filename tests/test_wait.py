@@ -12,21 +12,7 @@ import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
 from genstatus_sync._wait import iter_wait_all
 
-
-class Clock:
-    """A virtual monotonic clock; ``sleep`` records each delay and advances time."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
+from .clock import Clock
 
 
 def status(state, progress=None, queue=None, raw=None):

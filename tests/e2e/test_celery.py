@@ -19,6 +19,7 @@ import pytest
 import genstatus_sync as gs
 from genstatus_sync.testing import FakeProviders
 
+from ..clock import Clock
 from ..conftest import KEY
 from .conftest import until as _until
 
@@ -110,21 +111,10 @@ def _requests_per_job(fake):
     return Counter(f"{r.provider}:{_requested_job(r)}" for r in fake.requests)
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1_000_000.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
-
-
 def _solo(scripts, backoff):
     """Requests per job when each job is waited on alone by client.wait, on a virtual clock,
     against the same scripts."""
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     with FakeProviders(api_key=KEY, clock=clock) as fake:
         for provider, job_id, states, every, args in scripts:
             fake.add_job(provider, states, every=every, job_id=job_id)

@@ -13,19 +13,10 @@ import pytest
 from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders, RecordedRequest
 
+from ..clock import Clock
 from ..conftest import KEY, fast_client
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
-
-
-class Clock:
-    """A virtual clock for the fake: it moves only when the test says so."""
-
-    def __init__(self, now=0.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def target(provider, job):
@@ -371,7 +362,7 @@ ERROR_MESSAGE = {"sivi": lambda b: b["body"]["message"], "rivya": lambda b: b["e
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_rate_limit_in_a_sliding_second(provider):
-    clock = Clock()
+    clock = Clock(now=0.0)
     with FakeProviders(api_key=KEY, clock=clock) as fake:
         job = fake.add_job(provider, ["running"])
         fake.rate_limit(provider, 2)

@@ -8,24 +8,13 @@ import genstatus_sync as gs
 from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders
 
+from ..clock import Clock
 from ..conftest import KEY
-
-
-class Clock:
-    def __init__(self, now=2_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        assert seconds >= 0
-        self.now += seconds
 
 
 @pytest.fixture()
 def timed():
-    clock = Clock()
+    clock = Clock(now=2_000_000.0)
     with FakeProviders(api_key=KEY, clock=clock) as fake:
         yield fake, clock
 

@@ -10,19 +10,10 @@ import pytest
 import genstatus_sync as gs
 from genstatus_sync import State
 
+from ..clock import max_in_any_second
 from ..conftest import fast_client
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
-
-
-def _max_in_any_second(times):
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while times[start] <= t - 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def test_32_threads_share_one_client_without_a_wrong_reply_or_a_pool_warning(fake, caplog):
@@ -142,7 +133,7 @@ def test_one_budget_for_all_threads_of_a_client_counted_at_the_server(fake):
         thread.join()
     times = [request.time for request in fake.requests]
     assert len(times) == 130
-    assert _max_in_any_second(times) <= 40 + 5
+    assert max_in_any_second(times) <= 40 + 5
     assert max(times) - min(times) >= (130 - 45) / 40
 
 

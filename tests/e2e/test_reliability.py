@@ -27,6 +27,7 @@ from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders
 from genstatus_sync.testing._fake import FAULTS
 
+from ..clock import Clock
 from ..conftest import KEY
 from .rawserver import (
     MB,
@@ -1105,19 +1106,6 @@ def test_report_the_worst_deadline_overruns():
 
 # == 10. contract points ====================================================================
 
-class VirtualClock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def _sellerpic(data):
     return {"code": 0, "data": data, "msg": "success", "success": True, "traceId": "t"}
 
@@ -1134,7 +1122,7 @@ def test_sellerpic_data_without_a_result_list_is_queued_and_waited_on(data):
 
     with RawServer(handler) as server:
         server.polls = 0
-        clock = VirtualClock()
+        clock = Clock(now=0.0)
         client = gs.SellerPicClient(api_key=KEY, base_url=server.url, sleep=clock.sleep,
                                     clock=clock)
         assert client.poll("1001").state is State.QUEUED
@@ -1150,7 +1138,7 @@ def test_sellerpic_data_without_a_result_list_is_queued_and_waited_on(data):
 @pytest.mark.parametrize("results", [[1, 2, 3], [{"a": 1}, {"a": 2}], ["x", None],
                                      [gs.ServerError("busy", status_code=503), 7]])
 def test_generic_wait_timeout_carries_the_last_result_whatever_poll_returns(results):
-    clock = VirtualClock()
+    clock = Clock(now=0.0)
     calls = []
 
     def poll():
@@ -1171,7 +1159,7 @@ def test_generic_wait_timeout_carries_the_last_result_whatever_poll_returns(resu
 
 def test_a_backoff_whose_initial_delay_exceeds_its_cap_sleeps_the_cap(fake):
     job = fake.add_job("rivya", ["running"] * 5 + ["succeeded"])
-    clock = VirtualClock()
+    clock = Clock(now=0.0)
     client = fake.client("rivya", sleep=clock.sleep, clock=clock,
                          backoff=gs.Backoff(initial=5, max_interval=2, jitter=0))
     assert client.wait(job, timeout=600).state is State.SUCCEEDED

@@ -10,22 +10,10 @@ import pytest
 import genstatus_sync as gs
 from genstatus_sync import State
 
+from ..clock import Clock
 from ..conftest import fast_client
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -33,7 +21,7 @@ class Clock:
 def test_inside_a_wait_n_transient_failures_cost_exactly_n_requests(fake, provider, status):
     job = fake.add_job(provider, ["succeeded"])
     fake.fail(provider, status, times=3)
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fake.client(provider, sleep=clock.sleep, clock=clock, max_retries=5)
     assert client.wait(job, timeout=600).state is State.SUCCEEDED
     status_calls = [r for r in fake.requests if provider != "clipia" or r.path.endswith("/status")]
@@ -45,7 +33,7 @@ def test_inside_a_wait_n_transient_failures_cost_exactly_n_requests(fake, provid
 def test_other_statuses_end_a_wait_at_once(fake, status):
     job = fake.add_job("rivya", ["succeeded"])
     fake.fail("rivya", status, times=3)
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fake.client("rivya", sleep=clock.sleep, clock=clock)
     with pytest.raises(gs.APIError) as info:
         client.wait(job, timeout=600)
@@ -56,7 +44,7 @@ def test_other_statuses_end_a_wait_at_once(fake, status):
 def test_outside_a_wait_max_retries_and_their_schedule(fake):
     job = fake.add_job("rivya", ["succeeded"])
     fake.fail("rivya", 503, times=2)
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fake.client("rivya", sleep=clock.sleep, clock=clock, max_retries=2)
     assert client.poll(job).state is State.SUCCEEDED
     assert len(fake.requests) == 3
@@ -71,7 +59,7 @@ def test_outside_a_wait_a_long_or_unusable_retry_after_is_raised_not_slept_on(fa
                                                                                slept):
     job = fake.add_job("rivya", ["succeeded"])
     fake.fail("rivya", 429, retry_after=value)
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fake.client("rivya", sleep=clock.sleep, clock=clock, max_retries=2)
     if slept:
         assert client.poll(job).state is State.SUCCEEDED
@@ -88,7 +76,7 @@ def test_outside_a_wait_a_long_or_unusable_retry_after_is_raised_not_slept_on(fa
 def test_inside_a_wait_a_long_retry_after_is_honoured_up_to_the_deadline(fake):
     job = fake.add_job("rivya", ["succeeded"])
     fake.fail("rivya", 429, retry_after="3600", times=5)
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fake.client("rivya", sleep=clock.sleep, clock=clock)
     with pytest.raises(gs.WaitTimeout) as info:
         client.wait(job, timeout=100)
@@ -116,7 +104,7 @@ def tls_fake(fake, tmp_path):
 
 def test_a_certificate_failure_is_raised_at_once_outside_and_inside_a_wait(tls_fake):
     job = tls_fake.add_job("rivya", ["running"])
-    clock = Clock()
+    clock = Clock(now=0.0)
     client = fast_client(tls_fake, "rivya", base_url=tls_fake.https_url, max_retries=3)
     client._sleep, client._clock = clock.sleep, clock
     with pytest.raises(gs.TransportError, match="TLS certificate") as info:

@@ -16,22 +16,10 @@ import genstatus_sync as gs
 from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders
 
+from ..clock import Clock
 from ..conftest import KEY
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
-
-
-class Clock:
-    """A virtual clock shared by the clients and the fake (which records request times)."""
-
-    def __init__(self, now=1_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 jobs = st.tuples(
@@ -96,7 +84,7 @@ def _run(fake, clock, provider, states, failures, timeout, progress, stepped, hi
 
 @pytest.fixture(scope="module")
 def stepping():
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     clock.base = clock.now
     with FakeProviders(api_key=KEY, clock=clock) as fake:
         yield fake, clock
@@ -176,7 +164,7 @@ def test_steps_in_fresh_processes_follow_the_same_schedule(stepping, provider):
 
 
 def test_an_early_step_makes_no_request_and_says_when(fake):
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
     job = fake.add_job("rivya", ["running", "succeeded"])
     token = client.wait_token(job)
@@ -189,7 +177,7 @@ def test_an_early_step_makes_no_request_and_says_when(fake):
 
 
 def test_a_transient_error_is_a_step_with_its_error_and_retry_after(fake):
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("clipia", clock=clock, sleep=clock.sleep)
     job = fake.add_job("clipia", ["running"])
     fake.fail("clipia", 429, retry_after=40)
@@ -199,7 +187,7 @@ def test_a_transient_error_is_a_step_with_its_error_and_retry_after(fake):
 
 
 def test_a_step_past_the_deadline_polls_once_more_then_times_out(fake):
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
     job = fake.add_job("rivya", ["running"])
     token = client.wait_token(job, timeout=10)
@@ -210,7 +198,7 @@ def test_a_step_past_the_deadline_polls_once_more_then_times_out(fake):
 
 
 def test_retry_in_never_points_past_the_deadline(fake):
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
     job = fake.add_job("rivya", ["running"])
     token = client.wait_token(job, timeout=12)
@@ -225,7 +213,7 @@ def test_retry_in_never_points_past_the_deadline(fake):
 
 
 def test_non_transient_errors_are_raised_as_by_poll(fake):
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
     token = client.wait_token("no-such-job")
     clock.sleep(10)
@@ -291,7 +279,7 @@ def test_a_version_1_token_is_still_read(fake):
     import base64
     import zlib
 
-    clock = Clock()
+    clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
     job = fake.add_job("rivya", ["running", "succeeded"])
     data = {"v": 1, "p": "rivya", "j": job, "a": [], "s": clock.now, "d": clock.now + 600,
