@@ -257,8 +257,10 @@ class BaseClient(Generic[ModelT, IdT]):
         except GenStatusError as exc:
             logger.debug("%s: GET %s failed: %s", self.provider, path, type(exc).__name__)
             if isinstance(exc, (TransportError, ResponseFormatError)):
-                text = exc.args[0] if exc.args else type(exc).__name__
-                exc.args = (f"{self.provider}: {text}",)
+                text = str(exc.args[0]) if exc.args else type(exc).__name__
+                if not text.startswith(f"{self.provider}: "):  # (a transport may raise one
+                    text = f"{self.provider}: {text}"          # exception object twice)
+                exc.args = (text,)
                 if isinstance(exc, ResponseFormatError):
                     exc.message, exc.provider = exc.args[0], self.provider
             self._redactor.exception(exc)
@@ -295,9 +297,9 @@ class BaseClient(Generic[ModelT, IdT]):
                 str(exc) if isinstance(exc, TooManyValues) else "not JSON")
         if not failure and self._redactor.may_hold_key(body):
             data = self._redactor.data(data)
-        snippet = self._redactor.snippet(body)
         if 200 <= status < 300 and not failure:
             return status, data
+        snippet = self._redactor.snippet(body)
         if 200 <= status < 300:
             raise ResponseFormatError(f"{self.provider}: HTTP {status} reply is {failure}: "
                                       f"{snippet[:80]!r}", provider=self.provider,

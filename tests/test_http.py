@@ -359,3 +359,47 @@ def test_key_never_leaks_on_any_error_path(provider, caplog):
     assert caplog.records
     leaked = [t for t in texts if KEY in t]
     assert not leaked
+
+
+def test_a_transport_error_raised_twice_is_named_once_per_provider():
+    from genstatus_sync.testing import MockTransport
+
+    down = gs.TransportError("connection refused")  # one object, raised on every try
+
+    def handler(request):
+        raise down
+
+    client = gs.RivyaClient(api_key=KEY, transport=MockTransport(handler), max_retries=3,
+                            sleep=lambda seconds: None)
+    with pytest.raises(gs.TransportError) as info:
+        client.get_status("job-1")
+    assert str(info.value) == "rivya: connection refused"
+
+
+def test_a_clipia_status_that_takes_the_waits_last_moment_ends_it_with_that_status():
+    """COMPLETED arrives as the deadline passes: no result request is sent past it, and the
+    WaitTimeout carries the status that said so (read as still running: no result yet)."""
+    from genstatus_sync.testing import MockTransport, Reply
+
+    from .clock import Clock
+
+    clock = Clock(now=0.0)
+    replies = [json.dumps({"status": "IN_PROGRESS", "request_id": "r1"}),
+               json.dumps({"status": "COMPLETED", "request_id": "r1"})]
+
+    def handler(request):
+        body = replies.pop(0) if replies else ""
+        if not replies:
+            clock.now = max(clock.now, 1.6)  # the status reply comes at the wait's very end
+        return Reply(200, {"Content-Type": "application/json"}, body.encode())
+
+    transport = MockTransport(handler)
+    client = gs.ClipiaClient(api_key=KEY, transport=transport, clock=clock, sleep=clock.sleep,
+                             backoff=gs.Backoff(first_delay=0, initial=1.0, jitter=0))
+    with pytest.raises(gs.WaitTimeout) as info:
+        client.wait("r1", timeout=1.0)
+    assert [urlsplit(r.url).path for r in transport.requests] == [
+        "/v1/requests/r1/status", "/v1/requests/r1/status"]
+    last = info.value.last
+    assert last is not None and last.state is gs.State.RUNNING
+    assert last.raw.status.value == "COMPLETED"

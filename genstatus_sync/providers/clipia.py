@@ -47,6 +47,9 @@ class _Url(str):
     """A string found under a ``url`` key (other strings are not URLs to return)."""
 
 
+_NO_TIME = 0.001  # seconds: a request with less left is not sent (see BaseClient._get)
+
+
 class ClipiaClient(BaseClient[RequestStatus, str]):
     """Reads Clipia generation requests. ``get_status`` returns ``models.clipia.RequestStatus``;
     ``wait`` fetches the result once the request is terminal (``JobStatus.raw`` is then
@@ -82,8 +85,13 @@ class ClipiaClient(BaseClient[RequestStatus, str]):
     def _complete(self, status: JobStatus, job_id: str, end: Optional[float]) -> JobStatus:
         if not status.done:
             return status
+        left = None if end is None else end - self._clock()
+        if left is not None and left <= _NO_TIME:
+            # The status reply took the wait's last moment: the result is not fetched, and the
+            # wait ends (WaitTimeout) with this status as its last, read as still running.
+            return attrs.evolve(status, state=State.RUNNING)
         try:
-            result = self._result(job_id, None if end is None else end - self._clock())
+            result = self._result(job_id, left)
         except ResultNotReady:
             return attrs.evolve(status, state=State.RUNNING)
         return attrs.evolve(status, result_urls=tuple(output_urls(result.output)),
