@@ -17,6 +17,10 @@ time. The lowered rate holds at once for the requests already waiting for their 
 their turns are stretched from the moment of the decrease (by the rate the provider
 accepted over the new rate), as if they had been reserved at the new rate; those that
 waited with no rate known reserve anew.
+
+A scheduler with other work (``wait_all``) does not wait in the budget: ``take`` reserves a
+turn only when it is due now, and the client's next request uses it; otherwise it says how
+long until one would be, and the scheduler polls the jobs of other clients meanwhile.
 """
 
 import math
@@ -48,6 +52,7 @@ class RateBudget:
         self._decreases = 0  # how many times a 429 lowered the rate
         # (count, when, old rate / new rate or None when there was none) of the last ones
         self._stretches: Deque[Tuple[int, float, Optional[float]]] = deque(maxlen=_KEPT)
+        self._taken = 0  # turns reserved by take() that no request has used yet
 
     def rate(self, now: float) -> Optional[float]:
         """Requests per second allowed at ``now`` (None: no limit)."""
@@ -66,19 +71,38 @@ class RateBudget:
         with self._lock:
             return self._reserve(now, max_wait)
 
-    def _reserve(self, now: float, max_wait: Optional[float]) -> Optional[float]:
+    def take(self, now: float) -> float:
+        """0.0 when a request may go now, its turn reserved for the client's next request;
+        else the seconds until one could go, nothing reserved."""
+        if self.max_rate is None and self._learned is None and now >= self._paused_until:
+            return 0.0
+        with self._lock:
+            delay, tat, interval = self._turn(now)
+            if delay > 0:
+                return delay
+            if interval:
+                self._tat = tat + interval
+            self._taken += 1
+            return 0.0
+
+    def _turn(self, now: float) -> Tuple[float, float, float]:
+        """(seconds until the next turn, its theoretical arrival time, the interval) at the
+        rate allowed now; the interval is 0 when there is no rate."""
         rate = self.rate(now)
+        start = max(now, self._paused_until)
         if rate is None:
-            delay = max(0.0, self._paused_until - now)
-            return None if max_wait is not None and delay > max_wait else delay
+            return start - now, start, 0.0
         interval = 1.0 / rate
         tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
-        start = max(now, self._paused_until)
         tat = max(self._tat, start)
-        delay = max(start - now, tat - tolerance - now)
+        return max(start - now, tat - tolerance - now), tat, interval
+
+    def _reserve(self, now: float, max_wait: Optional[float]) -> Optional[float]:
+        delay, tat, interval = self._turn(now)
         if max_wait is not None and delay > max_wait:
             return None
-        self._tat = tat + interval
+        if interval:
+            self._tat = tat + interval
         return delay
 
     def wait_turn(self, clock: Callable[[], float], sleep: Callable[[float], None],
@@ -91,6 +115,9 @@ class RateBudget:
             return True
         end = None if max_wait is None else now + max_wait
         with self._lock:
+            if self._taken:  # a turn take() reserved for this request
+                self._taken -= 1
+                return True
             delay, seen = self._reserve(now, max_wait), self._decreases
         while delay is not None and delay > 0:
             turn = now + delay

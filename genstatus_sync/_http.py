@@ -271,6 +271,11 @@ class BaseClient(Generic[ModelT, IdT]):
                      len(reply.body), (time.perf_counter() - started) * 1000)
         return self._read(reply)
 
+    def _take_turn(self) -> float:
+        """0.0 when this client's next request may go now (its turn reserved for it), else
+        the seconds until it could (wait_all polls other clients' jobs meanwhile)."""
+        return self._budget.take(self._clock())
+
     def _wait_turn(self, path: str, seconds: Optional[float]) -> Optional[float]:
         """Wait for the rate budget's turn; the seconds then left of ``seconds``."""
         if seconds is None:

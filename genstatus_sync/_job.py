@@ -50,6 +50,8 @@ class _PollingClient(Protocol):
 
     def _kind(self, status: Optional[JobStatus]) -> Optional[str]: ...  # pragma: no cover
 
+    def _take_turn(self) -> float: ...  # pragma: no cover
+
     def _wait_poll(self, job_id: str, args: Args,
                    seconds: Optional[float]) -> JobStatus: ...  # pragma: no cover
 
@@ -92,6 +94,11 @@ class Job:
     def poll_within(self, seconds: Optional[float]) -> JobStatus:
         """One poll of a wait, without retries; every request ends within ``seconds``."""
         return self.client._wait_poll(self.job_id, self.args, seconds)
+
+    def take_turn(self) -> float:
+        """0.0 when the client's rate budget lets a poll go now (the turn is kept for it),
+        else the seconds until it would."""
+        return self.client._take_turn()
 
     def wait(self, *, timeout: Optional[float] = 600.0, backoff: Optional[Backoff] = None,
              on_update: Optional[Callable[[JobStatus], None]] = None,

@@ -22,6 +22,8 @@ from typing import (
     Any,
     Callable,
     Deque,
+    Dict,
+    Hashable,
     Iterable,
     Iterator,
     List,
@@ -443,44 +445,78 @@ def iter_wait_all(
     states = [WaitState(started=start, deadline=deadline, seed=job_seed(h.provider, h.job_id),
                         kind=_kind_of(h, None)) for h in handles]
     reporters = [_Reporter(on_update) for _ in handles]
+    owners, takes = _budgets(handles)
     due = [(start + min(s.next_delay(start, h.backoff, histories[i]), s.time_left(start)), i)
            for i, (s, h) in enumerate(zip(states, handles))]
     heapq.heapify(due)
+    # Polls that fell due, per budget (client), in the order they did; a budget with no turn
+    # now holds its polls back until ``held`` says, without taking places in flight (with
+    # threads, one of them waits for its turn in a thread, ``waiter``: the client's own clock
+    # and sleep then rule, whatever this loop's are).
+    ready: Dict[Hashable, List[Tuple[float, int]]] = {}
+    held: Dict[Hashable, float] = {}
+    waiter: Dict[Hashable, int] = {}
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     in_flight: Set[int] = set()
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
     answered, grown_at = 0, start  # replies since the limit last grew, and when it did
+
+    def submit(i: int, now: float) -> None:
+        in_flight.add(i)
+        if deadline is not None and now >= deadline:
+            final.add(i)
+        runner.submit(i, _poll_call(handles[i], request_window(states[i], now)))
+
     try:
-        while due or in_flight:
+        while due or in_flight or ready:
             now = max(clock(), slept_to)
             if end is not None and now >= end:
-                for _, i in due:
-                    yield i, states[i].timed_out(now, _what(handles[i]))
-                for i in in_flight:
+                left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
+                for i in left + sorted(in_flight):
                     yield i, states[i].timed_out(now, _what(handles[i]))
                 return
-            if (due and len(in_flight) >= limit and due[0][0] <= now - _LATE and limit < cap
-                    and (answered or now >= grown_at + _SILENT)):
+            while due and due[0][0] <= now:
+                item = heapq.heappop(due)
+                heapq.heappush(ready.setdefault(owners[item[1]], []), item)
+            going = sorted((o for o in ready if held.get(o, -math.inf) <= now),
+                           key=lambda o: ready[o][0])
+            if (going and len(in_flight) >= limit and ready[going[0]][0][0] <= now - _LATE
+                    and limit < cap and (answered or now >= grown_at + _SILENT)):
                 limit = min(cap, limit + min((limit + 1) // 2, answered or limit))
                 answered, grown_at = 0, now
-            while due and due[0][0] <= now and len(in_flight) < limit:
-                _, i = heapq.heappop(due)
-                in_flight.add(i)
-                if deadline is not None and now >= deadline:
-                    final.add(i)
-                runner.submit(i, _poll_call(handles[i], request_window(states[i], now)))
+            for o in going:
+                polls, take = ready[o], takes.get(o)
+                while polls and len(in_flight) < limit:
+                    hold = 0.0 if take is None else take()
+                    if hold > 0:
+                        held[o] = now + hold
+                        if o in waiter or cap == 1:
+                            break
+                        waiter[o] = polls[0][1]  # it waits in its thread for the next turn
+                    submit(heapq.heappop(polls)[1], now)
+                    if hold > 0:
+                        break
+                if not polls:
+                    del ready[o]
+            # the next moment a poll may go: one falls due, or a budget has a turn again
+            soon = min([due[0][0]] if due else [], default=None)
+            turns = [held[o] for o in ready if held.get(o, -math.inf) > now]
+            if turns:
+                soon = min(turns) if soon is None else min(soon, min(turns))
             if not in_flight:
-                if due:
-                    sleep(max(0.0, due[0][0] - now))
-                    slept_to = due[0][0]
+                if soon is not None:
+                    sleep(max(0.0, soon - now))
+                    slept_to = soon
                 continue
             wake = None  # at the limit: until a result comes, or a due poll is late enough
-            if due and len(in_flight) < limit:
-                wake = due[0][0] - now
-            elif due and limit < cap:
-                wake = max(0.0, due[0][0] + _LATE - now,
+            waiting = [ready[o][0][0] for o in ready if held.get(o, -math.inf) <= now]
+            if len(in_flight) < limit:
+                wake = None if soon is None else soon - now
+            elif (waiting or due) and limit < cap:
+                oldest = min(waiting + ([due[0][0]] if due else []))
+                wake = max(0.0, oldest + _LATE - now,
                            0.0 if answered else grown_at + _SILENT - now)
             if end is not None:
                 wake = end - now if wake is None else min(wake, end - now)
@@ -488,6 +524,8 @@ def iter_wait_all(
             while got is not None:
                 i, result, error = got
                 in_flight.discard(i)
+                if waiter.get(owners[i]) == i:
+                    del waiter[owners[i]]
                 answered += 1
                 outcome = _settle(i, result, error, states, handles, histories, reporters,
                                   max(clock(), slept_to), deadline, final, due)
@@ -496,6 +534,24 @@ def iter_wait_all(
                 got = runner.get(0) if in_flight else None
     finally:
         runner.close()
+
+
+def _budgets(handles: List[Pollable]) -> Tuple[List[Hashable],
+                                              Dict[Hashable, Callable[[], float]]]:
+    """Each job's budget (its client, for ``client.job()`` handles; None: none known) and,
+    per budget, how to take a turn of it (``take_turn()``: 0.0 when one was kept for the
+    next request, else the seconds until one would be)."""
+    owners: List[Hashable] = []
+    takes: Dict[Hashable, Callable[[], float]] = {}
+    for handle in handles:
+        take = getattr(handle, "take_turn", None)
+        if not callable(take):
+            owners.append(None)
+            continue
+        owner = id(getattr(handle, "client", handle))
+        owners.append(owner)
+        takes.setdefault(owner, take)
+    return owners, takes
 
 
 def _poll_call(job: Pollable, seconds: Optional[float]) -> Callable[[], JobStatus]:

@@ -89,3 +89,17 @@ def test_a_turn_pushed_past_max_wait_by_a_decrease_is_not_sent():
     sent, at, slept, _ = _waiting_through_a_429(1.61)
     assert not sent
     assert slept == [pytest.approx(1.6)]  # it gave up on waking, sending nothing
+
+
+def test_take_keeps_a_turn_for_the_next_request_or_says_how_long_until_one():
+    budget, now = RateBudget(2), 100.0
+    assert [budget.take(now), budget.take(now)] == [0.0, 0.0]  # the burst: two at once
+    wait = budget.take(now)
+    assert wait == pytest.approx(0.5)  # the next turn, nothing reserved by asking
+    assert budget.take(now) == pytest.approx(0.5)
+    slept = []
+    assert budget.wait_turn(lambda: now, slept.append)  # a kept turn: no wait
+    assert budget.wait_turn(lambda: now, slept.append)
+    assert slept == []
+    assert budget.take(now + 0.5) == 0.0
+    assert RateBudget(None).take(now) == 0.0  # no limit: always now

@@ -151,3 +151,22 @@ def test_wait_all_adds_places_no_faster_than_replies_come(fake):
     first = times[0]
     assert sum(t < first + 0.25 for t in times) == 4  # before any reply: the first 4 only
     assert sum(t < first + 0.55 for t in times) <= 4 + 8  # then at most doubling a round trip
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 4])
+def test_a_client_held_back_by_its_budget_does_not_hold_up_other_clients_jobs(fake, max_in_flight):
+    # 20 Rivya jobs behind max_rate=2 (10 s of turns) and 6 Sivi jobs with no limit, all due at
+    # once: the Sivi jobs go while the Rivya polls wait for their turns, not after them
+    now = gs.Backoff(first_delay=0, initial=0.5, jitter=0)
+    rivya = fake.client("rivya", max_rate=2, backoff=now)
+    sivi = fake.client("sivi", backoff=now)
+    jobs = [rivya.job(fake.add_job("rivya", ["succeeded"])) for _ in range(20)]
+    jobs += [sivi.job(fake.add_job("sivi", ["succeeded"])) for _ in range(6)]
+    ended = []
+    outcomes = gs.wait_all(jobs, timeout=60, max_in_flight=max_in_flight,
+                           on_update=lambda status: ended.append(status.provider))
+    assert all(isinstance(o, gs.JobStatus) and o.state is State.SUCCEEDED for o in outcomes)
+    assert len(ended) == 26
+    assert "sivi" not in ended[9:]  # only the Rivya burst (2) and one waiting poll before
+    times = sorted(r.time for r in fake.requests if "/generations/" in r.path)
+    assert max_in_any_second(times) <= 2 + 2  # the budget still holds
