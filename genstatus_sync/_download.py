@@ -16,13 +16,15 @@ import errno
 import os
 import pathlib
 import secrets
+import threading
 import unicodedata
 from typing import Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
 from ._config import check_count, check_timeout
 from ._retry import parse_retry_after
-from ._transport import Request, RequestsTransport
+from ._transport import Request, RequestsTransport, for_any_url
+from ._transport import shown_url as _shown
 from ._version import __version__
 from .errors import ConfigurationError, TransportError, error_class
 
@@ -50,22 +52,39 @@ def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
 
     The name is the URL's last path segment made safe, suffixed ``-1``, ``-2``, ... rather than
     overwrite a file. Sends no key or provider header; follows at most 5 redirects (http and
-    https only); ``timeout`` is the (connect, read) pair, with no bound on the whole download;
-    ``on_progress(done, total)`` after each piece (``total`` None when the size is not sent).
-    Raises ConfigurationError (not http(s), ``dest_dir`` not a folder), the APIError subclass
-    of an error status (404: NotFoundError, ...), TransportError (connection, timeout, a body
-    cut short, too many redirects) or ResponseFormatError (more than ``max_bytes``).
+    https only); each request (each redirect too) goes through the proxy the environment gives
+    for its URL (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); ``timeout`` is the (connect, read) pair,
+    with no bound on the whole download; ``on_progress(done, total)`` after each piece
+    (``total`` None when the size is not sent). Messages name URLs without credentials or
+    query. Raises ConfigurationError (not http(s), ``dest_dir`` not a path of an existing
+    folder, a bad argument), the APIError subclass of an error status (404: NotFoundError,
+    ...), TransportError (connection, timeout, a body cut short, too many redirects) or
+    ResponseFormatError (more than ``max_bytes``); the file system's own OSError as it is
+    (the folder not writable, a full disk). Whatever is raised, no file is left behind.
     """
-    _check_url(url, "URL")
-    folder = pathlib.Path(dest_dir)
-    if not folder.is_dir():
-        raise ConfigurationError(f"download folder {str(folder)[:200]!r} is not an existing "
-                                 "directory")
-    limit = check_count("max_bytes", max_bytes)
-    pair = check_timeout(timeout)
-    name = safe_name(url)
-    transport = RequestsTransport()
-    try:
+    with contextlib.closing(Downloader()) as downloader:
+        return downloader.download(url, dest_dir, max_bytes=max_bytes, timeout=timeout,
+                                   on_progress=on_progress)
+
+
+class Downloader:
+    """``download`` with one session (and its kept-alive connections) for many downloads:
+    the command line's. Safe in threads; ``close()`` when done. Not exported."""
+
+    def __init__(self) -> None:
+        self._transport: Optional[RequestsTransport] = None
+        self._lock = threading.Lock()
+
+    def download(self, url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
+                 timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
+                 on_progress: Optional[Progress] = None) -> pathlib.Path:
+        """As ``genstatus_sync.download``."""
+        _check_url(url, "URL")
+        folder = _check_folder(dest_dir)
+        limit = check_count("max_bytes", max_bytes)
+        pair = check_timeout(timeout)
+        name = safe_name(url)
+        transport = self._the_transport()
         current = url
         for hop in range(MAX_REDIRECTS + 1):
             with transport.stream(Request(current, {}, _HEADERS), timeout=pair, total=None,
@@ -78,8 +97,32 @@ def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
                 return _save(reply.chunks(), _size(reply.headers), folder, name, current,
                              on_progress)
         raise AssertionError("unreachable")  # pragma: no cover - _redirect raises first
-    finally:
-        transport.close()
+
+    def _the_transport(self) -> RequestsTransport:
+        with self._lock:
+            if self._transport is None:
+                self._transport = for_any_url()
+            return self._transport
+
+    def close(self) -> None:
+        with self._lock:
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+
+def _check_folder(dest_dir: object) -> pathlib.Path:
+    folder: Optional[pathlib.Path] = None
+    if isinstance(dest_dir, (str, os.PathLike)):
+        with contextlib.suppress(TypeError):  # a PathLike of bytes
+            folder = pathlib.Path(dest_dir)
+    if folder is None:
+        raise ConfigurationError("dest_dir must be the path of a folder (str or os.PathLike "
+                                 f"of str), got {type(dest_dir).__name__}")
+    if not folder.is_dir():
+        raise ConfigurationError(f"download folder {str(folder)[:200]!r} is not an existing "
+                                 "directory")
+    return folder
 
 
 def safe_name(url: str) -> str:
@@ -141,19 +184,6 @@ def _check_url(url: object, what: str) -> str:
     if any(c.isspace() or not c.isprintable() for c in url):
         raise ConfigurationError(f"{what} {_shown(url)!r} has spaces or control characters")
     return url
-
-
-def _shown(url: str) -> str:
-    """``url`` for messages: no credentials, no query (a signed URL's token), at most 200
-    characters."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url.split("?", 1)[0][:200]
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if not parts.scheme:
-        return url.split("?", 1)[0][:200]
-    return f"{parts.scheme}://{netloc}{parts.path}"[:200]
 
 
 def _redirect(current: str, headers: Mapping[str, str], hop: int) -> str:

@@ -30,7 +30,8 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from urllib.parse import unquote
 
 import attrs
 import requests
@@ -110,6 +111,7 @@ class RequestsTransport:
         # Our own session's settings do not change: its default headers, proxies and CA
         # settings are taken once (a caller's session is asked at every request).
         self._defaults = dict(self.session.headers) if self._owns_session else None
+        self._any_url = False  # see for_any_url: proxies per URL, its query kept secret
         _transports.add(self)
 
     def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
@@ -125,7 +127,8 @@ class RequestsTransport:
         """``with transport.stream(request, ...) as reply:`` the status and headers, and
         ``reply.chunks()`` the decoded body, at most ``max_bytes`` of it; the same bounds and
         exception mapping as ``get``. (Downloads stream this way, with ``total=None``.)"""
-        call = _Call(_where(request.url), total, max_bytes)
+        call = _Call(shown_url(request.url), total, max_bytes,
+                     _hidden_parts(request.url, query=self._any_url))
         try:
             response = call(lambda: self._send(request, timeout))
             try:
@@ -149,6 +152,8 @@ class RequestsTransport:
                              headers={**self._defaults, **request.headers})
             url = prepared.url or request.url
             verify, cert, proxies = session.verify, session.cert, session.proxies
+            if self._any_url:
+                proxies = _environ_proxies(url)
         return session.get_adapter(url).send(prepared, stream=True, timeout=timeout,
                                              verify=True if verify is None else verify,
                                              cert=cert, proxies=proxies)
@@ -295,8 +300,10 @@ class _Call:
     exception mapped into ours (raised outside the handler, so nothing chains by accident);
     arms the watchdog for the request's ``total`` limit."""
 
-    def __init__(self, where: str, total: Optional[float], max_bytes: int) -> None:
+    def __init__(self, where: str, total: Optional[float], max_bytes: int,
+                 hidden: Tuple[str, ...] = ()) -> None:
         self.where, self.total, self.max_bytes = where, total, max_bytes
+        self.hidden = hidden  # what of the URL a chained exception must not show
         self.slot = _Slot()
         if total is not None:
             _watchdog.arm(total, self.slot)
@@ -329,7 +336,7 @@ class _Call:
         if isinstance(failure, (TransportError, ResponseFormatError)):
             raise failure
         mapped, chain = _map_exception(failure, self.where)
-        if chain:
+        if chain and not _mentions(failure, self.hidden):
             if isinstance(failure, requests.RequestException):
                 # kept as the cause for its text; not the request it holds (headers, key)
                 failure.request = failure.response = None
@@ -443,9 +450,45 @@ def _holds(exc: BaseException, kinds: Tuple[type, ...], depth: int = 0) -> bool:
     return any(_holds(e, kinds, depth + 1) for e in inner)
 
 
-def _where(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return rest.split("?", 1)[0] if rest else url[:200]
+def shown_url(url: str) -> str:
+    """``url`` for messages: no credentials (``user:password@``), no query (a signed URL's
+    token) or fragment, at most 200 characters. Every message that names a URL uses this."""
+    text = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        authority, slash, path = rest.partition("/")
+        text = f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+    return text[:200]
+
+
+
+def _hidden_parts(url: str, *, query: bool) -> Tuple[str, ...]:
+    """What ``shown_url`` leaves out of ``url`` that must not reach a message by another way
+    (a chained exception's text): its credentials, and its query when ``query`` (a result's
+    signed URL); percent-decoded."""
+    text = url.split("#", 1)[0]
+    base, _, search = text.partition("?")
+    _, sep, rest = base.partition("://")
+    userinfo = rest.partition("/")[0].rpartition("@")[0] if sep else ""
+    user, _, password = userinfo.partition(":")
+    parts = [userinfo, password or user] + ([search] if query else [])
+    return tuple(unquote(p) for p in parts if p)
+
+
+def _mentions(exc: BaseException, parts: Tuple[str, ...], depth: int = 0) -> bool:
+    """Whether the text of ``exc``, of its arguments or of the exceptions it wraps or chains
+    holds one of ``parts`` (compared percent-decoded)."""
+    if not parts:
+        return False
+    text = unquote(f"{exc} {exc!r}")
+    if any(p in text for p in parts):
+        return True
+    if depth > 6:
+        return False
+    inner = [a for a in exc.args if isinstance(a, BaseException)]
+    inner += [e for e in (getattr(exc, "reason", None), exc.__cause__, exc.__context__)
+              if isinstance(e, BaseException)]
+    return any(_mentions(e, parts, depth + 1) for e in inner)
 
 
 def _text(value: object) -> str:
@@ -622,6 +665,22 @@ class _BoundAdapter(HTTPAdapter):
         ).startswith("socks"):
             manager.pool_classes_by_scheme = _POOLS
         return manager
+
+
+def for_any_url(pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> RequestsTransport:
+    """A transport for URLs of any host (downloads and their redirects): the proxy of each
+    request is the one the environment gives for its URL (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+    NO_PROXY), read at that request, rather than once for one base URL."""
+    transport = RequestsTransport(pool_maxsize=pool_maxsize)
+    transport._any_url = True
+    return transport
+
+
+def _environ_proxies(url: str) -> Dict[str, str]:
+    """The proxies the environment gives for ``url``, as requests with ``trust_env`` finds
+    them: none when NO_PROXY covers its host."""
+    found: Dict[str, str] = requests.utils.get_environ_proxies(url, no_proxy=None)
+    return found
 
 
 def new_session(base_url: str, pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> requests.Session:

@@ -11,6 +11,7 @@ terminal's encoding lacks is printed escaped (``\\xfc``, ``\\U0001f984``).
 """
 
 import argparse
+import contextlib
 import errno
 import json
 import logging
@@ -20,12 +21,16 @@ import sys
 import tempfile
 import threading
 import time
+import typing
 import unicodedata
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, cast
 
 from ._registry import PROVIDERS, client_class
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
 from .status import JobStatus, State
+
+if typing.TYPE_CHECKING:
+    from ._download import Downloader
 
 __all__ = ["main"]
 
@@ -232,29 +237,36 @@ def _outcome(provider: str, job_id: str, result: object, last: Optional[JobStatu
 
 def _download_all(ids: Sequence[str], outcomes: Dict[str, Outcome], folder: str,
                   display: "Display", err: "Output") -> None:
-    from . import download
+    from ._download import Downloader
 
-    for job_id in ids:
-        outcome = outcomes[job_id]
-        if outcome.status.state is not State.SUCCEEDED or outcome.code != EXIT_OK:
-            continue
-        errors = []
-        for url in outcome.status.result_urls:
-            progress = display.downloading(outcome.status, url)
-            try:
-                path = download(url, folder, on_progress=progress)
-            except (GenStatusError, OSError) as exc:
-                display.saved(None)
-                text = f"download of {url} failed: {exc}"
-                err.write(f"genstatus: {outcome.status.provider} {_printable(job_id)}: "
-                          f"{_printable(text)}\n")
-                errors.append(text)
-                outcome.files.append(None)
-            else:
-                display.saved(str(path))
-                outcome.files.append(str(path))
-        if errors:
-            outcome.code, outcome.error = EXIT_ERROR, "; ".join(errors)
+    with contextlib.closing(Downloader()) as downloader:  # one session for all of them
+        for job_id in ids:
+            _download_job(downloader, outcomes[job_id], job_id, folder, display, err)
+
+
+def _download_job(downloader: "Downloader", outcome: Outcome, job_id: str, folder: str,
+                  display: "Display", err: "Output") -> None:
+    from ._transport import shown_url  # the URL without credentials or query
+
+    if outcome.status.state is not State.SUCCEEDED or outcome.code != EXIT_OK:
+        return
+    errors = []
+    for url in outcome.status.result_urls:
+        progress = display.downloading(outcome.status, url)
+        try:
+            path = downloader.download(url, folder, on_progress=progress)
+        except (GenStatusError, OSError) as exc:
+            display.saved(None)
+            text = f"download of {shown_url(url)} failed: {exc}"
+            err.write(f"genstatus: {outcome.status.provider} {_printable(job_id)}: "
+                      f"{_printable(text)}\n")
+            errors.append(text)
+            outcome.files.append(None)
+        else:
+            display.saved(str(path))
+            outcome.files.append(str(path))
+    if errors:
+        outcome.code, outcome.error = EXIT_ERROR, "; ".join(errors)
 
 
 def _print_status(status: JobStatus, out: "Output", files: Sequence[Optional[str]] = (),

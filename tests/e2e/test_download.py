@@ -3,6 +3,7 @@ be slow, cut off, redirect, lie about its length or fail; after every failure th
 neither a file under the final name nor a temporary file."""
 
 import gzip
+import http.client
 import http.server
 import os
 import socket
@@ -100,6 +101,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(302, b"", {"Location": "ftp://127.0.0.1/file.bin"})
         elif kind == "no-location":
             self.reply(302, b"")
+        elif kind == "to":  # /to?<URL>: a redirect there
+            self.reply(302, b"", {"Location": self.path.split("?", 1)[1]})
         else:
             self.reply(404, b"not here")
 
@@ -396,3 +399,169 @@ def test_bad_arguments_are_a_configuration_error(server, tmp_path, kwargs):
 def test_a_string_folder_works_and_the_path_is_returned_in_it(server, tmp_path):
     path = gs.download(f"{server.url}/files/a.bin", str(tmp_path))
     assert path == tmp_path / "a.bin"
+
+
+# -- the environment's proxy, for each request ------------------------------------------------
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """A plain-http forward proxy: takes absolute-form requests (``GET http://host:port/x``),
+    records them, and forwards each to its origin."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        self.requests = []  # the absolute URLs asked for
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_port}"
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+class ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        if not self.path.startswith("http://"):
+            self.send_error(400)
+            return
+        host, _, path = self.path[len("http://"):].partition("/")
+        hostname, _, port = host.rpartition("@")[2].partition(":")
+        origin = http.client.HTTPConnection(hostname, int(port or 80), timeout=5)
+        try:
+            headers = {k: v for k, v in self.headers.items()
+                       if k.lower() not in ("proxy-connection", "connection")}
+            origin.request("GET", "/" + path, headers=headers)
+            reply = origin.getresponse()
+            body = reply.read()
+        finally:
+            origin.close()
+        self.send_response(reply.status)
+        for name, value in reply.getheaders():
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def proxy(monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
+                 "https_proxy", "HTTP_PROXY", "http_proxy", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    srv = ForwardProxy()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    monkeypatch.setenv("HTTP_PROXY", srv.url)
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_a_download_goes_through_the_environments_proxy(server, proxy, tmp_path):
+    path = gs.download(f"{server.url}/files/a.bin", tmp_path)
+    assert path.read_bytes() == BODY
+    assert proxy.requests == [f"{server.url}/files/a.bin"]
+    assert [p for p, _ in server.requests] == ["/files/a.bin"]
+
+
+def test_every_redirect_hop_goes_through_the_proxy(server, proxy, tmp_path):
+    path = gs.download(f"{server.url}/redirect/2/absolute", tmp_path)
+    assert path.read_bytes() == BODY
+    assert proxy.requests == [f"{server.url}/redirect/2/absolute",
+                              f"{server.url}/redirect/1/absolute/302",
+                              f"{server.url}/files/final.bin"]
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "localhost,127.0.0.1", "*"])
+def test_no_proxy_covering_the_host_goes_direct(server, proxy, tmp_path, monkeypatch,
+                                                no_proxy):
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    path = gs.download(f"{server.url}/redirect/1/rooted", tmp_path)
+    assert path.read_bytes() == BODY
+    assert proxy.requests == []
+    assert [p for p, _ in server.requests] == ["/redirect/1/rooted", "/files/final.bin"]
+
+
+def test_the_proxy_is_chosen_for_each_hop_by_its_own_host(server, proxy, tmp_path,
+                                                          monkeypatch):
+    # 127.0.0.1 goes direct; its redirect to localhost (another host, same server) through
+    # the proxy
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    target = f"http://localhost:{server.server_port}/files/b.bin"
+    path = gs.download(f"{server.url}/to?{target}", tmp_path)
+    assert path.read_bytes() == BODY and path.name == "to"
+    assert proxy.requests == [target]
+    assert [p for p, _ in server.requests] == [f"/to?{target}", "/files/b.bin"]
+
+
+def test_a_proxy_that_is_not_there_is_a_transport_error(server, proxy, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(gs.TransportError):
+        gs.download(f"{server.url}/files/a.bin", tmp_path, timeout=(0.5, 0.5))
+    assert server.requests == [] and listing(tmp_path) == []
+
+
+# -- credentials in a URL are never shown -------------------------------------------------------
+
+SECRET = "s3cret-pw"
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed at once: nothing listens there
+
+
+def texts(exc):
+    """The message, repr and arguments of ``exc`` and of every exception in its chain."""
+    seen, found = set(), []
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        found += [str(exc), repr(exc), *(repr(a) for a in exc.args)]
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def with_secret(url):
+    return url.replace("://", f"://user:{SECRET}@", 1)
+
+
+@pytest.mark.parametrize("through_proxy", [False, True])
+@pytest.mark.parametrize("case", ["refused", "404", "redirect-to-404", "redirect-to-refused"])
+def test_credentials_in_a_url_are_in_no_error(server, proxy, tmp_path, monkeypatch, case,
+                                              through_proxy):
+    if not through_proxy:
+        monkeypatch.delenv("HTTP_PROXY")
+    refused = with_secret(f"http://127.0.0.1:{closed_port()}/x.png?token=t0ken")
+    url = {"refused": refused,
+           "404": with_secret(f"{server.url}/status/404?token=t0ken"),
+           "redirect-to-404": f"{server.url}/to?" + with_secret(f"{server.url}/status/404"),
+           "redirect-to-refused": f"{server.url}/to?{refused}"}[case]
+    kind = gs.NotFoundError if "404" in case else gs.TransportError
+    with pytest.raises(kind) as caught:
+        gs.download(url, tmp_path, timeout=(0.5, 0.5))
+    found = texts(caught.value)
+    assert "127.0.0.1" in str(caught.value)
+    assert not [t for t in found if SECRET in t or "t0ken" in t]
+    assert listing(tmp_path) == []
+
+
+# -- bad arguments ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("folder", [None, 5, b"/tmp", 1.5, ["/tmp"]])
+def test_a_folder_that_is_not_a_path_is_a_configuration_error(server, folder):
+    with pytest.raises(gs.ConfigurationError, match="dest_dir"):
+        gs.download(f"{server.url}/files/a.bin", folder)
+    assert server.requests == []
