@@ -4,23 +4,26 @@ not only the one that met it: the limit is the account's.
 
 The budget is a virtual schedule (GCRA): each request reserves the next free slot of
 ``1 / rate`` seconds, up to ``burst`` of them at once, so that in any sliding second at most
-``rate + burst`` requests go out (``burst = min(5, rate)``, at least one request). A request
-that would go early waits its turn; one whose turn would come past the time it has left is
-not sent (the caller treats that as a transient failure).
+``rate + burst`` requests go out (``burst = min(5, rate)``, at least one request; one at a
+rate a 429 taught, which a burst would exceed). A request that would go early waits its
+turn; one whose turn would come past the time it has left is not sent (the caller treats
+that as a transient failure).
 
 A 429 lowers the rate whatever ``max_rate`` says: to a little under the rate the provider
 accepted over the last second (when it accepted at least two), multiplicatively, at most once
 a second (the requests in flight meet the same limit); each second without a 429 then adds
 back 1 % of it (at least 0.1 request per second), so a provider's limit, once found, is kept
-with a 429 every few seconds at most, and ``max_rate`` (or no limit) is reached again in
-time. The lowered rate holds at once for the requests already waiting for their turn too:
-their turns are stretched from the moment of the decrease (by the rate the provider
-accepted over the new rate), as if they had been reserved at the new rate; those that
-waited with no rate known reserve anew.
+with a 429 every few seconds at most, and ``max_rate`` is reached again in time (with no
+``max_rate``: no limit of ours, once the rate has doubled without a 429, about 100 s).
+The lowered rate holds at once for the requests already waiting for their turn too: their
+turns are stretched from the moment of the decrease (by the rate the provider accepted over
+the new rate), as if they had been reserved at the new rate; those that waited with no rate
+known reserve anew.
 
-A scheduler with other work (``wait_all``) does not wait in the budget: ``take`` reserves a
-turn only when it is due now, and the client's next request uses it; otherwise it says how
-long until one would be, and the scheduler polls the jobs of other clients meanwhile.
+A scheduler with other work (``wait_all``) does not let a client's requests queue for turns
+far ahead: ``take`` reserves a turn only when it comes within ``ahead`` seconds (the client's
+next request then waits for that turn, and no other); otherwise it says how long until one
+would come, and the scheduler polls the jobs of other clients meanwhile.
 """
 
 import math
@@ -33,6 +36,7 @@ __all__ = ["RateBudget"]
 _DECREASE = 0.95  # the new rate, as a share of what the provider accepted over the last second
 _RECOVERY = 0.01  # added back each second without a 429, as a share of the lowered rate
 _MIN_RECOVERY = 0.1  # requests per second added back each second, at least
+_FORGET = 2.0  # with no max_rate, a learned rate that grew this many times over is dropped
 _HOLD = 1.0  # seconds after a decrease during which further 429s lower nothing
 _MAX_PAUSE = 120.0  # the longest Retry-After that holds back the whole client
 _KEPT = 64  # decreases remembered for the turns still waiting (one a second at most)
@@ -52,7 +56,8 @@ class RateBudget:
         self._decreases = 0  # how many times a 429 lowered the rate
         # (count, when, old rate / new rate or None when there was none) of the last ones
         self._stretches: Deque[Tuple[int, float, Optional[float]]] = deque(maxlen=_KEPT)
-        self._taken = 0  # turns reserved by take() that no request has used yet
+        # turns reserved by take() that no request has used yet: (when, decreases seen then)
+        self._kept: Deque[Tuple[float, int]] = deque()
 
     def rate(self, now: float) -> Optional[float]:
         """Requests per second allowed at ``now`` (None: no limit)."""
@@ -60,9 +65,12 @@ class RateBudget:
         if self._learned is not None:
             step = max(_RECOVERY * self._learned, _MIN_RECOVERY)
             learned = self._learned + step * max(0.0, now - self._learned_at)
+            if limit is None and learned >= _FORGET * self._learned:
+                self._learned = None  # no 429 while it doubled: no limit of ours again
+                return None
             if limit is None or learned < limit:
                 return learned
-            self._learned = None  # recovered to max_rate (or far beyond any demand seen)
+            self._learned = None  # recovered to max_rate
         return limit
 
     def reserve(self, now: float, max_wait: Optional[float] = None) -> Optional[float]:
@@ -71,18 +79,19 @@ class RateBudget:
         with self._lock:
             return self._reserve(now, max_wait)
 
-    def take(self, now: float) -> float:
-        """0.0 when a request may go now, its turn reserved for the client's next request;
-        else the seconds until one could go, nothing reserved."""
+    def take(self, now: float, ahead: float = 0.0) -> float:
+        """0.0 when the next turn comes within ``ahead`` seconds: it is reserved, kept for the
+        client's next request (which waits for it); else the seconds until it would come,
+        nothing reserved."""
         if self.max_rate is None and self._learned is None and now >= self._paused_until:
             return 0.0
         with self._lock:
             delay, tat, interval = self._turn(now)
-            if delay > 0:
+            if delay > ahead:
                 return delay
             if interval:
                 self._tat = tat + interval
-            self._taken += 1
+            self._kept.append((now + delay, self._decreases))
             return 0.0
 
     def _turn(self, now: float) -> Tuple[float, float, float]:
@@ -93,8 +102,10 @@ class RateBudget:
         if rate is None:
             return start - now, start, 0.0
         interval = 1.0 / rate
-        tolerance = (max(1, math.floor(min(5.0, rate))) - 1) * interval
+        # a burst for max_rate's sake; none at a rate a 429 taught (a burst would exceed it)
+        burst = 1 if self._learned is not None else max(1, math.floor(min(5.0, rate)))
         tat = max(self._tat, start)
+        tolerance = (burst - 1) * interval
         return max(start - now, tat - tolerance - now), tat, interval
 
     def _reserve(self, now: float, max_wait: Optional[float]) -> Optional[float]:
@@ -115,10 +126,13 @@ class RateBudget:
             return True
         end = None if max_wait is None else now + max_wait
         with self._lock:
-            if self._taken:  # a turn take() reserved for this request
-                self._taken -= 1
-                return True
-            delay, seen = self._reserve(now, max_wait), self._decreases
+            if self._kept:  # a turn take() reserved: this request waits for it
+                turn, seen = self._kept.popleft()
+                delay: Optional[float] = max(0.0, turn - now)
+                if max_wait is not None and turn - now > max_wait:
+                    return False
+            else:
+                delay, seen = self._reserve(now, max_wait), self._decreases
         while delay is not None and delay > 0:
             turn = now + delay
             sleep(delay)

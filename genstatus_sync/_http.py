@@ -271,10 +271,10 @@ class BaseClient(Generic[ModelT, IdT]):
                      len(reply.body), (time.perf_counter() - started) * 1000)
         return self._read(reply)
 
-    def _take_turn(self) -> float:
-        """0.0 when this client's next request may go now (its turn reserved for it), else
-        the seconds until it could (wait_all polls other clients' jobs meanwhile)."""
-        return self._budget.take(self._clock())
+    def _take_turn(self, ahead: float) -> float:
+        """0.0 when this client's next turn comes within ``ahead`` seconds (kept for its next
+        request), else the seconds until it would (wait_all polls other clients meanwhile)."""
+        return self._budget.take(self._clock(), ahead)
 
     def _wait_turn(self, path: str, seconds: Optional[float]) -> Optional[float]:
         """Wait for the rate budget's turn; the seconds then left of ``seconds``."""

@@ -50,7 +50,7 @@ class _PollingClient(Protocol):
 
     def _kind(self, status: Optional[JobStatus]) -> Optional[str]: ...  # pragma: no cover
 
-    def _take_turn(self) -> float: ...  # pragma: no cover
+    def _take_turn(self, ahead: float) -> float: ...  # pragma: no cover
 
     def _wait_poll(self, job_id: str, args: Args,
                    seconds: Optional[float]) -> JobStatus: ...  # pragma: no cover
@@ -95,10 +95,10 @@ class Job:
         """One poll of a wait, without retries; every request ends within ``seconds``."""
         return self.client._wait_poll(self.job_id, self.args, seconds)
 
-    def take_turn(self) -> float:
-        """0.0 when the client's rate budget lets a poll go now (the turn is kept for it),
-        else the seconds until it would."""
-        return self.client._take_turn()
+    def take_turn(self, ahead: float = 0.0) -> float:
+        """0.0 when the client's rate budget has a turn within ``ahead`` seconds (kept for the
+        client's next request, which waits for it), else the seconds until it would."""
+        return self.client._take_turn(ahead)
 
     def wait(self, *, timeout: Optional[float] = 600.0, backoff: Optional[Backoff] = None,
              on_update: Optional[Callable[[JobStatus], None]] = None,
@@ -120,8 +120,7 @@ class Job:
         """A token for a wait of this job that ``client.step`` carries on (no request)."""
         clock = self.client._step_clock
         state = begin(clock, timeout, job_seed(self.provider, self.job_id), self.kind_of(None))
-        due = state.started + min(state.next_delay(state.started, self.backoff, self.history),
-                                  state.time_left(state.started))
+        due = state.started + state.wait_for(state.started, self.backoff, self.history)
         return encode(Saved(self.provider, self.job_id, self.args, state, due))
 
     def step(self, saved: Saved) -> "Step":
@@ -155,8 +154,7 @@ class Job:
                                                                        due=now)))
         if at_deadline:
             raise state.timed_out(now, f"{self.provider} job {self.job_id!r} ")
-        delay = max(0.0, min(state.next_delay(now, self.backoff, self.history),
-                             state.time_left(now)))
+        delay = state.wait_for(now, self.backoff, self.history)
         return Step(status, error, False, delay,
                     encode(attrs.evolve(saved, state=state, due=now + delay)))
 

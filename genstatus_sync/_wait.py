@@ -32,6 +32,7 @@ from typing import (
     Tuple,
     TypeVar,
     Union,
+    cast,
 )
 
 import attrs
@@ -71,6 +72,10 @@ MAX_IN_FLIGHT = 128  # the default cap of wait_all's overlapping requests (docum
 _START_IN_FLIGHT = 4
 _LATE = 0.05
 _SILENT = 1.0
+# wait_all lets a poll wait in its thread for its client's rate budget this many seconds at
+# most: further turns are not reserved ahead, so that one client's queue for its turns does
+# not take the places in flight that the jobs of other clients need.
+_AHEAD = 1.0
 DEFAULT_KIND = "default"  # the kind of gs.wait's jobs when it is given a history but no kind
 # A job's progress may move a poll earlier than the schedule only to the end it predicts, and
 # only until it has been wrong this many times.
@@ -195,6 +200,11 @@ class WaitState:
     def time_left(self, now: float) -> float:
         return math.inf if self.deadline is None else self.deadline - now
 
+    def wait_for(self, now: float, backoff: Backoff,
+                 history: Optional[DurationHistory] = None) -> float:
+        """Seconds from ``now`` until the next poll: ``next_delay``, clipped to the deadline."""
+        return max(0.0, min(self.next_delay(now, backoff, history), self.time_left(now)))
+
     def timed_out(self, now: float, what: str = "") -> WaitTimeout:
         return WaitTimeout(
             f"{what}not done after {now - self.started:.1f}s and {self.polls} polls",
@@ -268,8 +278,7 @@ def run_wait(
     ends is recorded in ``history`` under its kind (``kind_of`` names it from a result when
     the state does not know it)."""
     report = _Reporter(on_update)
-    delay = min(state.next_delay(state.started, backoff, history),
-                state.time_left(state.started))
+    delay = state.wait_for(state.started, backoff, history)
     if delay > 0:
         sleep(delay)
     while True:
@@ -292,7 +301,7 @@ def run_wait(
         now = clock()
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
-        sleep(max(0.0, min(state.next_delay(now, backoff, history), state.time_left(now))))
+        sleep(state.wait_for(now, backoff, history))
 
 
 def wait(
@@ -446,7 +455,7 @@ def iter_wait_all(
                         kind=_kind_of(h, None)) for h in handles]
     reporters = [_Reporter(on_update) for _ in handles]
     owners, takes = _budgets(handles)
-    due = [(start + min(s.next_delay(start, h.backoff, histories[i]), s.time_left(start)), i)
+    due = [(start + s.wait_for(start, h.backoff, histories[i]), i)
            for i, (s, h) in enumerate(zip(states, handles))]
     heapq.heapify(due)
     # Polls that fell due, per budget (client), in the order they did; a budget with no turn
@@ -457,6 +466,7 @@ def iter_wait_all(
     held: Dict[Hashable, float] = {}
     waiter: Dict[Hashable, int] = {}
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
+    ahead = 0.0 if cap == 1 else _AHEAD  # (one after another, a wait for a turn holds all)
     in_flight: Set[int] = set()
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
@@ -489,7 +499,7 @@ def iter_wait_all(
             for o in going:
                 polls, take = ready[o], takes.get(o)
                 while polls and len(in_flight) < limit:
-                    hold = 0.0 if take is None else take()
+                    hold = 0.0 if take is None else take(ahead)
                     if hold > 0:
                         held[o] = now + hold
                         if o in waiter or cap == 1:
@@ -537,12 +547,12 @@ def iter_wait_all(
 
 
 def _budgets(handles: List[Pollable]) -> Tuple[List[Hashable],
-                                              Dict[Hashable, Callable[[], float]]]:
+                                              Dict[Hashable, Callable[[float], float]]]:
     """Each job's budget (its client, for ``client.job()`` handles; None: none known) and,
-    per budget, how to take a turn of it (``take_turn()``: 0.0 when one was kept for the
-    next request, else the seconds until one would be)."""
+    per budget, how to take a turn of it (``take_turn(ahead)``: 0.0 when one within
+    ``ahead`` seconds was kept for the next request, else the seconds until one would be)."""
     owners: List[Hashable] = []
-    takes: Dict[Hashable, Callable[[], float]] = {}
+    takes: Dict[Hashable, Callable[[float], float]] = {}
     for handle in handles:
         take = getattr(handle, "take_turn", None)
         if not callable(take):
@@ -594,8 +604,7 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             return result  # type: ignore[no-any-return]
     if i in final or (deadline is not None and now >= deadline):
         return state.timed_out(now, _what(handles[i]))
-    when = now + min(state.next_delay(now, handles[i].backoff, histories[i]),
-                     state.time_left(now))
+    when = now + state.wait_for(now, handles[i].backoff, histories[i])
     heapq.heappush(due, (when, i))
     return None
 
@@ -622,4 +631,4 @@ def wait_all(
     for i, outcome in iter_wait_all(items, timeout=timeout, on_update=on_update,
                                     max_in_flight=max_in_flight, sleep=sleep, clock=clock):
         outcomes[i] = outcome
-    return [outcome for outcome in outcomes if outcome is not None]
+    return cast(List[Outcome], outcomes)  # iter_wait_all yields every index once
