@@ -7,6 +7,7 @@ request is made, with a message that never repeats a key.
 import ipaddress
 import math
 import re
+import sys
 from typing import Any, Callable, Optional, Tuple, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -28,6 +29,49 @@ _HOST = re.compile(r"(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,6
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+SHOWN_CHARS = 60  # a value in a message is cut to this many characters
+
+
+def shown(value: object) -> str:
+    """``value`` as a message shows it: its repr cut to SHOWN_CHARS characters, but never the
+    digits of a huge int (the repr of one past 4,300 digits raises ValueError) and never a
+    repr that fails (a tuple holding such an int, a broken ``__repr__``): its type then."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 190:
+        return f"a{' negative' if value < 0 else 'n'} int of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - whatever a repr raises, the message still gets made
+        return type(value).__name__
+    return text[:SHOWN_CHARS]
+
+
+def as_float(value: object) -> Optional[float]:
+    """``value`` as a float when it is a number (an int or a float, not a bool) that a float
+    can hold, NaN and the infinities included; None for anything else, an int beyond a
+    float's range (``float()`` of it raises OverflowError) included."""
+    if not _is_number(value):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (OverflowError, TypeError, ValueError):  # too large, or a subclass's odd __float__
+        return None
+
+
+def check_number(value: object, expected: str, *, positive: bool = False,
+                 maximum: float = sys.float_info.max) -> float:
+    """``value`` as a float, if it is a number >= 0 (> 0 when ``positive``) and at most
+    ``maximum`` (finite then, unless ``maximum`` is ``math.inf``), not NaN. Else
+    ConfigurationError ``"{expected}, got {shown(value)}"``: this is the check of every
+    seconds, rate or tolerance argument, so that no number (a huge int, NaN, a bool) makes
+    any other exception."""
+    number = as_float(value)
+    if number is None or not (number > 0 if positive else number >= 0) or not number <= maximum:
+        beyond = ", beyond a float's range" if number is None and isinstance(
+            value, int) and value > 0 else ""
+        raise ConfigurationError(f"{expected}, got {shown(value)}{beyond}")
+    return number
 
 
 def plain(value: str) -> str:
@@ -141,31 +185,27 @@ def check_transport(transport: object) -> None:
 def check_timeout(timeout: object) -> Timeout:
     """A ``(connect, read)`` pair from a number or a pair of positive seconds (at most a day)."""
     parts = timeout if isinstance(timeout, tuple) else (timeout,)
-    if timeout is None or len(parts) not in (1, 2) or not all(
-        _is_number(p) and math.isfinite(p) and 0 < p <= MAX_TIMEOUT for p in parts
-    ):
+    numbers = [n for n in map(as_float, parts[:2]) if n is not None and 0 < n <= MAX_TIMEOUT]
+    if timeout is None or len(parts) not in (1, 2) or len(numbers) != len(parts):
         raise ConfigurationError(
             f"timeout must be a positive number of seconds (at most {MAX_TIMEOUT:.0f}) or a "
-            f"(connect, read) pair, got {timeout!r:.60}; a request without a timeout could "
+            f"(connect, read) pair, got {shown(timeout)}; a request without a timeout could "
             "hang forever"
         )
-    connect, read = (parts[0], parts[-1])
-    return float(connect), float(read)
+    return numbers[0], numbers[-1]
 
 
 def check_wait_timeout(timeout: object) -> Optional[float]:
     """A wait's overall deadline in seconds (>= 0), or None for no deadline."""
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
-        raise ConfigurationError(f"timeout must be seconds >= 0 or None, got {timeout!r:.60}")
-    return float(timeout)
+    return check_number(timeout, "timeout must be seconds >= 0 or None", maximum=math.inf)
 
 
 def check_count(name: str, value: object, *, minimum: int = 0) -> int:
     """An int >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r:.60}")
+        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {shown(value)}")
     return value
 
 
@@ -173,11 +213,8 @@ def check_rate(value: object) -> Optional[float]:
     """Requests per second (> 0, finite), or None for no limit."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ConfigurationError(f"max_rate must be requests per second > 0 or None, "
-                                 f"got {value!r:.60}")
-    return float(value)
+    return check_number(value, "max_rate must be requests per second > 0 or None",
+                        positive=True)
 
 
 def check_job_id(value: object, what: str = "job id") -> str:
@@ -210,7 +247,7 @@ def check_kind(value: object) -> str:
     """A kind of job, as ``wait(..., kind=...)`` names it: a non-empty string of at most
     KIND_CHARS characters, valid Unicode."""
     if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"kind must be a non-empty string, got {value!r:.60}")
+        raise ConfigurationError(f"kind must be a non-empty string, got {shown(value)}")
     kind: str = value if type(value) is str else str.__str__(value)
     if len(kind) > KIND_CHARS:
         raise ConfigurationError(f"kind is longer than {KIND_CHARS} characters")

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import attrs
 
-from ._config import check_kind
+from ._config import as_float, check_kind
 from ._plan import Line
 from ._wait import WaitState
 from .errors import ConfigurationError
@@ -28,6 +28,17 @@ __all__ = ["Saved", "decode", "encode"]
 
 VERSION = 2
 _HEAD = re.compile(r"gs(\d{1,6})")
+_PROVIDER = re.compile(r"[a-z0-9_]{1,40}")
+# No real token is longer than this many characters, nor has a length field of more digits
+# (its job id and arguments are at most 1024 characters each, 12 bytes each in its JSON). A
+# longer one is not read: no length field is then an int too long to convert, no payload
+# nests deep enough to exhaust the JSON reader in more than a moment.
+MAX_CHARS = 1 << 18
+_LENGTH_DIGITS = len(str(MAX_CHARS))
+# Times (on the stepping client's clock) and counts beyond these are forged: arithmetic
+# on them (a schedule's grid, a power of the backoff's multiplier) would overflow.
+MAX_SECONDS = 1e18
+MAX_COUNT = 1 << 53
 
 
 @attrs.frozen
@@ -77,6 +88,9 @@ def decode(token: object, provider: str) -> Saved:
         if len(parts) < 4 or len(parts[3]) < 8:
             raise ConfigurationError("a truncated wait token (part of it is missing)")
         raise ConfigurationError("a garbled wait token (its layout is damaged)")
+    if len(token) > MAX_CHARS or len(parts[1]) > _LENGTH_DIGITS:
+        raise ConfigurationError(f"a garbled wait token (longer than {MAX_CHARS} characters, "
+                                 "which no wait token is)")
     if len(parts[2]) < int(parts[1]):
         raise ConfigurationError("a truncated wait token (part of it is missing)")
     if len(parts[2]) != int(parts[1]) or f"{zlib.crc32(parts[2].encode()):08x}" != parts[3]:
@@ -84,11 +98,13 @@ def decode(token: object, provider: str) -> Saved:
     try:
         raw = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
         data = json.loads(raw)
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: nested too deep
         raise ConfigurationError("a garbled wait token (its content is not readable)") from None
     if not isinstance(data, dict) or data.get("v") != version:
         raise ConfigurationError("a garbled wait token (its version does not match)")
     saved = _read(data)
+    if not _PROVIDER.fullmatch(saved.provider):
+        raise ConfigurationError("a garbled wait token (its provider is no provider's name)")
     if saved.provider != provider:
         raise ConfigurationError(f"a wait token of a {saved.provider} job, given to a "
                                  f"{provider} client")
@@ -111,22 +127,30 @@ def _read(data: Any) -> Saved:
         raise ConfigurationError("a garbled wait token (a field is missing or of the wrong type)")
     args = data["a"]
     if not all(isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
-               for pair in args) or data["n"] < 0:
+               for pair in args) or not 0 <= data["n"] < MAX_COUNT or not 0 <= data["r"] < 1 << 64:
         raise ConfigurationError("a garbled wait token (a field has an impossible value)")
-    state = WaitState(started=float(data["s"]), deadline=_number(data["d"]), seed=data["r"],
-                      polls=data["n"], retry_after=_number(data["ra"]))
+    started, due = _time(data["s"]), _time(data["du"])
+    retry_after = None if data["ra"] is None else _time(data["ra"])
+    if started is None or due is None or (data["ra"] is not None and not (
+            retry_after is not None and retry_after >= 0)):
+        raise ConfigurationError("a garbled wait token (a time in it is not a finite number "
+                                 f"of seconds, at most {MAX_SECONDS:g})")
+    deadline = None if data["d"] is None else as_float(data["d"])
+    if data["d"] is not None and not (deadline is not None and deadline >= started):
+        # NaN would be a deadline that never passes; +inf is a wait without end (timeout=inf)
+        raise ConfigurationError("a garbled wait token (its deadline is not a number of "
+                                 "seconds from its start)")
+    state = WaitState(started=started, deadline=deadline, seed=data["r"], polls=data["n"],
+                      retry_after=retry_after)
     if version == 2:
-        kind, line = data["k"], data["l"]
-        if (kind is not None and not _is_kind(kind)) or data["m"] < 0 or (
-                line is not None and not _is_line(line)):
+        kind, line, seen = data["k"], data["l"], _time(data["sn"])
+        if (kind is not None and not _is_kind(kind)) or not 0 <= data["m"] < MAX_COUNT or (
+                line is not None and not _is_line(line)) or seen is None:
             raise ConfigurationError("a garbled wait token (a field has an impossible value)")
-        state = attrs.evolve(state, kind=kind, seen=float(data["sn"]), misses=data["m"],
-                             line=None if line is None else Line(
-                                 float(line[0]), float(line[1]), line[2],
-                                 float(line[3]), float(line[4]), _bound(line[5], -math.inf),
-                                 _bound(line[6], math.inf), line[7]))
+        state = attrs.evolve(state, kind=kind, seen=seen, misses=data["m"],
+                             line=None if line is None else _line(line))
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
-                 state=state, due=float(data["du"]))
+                 state=state, due=due)
 
 
 def _is_kind(kind: str) -> bool:
@@ -138,10 +162,32 @@ def _is_kind(kind: str) -> bool:
 
 
 def _is_line(line: List[Any]) -> bool:
-    return (len(line) == 8 and type(line[2]) is bool
+    """Whether ``line`` holds a Line's fields as ``encode`` writes them, of values a Line can
+    reach: finite times and progress, the first observation not after the last, the lowest
+    rate not above the highest (None: unbounded), a count from 1 (so that no division by
+    zero or overflow follows)."""
+    if not (len(line) == 8 and type(line[2]) is bool and type(line[7]) is int
             and all(type(x) in (float, int) for x in (line[0], line[1], line[3], line[4]))
-            and all(x is None or type(x) in (float, int) for x in line[5:7])
-            and type(line[7]) is int and line[7] >= 1)
+            and all(x is None or type(x) in (float, int) for x in line[5:7])):
+        return False
+    first_at, first, last_at, last = (_time(x) for x in (line[0], line[1], line[3], line[4]))
+    low, high = (None if x is None else _time(x) for x in line[5:7])
+    return (first_at is not None and first is not None and last_at is not None
+            and last is not None and first_at <= last_at
+            and (line[5] is None or low is not None) and (line[6] is None or high is not None)
+            and (low is None or high is None or low <= high) and 1 <= line[7] < MAX_COUNT)
+
+
+def _line(line: List[Any]) -> Line:
+    """The Line of fields that ``_is_line`` accepted."""
+    return Line(float(line[0]), float(line[1]), line[2], float(line[3]), float(line[4]),
+                _bound(line[5], -math.inf), _bound(line[6], math.inf), line[7])
+
+
+def _time(value: object) -> Optional[float]:
+    """``value`` as a float if it is a finite number of at most MAX_SECONDS either way."""
+    number = as_float(value)
+    return number if number is not None and abs(number) <= MAX_SECONDS else None
 
 
 def _finite(value: float) -> Optional[float]:
@@ -151,6 +197,3 @@ def _finite(value: float) -> Optional[float]:
 def _bound(value: Optional[float], default: float) -> float:
     return default if value is None else float(value)
 
-
-def _number(value: Optional[float]) -> Optional[float]:
-    return None if value is None else float(value)

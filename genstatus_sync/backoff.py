@@ -6,6 +6,7 @@ from typing import Iterator, Optional
 
 import attrs
 
+from ._config import check_number
 from .errors import ConfigurationError
 
 __all__ = ["Backoff"]
@@ -28,13 +29,8 @@ class Backoff:
 
     def __attrs_post_init__(self) -> None:
         for name in ("first_delay", "initial", "multiplier", "max_interval", "jitter"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigurationError(f"Backoff.{name} must be a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(f"Backoff.{name} must be finite and >= 0, got {value!r}")
-            if value > 86400:
-                raise ConfigurationError(f"Backoff.{name} must be at most a day, got {value!r}")
+            check_number(getattr(self, name), f"Backoff.{name} must be a number from 0 to 86400 "
+                         "(a day)", maximum=86400.0)
         if self.initial <= 0 or self.max_interval <= 0:
             raise ConfigurationError("Backoff.initial and Backoff.max_interval must be > 0")
         if self.multiplier < 1:

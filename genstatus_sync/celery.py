@@ -19,12 +19,12 @@ imports Celery only for type checkers: it works through the app it is given.
 """
 
 import logging
-import math
 import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
+from ._config import check_number, shown
 from ._registry import PROVIDERS, client_class
 from ._token import decode
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
@@ -67,9 +67,9 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     if client_factory is not None and not callable(client_factory):
         raise ConfigurationError("client_factory must be callable: provider name -> client")
     if not isinstance(name, str) or not name:
-        raise ConfigurationError(f"name must be a non-empty task name, got {name!r}")
+        raise ConfigurationError(f"name must be a non-empty task name, got {shown(name)}")
     if queue is not None and (not isinstance(queue, str) or not queue):
-        raise ConfigurationError(f"queue must be a queue name or None, got {queue!r}")
+        raise ConfigurationError(f"queue must be a queue name or None, got {shown(queue)}")
     for label, value in (("visibility_timeout", visibility_timeout),
                          ("max_countdown", max_countdown)):
         if value is not None:
@@ -217,7 +217,8 @@ def _report(provider: str, token: str, error: GenStatusError) -> Dict[str, Any]:
 
 def _check_provider(provider: str) -> str:
     if provider not in PROVIDERS:
-        raise ConfigurationError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+        raise ConfigurationError(f"unknown provider {shown(provider)}; one of "
+                                 f"{', '.join(PROVIDERS)}")
     return provider
 
 
@@ -231,7 +232,4 @@ def _check_ref(label: str, ref: object) -> None:
 
 
 def _check_seconds(label: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and value > 0):
-        raise ConfigurationError(f"{label} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return check_number(value, f"{label} must be a positive number of seconds", positive=True)

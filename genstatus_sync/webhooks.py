@@ -38,6 +38,7 @@ from typing import (
     Union,
 )
 
+from ._config import check_number, shown
 from ._registry import PROVIDERS
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
 
@@ -79,7 +80,7 @@ def parse(provider: str, body: bytes) -> "JobStatus":
     if provider not in WEBHOOK_PROVIDERS:
         if provider in PROVIDERS:
             raise ConfigurationError(f"{provider} documents no webhooks: poll it instead")
-        raise ConfigurationError(f"unknown webhook provider {provider!r}; one of "
+        raise ConfigurationError(f"unknown webhook provider {shown(provider)}; one of "
                                  f"{', '.join(WEBHOOK_PROVIDERS)}")
     data = _json(provider, body)
     return _parse_sivi(data) if provider == "sivi" else _parse_clipia(data)
@@ -150,7 +151,7 @@ def sign(body: bytes, secret: Union[str, bytes], *, timestamp: Union[int, float,
     WebhookVerificationError for a timestamp that is not Unix seconds."""
     if encoding not in ENCODINGS:
         raise ConfigurationError(f"encoding must be one of {', '.join(ENCODINGS)}, "
-                                 f"got {encoding!r}")
+                                 f"got {shown(encoding)}")
     key, data = _key(secret), _body(body)
     stamp = None if timestamp is None else _timestamp(timestamp)[0]
     digest = _digest(key, data, stamp)
@@ -249,11 +250,8 @@ def _signature(signature: object) -> str:
 def _tolerance(tolerance: object) -> Optional[float]:
     if tolerance is None:
         return None
-    if (not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool)
-            or math.isnan(tolerance) or tolerance < 0):
-        raise ConfigurationError(f"tolerance must be a number of seconds >= 0 or None, "
-                                 f"got {tolerance!r}")
-    return float(tolerance)
+    return check_number(tolerance, "tolerance must be a number of seconds >= 0 or None",
+                        maximum=math.inf)
 
 
 def _clock(now: object) -> Callable[[], float]:
@@ -278,9 +276,9 @@ def _timestamp(value: object) -> Tuple[bytes, float]:
                                            f"digits, at most 15 before a point): {value[:40]!r}")
         return value.encode("ascii"), float(value)
     if isinstance(value, float) and not math.isfinite(value):
-        raise WebhookVerificationError(f"webhook timestamp is not Unix seconds: {value!r}")
+        raise WebhookVerificationError(f"webhook timestamp is not Unix seconds: {shown(value)}")
     if not 0 <= value < 10**15:
-        raise WebhookVerificationError(f"webhook timestamp is out of range: {value!r}")
+        raise WebhookVerificationError(f"webhook timestamp is out of range: {shown(value)}")
     if isinstance(value, float):
         text = str(int(value)) if value.is_integer() else repr(value)
     else:
@@ -350,17 +348,17 @@ class ClipiaSignature:
 
     def __post_init__(self) -> None:
         if not isinstance(self.header, str) or not self.header.strip():
-            raise ConfigurationError(f"header must be a header name, got {self.header!r}")
+            raise ConfigurationError(f"header must be a header name, got {shown(self.header)}")
         if self.encoding not in ENCODINGS:
             raise ConfigurationError(f"encoding must be one of {', '.join(ENCODINGS)}, "
-                                     f"got {self.encoding!r}")
+                                     f"got {shown(self.encoding)}")
         if self.signed not in SIGNED:
             raise ConfigurationError(f"signed must be one of {', '.join(SIGNED)}, "
-                                     f"got {self.signed!r}")
+                                     f"got {shown(self.signed)}")
         stamp = self.timestamp_header
         if self.signed == "timestamp.body" and (not isinstance(stamp, str) or not stamp.strip()):
             raise ConfigurationError(f'signed="timestamp.body" needs a timestamp_header, '
-                                     f"got {stamp!r}")
+                                     f"got {shown(stamp)}")
 
     def headers(self, body: bytes, secret: Union[str, bytes], *,
                 now: Optional[Callable[[], float]] = None) -> Dict[str, str]:

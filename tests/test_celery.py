@@ -91,10 +91,41 @@ def test_countdowns_stay_below_half_the_visibility_timeout_or_max_countdown():
     {"on_done": "d", "client_factory": "rivya"}, {"on_done": "d", "name": ""},
     {"on_done": "d", "visibility_timeout": 0}, {"on_done": "d", "max_countdown": float("nan")},
     {"on_done": "d", "max_countdown": True}, {"on_done": "d", "queue": ""},
+    {"on_done": "d", "visibility_timeout": 10**400},
+    {"on_done": "d", "max_countdown": float("inf")},
+    {"on_done": "d", "max_countdown": -(10**5000)}, {"on_done": "d", "queue": 10**5000},
+    {"on_done": "d", "name": -(10**5000)},
 ])
 def test_a_bad_option_is_a_configuration_error(options):
     with pytest.raises(ConfigurationError):
         register(_app(), **options)
+
+
+def _forged_token(data):
+    """A token of ``data`` with the right length and checksum (anyone can compute them)."""
+    import base64
+    import zlib
+
+    payload = base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+    return f"gs2.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
+
+
+_FIELDS = ('{"v": 2, "p": "rivya", "j": "t", "a": [], "s": START, "d": DEADLINE, "r": 1, '
+           '"n": 0, "k": null, "sn": 0.0, "l": null, "m": 0, "ra": null, "du": 1.0}')
+
+
+@pytest.mark.parametrize("token", [
+    _forged_token(_FIELDS.replace("START", "1" + "0" * 400).replace("DEADLINE", "null")),
+    _forged_token(_FIELDS.replace("START", "1.0").replace("DEADLINE", "NaN")),
+    _forged_token("[" * 100_000 + "]" * 100_000),
+    "gs2." + "9" * 5000 + ".AAAA.00000000",
+], ids=["huge start", "NaN deadline", "deep", "length of 5000 digits"])
+def test_resume_refuses_a_forged_token_before_sending_anything(token):
+    app = _app()
+    poll = register(app, on_done="d")
+    with pytest.raises(ConfigurationError, match="garbled"):
+        poll.resume("rivya", token)
+    assert _sent(app) == []
 
 
 def test_start_sends_the_token_for_when_its_first_poll_is_due_with_the_wait_key():

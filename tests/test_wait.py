@@ -56,7 +56,9 @@ def test_backoff_jitter_stays_in_bounds():
 @pytest.mark.parametrize("kwargs", [{"initial": 0}, {"initial": -1}, {"multiplier": 0.5},
                                     {"jitter": 1.0}, {"max_interval": 0},
                                     {"first_delay": float("nan")}, {"initial": "1"},
-                                    {"max_interval": float("inf")}, {"jitter": True}])
+                                    {"max_interval": float("inf")}, {"jitter": True},
+                                    {"initial": 10**400}, {"max_interval": 10**400},
+                                    {"multiplier": -(10**5000)}])
 def test_backoff_rejects_nonsense(kwargs):
     with pytest.raises(gs.ConfigurationError):
         gs.Backoff(**kwargs)

@@ -412,7 +412,9 @@ NAN, INF = float("nan"), float("inf")
 ODD_VALUES = [None, True, False, 0, -1, 1, 2**64, -(2**64), 1e10, 1e308, NAN, INF, -INF, -0.0,
               0.5, "", "x", "1", "http://127.0.0.1:9", OddStr("x"), b"x", bytearray(b"x"), [],
               {}, (), (1,), (1, 2, 3), (NAN, 1.0), (1.0, INF), ("1", "2"), (True, 1), object(),
-              complex(1, 1)]
+              complex(1, 1),
+              # beyond a float (float() raises OverflowError) and beyond repr (ValueError)
+              10**400, -(10**400), -(10**5000), (1, 10**400), (10**5000, 1)]
 KWARGS = ["api_key", "base_url", "timeout", "session", "transport", "max_retries", "max_rate",
           "allow_insecure", "backoff", "sleep", "clock"]
 

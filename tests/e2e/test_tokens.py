@@ -3,6 +3,7 @@ makes the same requests at the same times as one wait, also on a schedule learne
 history (the same for both); bad tokens are refused, saying why."""
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -306,3 +307,92 @@ def test_a_token_naming_an_impossible_kind_is_garbled(fake):
         with pytest.raises(gs.ConfigurationError, match="garbled"):
             client.step(forged)
     assert fake.requests == []
+
+
+# -- forged tokens: a valid CRC32 is anyone's to compute, so the content is checked too ----
+
+def _forged(text):
+    """A token of JSON ``text`` with the right length and checksum, as ``encode`` lays out."""
+    import base64
+    import zlib
+
+    payload = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return f"gs2.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
+
+
+def _fields(fake, **changes):
+    """The JSON of a real Rivya token with some fields' JSON text replaced by ``changes``."""
+    import base64
+
+    _, token = _token(fake)
+    data = json.loads(base64.urlsafe_b64decode(token.split(".")[2] + "=="))
+    marks = {name: f"@{name}@" for name in changes}
+    text = json.dumps({**data, **marks})
+    for name, value in changes.items():
+        text = text.replace(f'"{marks[name]}"', value)
+    return text
+
+
+HUGE = "1" + "0" * 400  # a JSON int that float() cannot hold
+LINE = "[0.0, 0.0, true, 0.0, 0.0, null, null, 1]"
+
+
+@pytest.mark.parametrize("changes", [
+    *({name: value} for name in ("s", "du", "sn", "d", "ra")
+      for value in (HUGE, "-" + HUGE, "NaN", "-Infinity")),
+    *({name: "Infinity"} for name in ("s", "du", "sn", "ra")),
+    *({name: value} for name in ("n", "m", "r") for value in (HUGE, "-1")),
+    {"d": "0"},  # a deadline before the wait's start
+    {"ra": "-5"},
+    {"p": json.dumps("x" * 100_000)},
+    *({"l": LINE.replace("0.0", value, 1)} for value in (HUGE, "NaN", "Infinity", "1e300")),
+    {"l": LINE.replace("1]", HUGE + "]")},
+    {"l": "[5.0, 10.0, false, 6.0, 20.0, 1.0, 0.5, 3]"},  # lowest rate above the highest
+    {"l": "[6.0, 10.0, false, 5.0, 20.0, null, null, 3]"},  # first after last
+], ids=repr)
+def test_a_forged_token_with_impossible_numbers_is_garbled(fake, changes):
+    client, _ = _token(fake)
+    fake.reset()
+    with pytest.raises(gs.ConfigurationError, match="garbled"):
+        client.step(_forged(_fields(fake, **changes)))
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("token", "says"), [
+    (lambda: _forged("[" * 100_000 + "]" * 100_000), "garbled"),  # RecursionError in json
+    (lambda: _forged('{"v": 2, "p": ' + "[" * 100_000 + "]" * 100_000 + "}"), "garbled"),
+    (lambda: "gs2." + "9" * 5000 + ".AAAA.00000000", "garbled"),  # int() of 5,000 digits
+    (lambda: "gs2.4." + "A" * 300_000 + ".00000000", "garbled"),
+    (lambda: _forged('{"v": 2, "n": ' + "9" * 5000 + "}"), "garbled"),
+], ids=["deep list", "deep field", "length of 5000 digits", "300 kB", "int of 5000 digits"])
+def test_a_pathological_token_is_a_configuration_error(fake, token, says):
+    client, _ = _token(fake)
+    with pytest.raises(gs.ConfigurationError, match=says):
+        client.step(token())
+
+
+def test_a_forged_token_of_any_number_raises_nothing_but_configuration_errors(fake):
+    client, _ = _token(fake)
+    numbers = ["0", "-0.0", "1e308", "-1e308", "5e-324", HUGE, "-" + HUGE, "1e400", "NaN",
+               "Infinity", "-Infinity", "9" * 4000]
+    foreign = []
+    for name in ("s", "d", "r", "n", "sn", "m", "ra", "du"):
+        for number in numbers:
+            try:
+                client.step(_forged(_fields(fake, **{name: number})))
+            except gs.GenStatusError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - what the test looks for
+                foreign.append(f"{name}={number[:20]}: {type(exc).__name__}: {exc}")
+    assert foreign == []
+
+
+@pytest.mark.parametrize("timeout", [math.inf, 10**300, 1e300])
+def test_a_wait_of_an_endless_or_huge_timeout_still_steps(fake, timeout):
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("rivya", clock=clock)
+    token = client.wait_token(fake.add_job("rivya", ["running"]), timeout=timeout)
+    clock.sleep(60)
+    step = client.step(token)
+    assert step.status.state is State.RUNNING and not step.done and 0 < step.retry_in < 60
+    assert client.step(step.token).status is None  # early: its next poll is not due yet
