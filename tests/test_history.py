@@ -10,7 +10,7 @@ import pytest
 
 import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
-from genstatus_sync._plan import Schedule, fit, regime
+from genstatus_sync._plan import Schedule, _plain_grid, _walk, fit, plain_after, regime
 
 from .clock import Clock
 
@@ -328,3 +328,44 @@ def test_a_history_read_back_and_fed_is_planned_from_what_it_holds_now():
     assert copy._schedule("b", SIVI) == fit(list(copy._kinds["b"]), SIVI)
     assert copy._schedule("b", SIVI) != copy._schedule("a", SIVI)
 
+
+# -- the plain grid ---------------------------------------------------------------------------
+
+GRIDS = [SIVI, RIVYA, CLIPIA, gs.SellerPicClient.default_backoff, gs.Backoff(),
+         gs.Backoff(first_delay=5, initial=5, multiplier=1, max_interval=5, jitter=0),
+         gs.Backoff(first_delay=0, initial=0.25, multiplier=2, max_interval=60),
+         gs.Backoff(first_delay=3, initial=1, multiplier=1.1, max_interval=0.5),
+         gs.Backoff(initial=0.001, multiplier=1.001, max_interval=30)]
+
+
+def _reference_grid(backoff, until):
+    """plain backoff's polls up to the first past ``until``, as fit() always summed them."""
+    times, t, n = [], 0.0, 0
+    while t <= until:
+        t += backoff.delay(n)
+        times.append(t)
+        n += 1
+        if n > 100_000:
+            break
+    return times
+
+
+@pytest.mark.parametrize("backoff", GRIDS)
+def test_the_plain_grid_is_the_walk_from_the_start_to_the_last_float(backoff):
+    rng = random.Random(6)
+    points = [0.0, -1.0, backoff.first_delay, backoff.first_delay + backoff.initial]
+    points += [math.exp(rng.uniform(math.log(0.01), math.log(2e5))) for _ in range(100)]
+    grid = _reference_grid(backoff, 1e3)
+    points += grid[:50] + [t + 1e-9 for t in grid[:50]] + [t - 1e-9 for t in grid[:50]]
+    for elapsed in points:
+        assert plain_after(backoff, elapsed) == _walk(backoff, elapsed), elapsed
+    for until in points[:24]:
+        assert _plain_grid(backoff, until) == _reference_grid(backoff, until), until
+
+
+def test_the_plain_grid_of_a_slowly_growing_backoff_is_cheap_and_the_same():
+    backoff = gs.Backoff(initial=0.001, multiplier=1.0001)  # 103,000 delays to its cap
+    for elapsed in (0.0, 0.5, 30.0, 299_000.0, 400_000.0):
+        assert plain_after(backoff, elapsed) == _walk(backoff, elapsed)
+    assert _plain_grid(backoff, 700.0) == _reference_grid(backoff, 700.0)
+    assert _plain_grid(backoff, 1e6) == _reference_grid(backoff, 1e6)
