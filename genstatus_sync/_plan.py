@@ -35,7 +35,7 @@ def plain_after(backoff: Backoff, elapsed: float) -> float:
         t, gap = times[k], backoff.delay(k)
         return t if t - elapsed >= 0.5 * gap or k == 0 else elapsed + gap
     n = len(times)
-    if not complete:  # pragma: no cover - a backoff of more than _STEPS_MAX growing delays
+    if not complete:  # a backoff of more than _STEPS_MAX growing delays: walked from there
         return _walk(backoff, elapsed, times[-1] if n else 0.0, n)
     t, gap = times[-1], backoff.delay(n)
     t += max(0, math.floor((elapsed - t) / gap) + 1) * gap
@@ -73,7 +73,7 @@ def _steps(backoff: Backoff) -> Tuple["array[float]", bool]:
         t += gap
         times.append(t)
         n, gap = n + 1, following
-    return times, False  # pragma: no cover - see _STEPS_MAX
+    return times, False
 
 
 _GRID_MAX = 100_001  # polls of a plain grid fitted against at most

@@ -369,3 +369,17 @@ def test_the_plain_grid_of_a_slowly_growing_backoff_is_cheap_and_the_same():
         assert plain_after(backoff, elapsed) == _walk(backoff, elapsed)
     assert _plain_grid(backoff, 700.0) == _reference_grid(backoff, 700.0)
     assert _plain_grid(backoff, 1e6) == _reference_grid(backoff, 1e6)
+
+
+def test_past_the_polls_summed_once_the_grid_is_walked_the_same(monkeypatch):
+    from genstatus_sync import _plan
+
+    monkeypatch.setattr(_plan, "_STEPS_MAX", 5)
+    _plan._steps.cache_clear()
+    try:
+        for backoff in GRIDS:
+            for elapsed in (0.0, 1.0, 7.5, 60.0, 1000.0):
+                assert plain_after(backoff, elapsed) == _walk(backoff, elapsed)
+                assert _plain_grid(backoff, elapsed) == _reference_grid(backoff, elapsed)
+    finally:
+        _plan._steps.cache_clear()
