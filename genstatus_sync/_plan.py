@@ -6,7 +6,9 @@ state or knows a clock.
 """
 
 import bisect
+import functools
 import math
+from array import array
 from typing import List, Optional, Sequence, Tuple
 
 import attrs
@@ -23,8 +25,25 @@ def plain_after(backoff: Backoff, elapsed: float) -> float:
     """The elapsed time of plain backoff's next poll after ``elapsed``, without jitter, on the
     grid plain backoff follows from the wait's start (its n-th poll after the sum of its
     first n delays). A poll due less than half a delay away is skipped for the one after,
-    so that a schedule leaving the grid does not poll twice in a row."""
-    t, n = 0.0, 0
+    so that a schedule leaving the grid does not poll twice in a row.
+
+    The grid's polls before it turns linear are summed once per backoff (``_steps``) and
+    searched: the same floats as walking it from the start (``_walk``), without the walk."""
+    times, complete = _steps(backoff)
+    k = bisect.bisect_right(times, elapsed)  # times[k]: the first poll after elapsed
+    if k < len(times):
+        t, gap = times[k], backoff.delay(k)
+        return t if t - elapsed >= 0.5 * gap or k == 0 else elapsed + gap
+    n = len(times)
+    if not complete:  # a backoff of more than _STEPS_MAX growing delays: walked from there
+        return _walk(backoff, elapsed, times[-1] if n else 0.0, n)
+    t, gap = times[-1], backoff.delay(n)
+    t += max(0, math.floor((elapsed - t) / gap) + 1) * gap
+    return t if t - elapsed >= 0.5 * gap else t + gap
+
+
+def _walk(backoff: Backoff, elapsed: float, t: float = 0.0, n: int = 0) -> float:
+    """``plain_after`` by walking the grid from its ``n``-th poll (at ``t``)."""
     while True:
         gap = backoff.delay(n)
         if n > 0 and backoff.delay(n + 1) <= gap:  # from here on the grid is linear
@@ -36,16 +55,46 @@ def plain_after(backoff: Backoff, elapsed: float) -> float:
             return t if t - elapsed >= 0.5 * gap or n == 1 else elapsed + gap
 
 
-def _plain_grid(backoff: Backoff, until: float) -> List[float]:
-    times: List[float] = []
+_STEPS_MAX = 1 << 18  # polls of a grid summed at most (2 MB): delays growing from 1 ms by 1e-4
+
+
+@functools.lru_cache(maxsize=8)
+def _steps(backoff: Backoff) -> Tuple["array[float]", bool]:
+    """The elapsed times of plain backoff's polls (without jitter) up to the one after which
+    the grid is linear (each delay no longer than the one before), summed in the order
+    ``_walk`` sums them; and whether they reach it (False past ``_STEPS_MAX`` polls)."""
+    times: array[float] = array("d")
     t, n = 0.0, 0
-    while t <= until:
-        t += backoff.delay(n)
+    gap = backoff.delay(0)
+    while n < _STEPS_MAX:
+        following = backoff.delay(n + 1)
+        if n > 0 and following <= gap:
+            return times, True
+        t += gap
         times.append(t)
+        n, gap = n + 1, following
+    return times, False
+
+
+_GRID_MAX = 100_001  # polls of a plain grid fitted against at most
+
+
+def _plain_grid(backoff: Backoff, until: float) -> List[float]:
+    """The elapsed times of plain backoff's polls (without jitter) up to the first one past
+    ``until`` (at most _GRID_MAX of them), each the sum of the delays before it."""
+    if not until >= 0.0:
+        return []
+    times, _ = _steps(backoff)
+    k = bisect.bisect_right(times, until)
+    if k < len(times) or len(times) >= _GRID_MAX:
+        return list(times[:min(k + 1, _GRID_MAX)])
+    grid = list(times)
+    t, n = grid[-1], len(grid)
+    while t <= until and n < _GRID_MAX:
+        t += backoff.delay(n)
+        grid.append(t)
         n += 1
-        if n > 100_000:  # pragma: no cover - a backoff of microseconds
-            break
-    return times
+    return grid
 
 
 # -- schedules that learn ---------------------------------------------------------------------

@@ -40,6 +40,9 @@ class DurationHistory:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
+        # the version of each kind's records: a count of changes over the whole history, so
+        # that a kind forgotten and fed again never meets a fit cached for its old records
+        self._changes = 0
         self._versions: Dict[str, int] = {}
         self._fits: Dict[Tuple[str, Backoff], Tuple[int, Optional[Schedule]]] = {}
 
@@ -67,10 +70,13 @@ class DurationHistory:
             for _ in range(start):
                 records.popleft()
             self._kinds[kind] = records
-            self._versions[kind] = self._versions.get(kind, 0) + 1
+            self._changes += 1
+            self._versions[kind] = self._changes
             while len(self._kinds) > self.MAX_KINDS:
                 forgotten, _ = self._kinds.popitem(last=False)
                 self._versions.pop(forgotten, None)
+                for key in [key for key in self._fits if key[0] == forgotten]:
+                    del self._fits[key]
 
     def durations(self, kind: str) -> Tuple[float, ...]:
         """The recorded durations of ``kind`` (seconds to the poll that saw each job done),
@@ -155,7 +161,8 @@ class DurationHistory:
                                              "a number of seconds)")
                 queue.append((float(record[0]), float(record[1])))
             history._kinds[kind] = queue
-            history._versions[kind] = 1
+            history._changes += 1
+            history._versions[kind] = history._changes
         while len(history._kinds) > cls.MAX_KINDS:
             forgotten, _ = history._kinds.popitem(last=False)
             history._versions.pop(forgotten, None)
@@ -172,11 +179,19 @@ class DurationHistory:
 
 
 def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    """Whether ``value`` is an int or a float (not a bool) that is a finite float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past the largest float
+        return False
 
 
 def _seconds(value: object) -> float:
+    if isinstance(value, int) and not isinstance(value, bool) and not _is_number(value):
+        raise ConfigurationError(f"a duration must be a finite number of seconds >= 0, got an "
+                                 f"int of {value.bit_length()} bits, too large for a float")
     if not _is_number(value) or value < 0:  # type: ignore[operator]
         raise ConfigurationError(f"a duration must be a finite number of seconds >= 0, "
                                  f"got {value!r}")

@@ -10,7 +10,7 @@ import pytest
 
 import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
-from genstatus_sync._plan import Schedule, fit, regime
+from genstatus_sync._plan import Schedule, _plain_grid, _walk, fit, plain_after, regime
 
 from .clock import Clock
 
@@ -43,6 +43,15 @@ def test_add_records_durations_per_kind_oldest_first():
 def test_add_refuses_what_is_not_a_kind_and_a_duration(kind, seconds):
     with pytest.raises(gs.ConfigurationError):
         gs.DurationHistory().add(kind, seconds)
+
+
+def test_add_refuses_an_int_too_large_for_a_float_with_a_configuration_error():
+    for seconds in (10**400, -(10**400), 10**5000):  # 10**5000: past int's str() limit too
+        with pytest.raises(gs.ConfigurationError, match="too large for a float"):
+            gs.DurationHistory().add("k", seconds)
+    history = gs.DurationHistory()
+    history.add("k", 10**300)  # a float still: clipped to MAX_SECONDS
+    assert history.durations("k") == (history.MAX_SECONDS,)
 
 
 def test_a_history_stays_small_however_many_jobs_fed_it():
@@ -99,6 +108,17 @@ def test_dumps_and_loads_round_trip_and_plan_the_same():
     '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, 2e9]]]]}',
     '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", []], ["k", []]]}',
     '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[true, 2]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, %s]]]]}'
+    % ("9" * 400),
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[-%s, 2]]]]}'
+    % ("9" * 400),
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, 1e999]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[-1e999, 2]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, Infinity]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[NaN, 2]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, false]]]]}',
+    '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [["k", [[1, %s]]]]}'
+    % ("9" * 5000),
     '{"format": "other", "version": 1, "kinds": []}',
     "[" * 100_000,
     b"\xff\xfe",
@@ -107,6 +127,12 @@ def test_dumps_and_loads_round_trip_and_plan_the_same():
 def test_a_garbled_history_is_a_configuration_error(text):
     with pytest.raises(gs.ConfigurationError):
         gs.DurationHistory.loads(text)
+
+
+def test_a_history_reads_numbers_that_are_durations_however_written():
+    text = ('{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": '
+            '[["k", [[0, 1e-400], [1, 2.5E1], [0.%s1, 1000000]]]]}' % ("0" * 400))
+    assert gs.DurationHistory.loads(text).durations("k") == (0.0, 25.0, 1e6)
 
 
 def test_a_newer_history_says_so():
@@ -270,3 +296,90 @@ def test_a_kind_from_a_reply_or_a_text_is_kept_as_valid_unicode():
     for dumped in (history.dumps(), text):
         dumped.encode("utf-8")  # no lone surrogate
         assert all(len(k) <= 100 for k in gs.DurationHistory.loads(dumped).kinds())
+
+
+def test_a_kind_forgotten_and_fed_again_is_planned_from_its_new_durations():
+    history = gs.DurationHistory()
+    for lo, hi in _records(20, 0.1, 8):
+        history._record("a", lo, hi)
+    early = history._schedule("a", SIVI)
+    assert early is not None and early.first < 30
+    for i in range(history.MAX_KINDS):  # "a" is forgotten
+        history.add(f"other{i}", 5)
+    assert "a" not in history.kinds()
+    for lo, hi in _records(600, 0.1, 8, seed=2):  # "a" again: 30 times slower now
+        history._record("a", lo, hi)
+    schedule = history._schedule("a", SIVI)
+    assert schedule == fit(list(history._kinds["a"]), SIVI)  # as a fresh fit plans
+    assert schedule is not None and schedule.first > 300
+
+
+def test_a_history_read_back_and_fed_is_planned_from_what_it_holds_now():
+    history = gs.DurationHistory()
+    for lo, hi in _records(20, 0.1, 8):
+        history._record("a", lo, hi)
+        history._record("b", lo, hi)
+    copy = gs.DurationHistory.loads(history.dumps())
+    assert copy._schedule("a", SIVI) == copy._schedule("b", SIVI) is not None
+    copy.add("a", 20)  # "b" keeps its fit, "a" is fitted again
+    assert copy._schedule("a", SIVI) == fit(list(copy._kinds["a"]), SIVI)
+    for _ in range(20):
+        copy.add("b", 600)
+    assert copy._schedule("b", SIVI) == fit(list(copy._kinds["b"]), SIVI)
+    assert copy._schedule("b", SIVI) != copy._schedule("a", SIVI)
+
+
+# -- the plain grid ---------------------------------------------------------------------------
+
+GRIDS = [SIVI, RIVYA, CLIPIA, gs.SellerPicClient.default_backoff, gs.Backoff(),
+         gs.Backoff(first_delay=5, initial=5, multiplier=1, max_interval=5, jitter=0),
+         gs.Backoff(first_delay=0, initial=0.25, multiplier=2, max_interval=60),
+         gs.Backoff(first_delay=3, initial=1, multiplier=1.1, max_interval=0.5),
+         gs.Backoff(initial=0.001, multiplier=1.001, max_interval=30)]
+
+
+def _reference_grid(backoff, until):
+    """plain backoff's polls up to the first past ``until``, as fit() always summed them."""
+    times, t, n = [], 0.0, 0
+    while t <= until:
+        t += backoff.delay(n)
+        times.append(t)
+        n += 1
+        if n > 100_000:
+            break
+    return times
+
+
+@pytest.mark.parametrize("backoff", GRIDS)
+def test_the_plain_grid_is_the_walk_from_the_start_to_the_last_float(backoff):
+    rng = random.Random(6)
+    points = [0.0, -1.0, backoff.first_delay, backoff.first_delay + backoff.initial]
+    points += [math.exp(rng.uniform(math.log(0.01), math.log(2e5))) for _ in range(100)]
+    grid = _reference_grid(backoff, 1e3)
+    points += grid[:50] + [t + 1e-9 for t in grid[:50]] + [t - 1e-9 for t in grid[:50]]
+    for elapsed in points:
+        assert plain_after(backoff, elapsed) == _walk(backoff, elapsed), elapsed
+    for until in points[:24]:
+        assert _plain_grid(backoff, until) == _reference_grid(backoff, until), until
+
+
+def test_the_plain_grid_of_a_slowly_growing_backoff_is_cheap_and_the_same():
+    backoff = gs.Backoff(initial=0.001, multiplier=1.0001)  # 103,000 delays to its cap
+    for elapsed in (0.0, 0.5, 30.0, 299_000.0, 400_000.0):
+        assert plain_after(backoff, elapsed) == _walk(backoff, elapsed)
+    assert _plain_grid(backoff, 700.0) == _reference_grid(backoff, 700.0)
+    assert _plain_grid(backoff, 1e6) == _reference_grid(backoff, 1e6)
+
+
+def test_past_the_polls_summed_once_the_grid_is_walked_the_same(monkeypatch):
+    from genstatus_sync import _plan
+
+    monkeypatch.setattr(_plan, "_STEPS_MAX", 5)
+    _plan._steps.cache_clear()
+    try:
+        for backoff in GRIDS:
+            for elapsed in (0.0, 1.0, 7.5, 60.0, 1000.0):
+                assert plain_after(backoff, elapsed) == _walk(backoff, elapsed)
+                assert _plain_grid(backoff, elapsed) == _reference_grid(backoff, elapsed)
+    finally:
+        _plan._steps.cache_clear()
