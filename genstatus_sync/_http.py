@@ -43,7 +43,7 @@ from ._token import decode
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
 from ._wait import check_history
-from .backoff import Backoff
+from .backoff import Backoff, check_backoff
 from .errors import (
     APIError,
     ConfigurationError,
@@ -99,9 +99,7 @@ class BaseClient(Generic[ModelT, IdT]):
         self.timeout = check_timeout(timeout)
         self.max_retries = check_count("max_retries", max_retries)
         self._budget = RateBudget(check_rate(max_rate))
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
-        self.backoff = backoff or self.default_backoff
+        self.backoff = check_backoff(backoff) or self.default_backoff
         # how long this client's jobs took, per kind: its waits plan from it and feed it
         checked = check_history(history)
         self.history: DurationHistory = DurationHistory() if checked is None else checked

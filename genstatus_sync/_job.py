@@ -10,8 +10,8 @@ import attrs
 
 from ._token import Saved, encode
 from ._wait import REQUEST_GRACE, begin, job_seed, learn, request_window, run_wait
-from .backoff import Backoff
-from .errors import ConfigurationError, GenerationFailed, GenStatusError, is_transient
+from .backoff import Backoff, check_backoff
+from .errors import GenerationFailed, GenStatusError, is_transient
 from .history import DurationHistory
 from .status import JobStatus, State
 
@@ -104,8 +104,7 @@ class Job:
              on_update: Optional[Callable[[JobStatus], None]] = None,
              raise_on_failure: bool = True) -> JobStatus:
         """As ``client.wait`` for this job."""
-        if backoff is not None and not isinstance(backoff, Backoff):
-            raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
+        check_backoff(backoff)
         client = self.client
         state = begin(client._clock, timeout, job_seed(self.provider, self.job_id),
                       self.kind_of(None))

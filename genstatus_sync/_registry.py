@@ -6,6 +6,9 @@ Nothing here imports a client: ``client_class`` loads the one asked for.
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Dict, Tuple, Type
 
+from ._config import shown
+from .errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ._http import BaseClient
 
@@ -18,10 +21,16 @@ CLIENTS: Dict[str, Tuple[str, str]] = {
 PROVIDERS: Tuple[str, ...] = tuple(CLIENTS)
 
 
+def check_provider(provider: object) -> str:
+    """``provider`` when it names one; else ConfigurationError (also a ValueError)."""
+    if not isinstance(provider, str) or provider not in CLIENTS:
+        raise ConfigurationError(f"unknown provider {shown(provider)}; one of "
+                                 f"{', '.join(PROVIDERS)}")
+    return provider
+
+
 def client_class(provider: str) -> "Type[BaseClient[Any, Any]]":
-    """The client class of ``provider``; raises ValueError for a name not in PROVIDERS."""
-    if provider not in CLIENTS:
-        raise ValueError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
-    module, name = CLIENTS[provider]
+    """The client class of ``provider``; ConfigurationError for a name not in PROVIDERS."""
+    module, name = CLIENTS[check_provider(provider)]
     cls: Type[BaseClient[Any, Any]] = getattr(import_module(f".{module}", __package__), name)
     return cls

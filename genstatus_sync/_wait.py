@@ -39,7 +39,7 @@ import attrs
 
 from ._config import check_callable, check_count, check_kind, check_wait_timeout
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
-from .backoff import Backoff
+from .backoff import Backoff, check_backoff
 from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
 from .history import DurationHistory
 from .status import JobStatus, State
@@ -326,8 +326,7 @@ def wait(
     ``history`` (a DurationHistory), the wait plans from the durations of ``kind`` (default
     ``"default"``) it holds, and records this job's when it ends.
     """
-    if not isinstance(backoff, Backoff):
-        raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
+    check_backoff(backoff, optional=False)
     history = check_history(history)
     state = begin(clock, timeout, random.getrandbits(32),
                   DEFAULT_KIND if kind is None else check_kind(kind))

@@ -2,7 +2,7 @@
 
 import math
 import random
-from typing import Iterator, Optional
+from typing import Iterator, Optional, TypeVar
 
 import attrs
 
@@ -59,3 +59,13 @@ class Backoff:
         while True:
             yield self.delay(n, draw())
             n += 1
+
+
+B = TypeVar("B", Backoff, Optional[Backoff])
+
+
+def check_backoff(backoff: B, *, optional: bool = True) -> B:
+    """``backoff`` when it is a Backoff (or, ``optional``, None); else ConfigurationError."""
+    if not isinstance(backoff, Backoff) and not (optional and backoff is None):
+        raise ConfigurationError(f"backoff must be a Backoff, got {type(backoff).__name__}")
+    return backoff

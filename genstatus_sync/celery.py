@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
 
 from ._config import check_number, shown
-from ._registry import PROVIDERS, client_class
+from ._registry import check_provider, client_class
 from ._token import decode
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
 
@@ -126,14 +126,14 @@ class PollTask:
         scheduled for when its first poll is due. Returns the wait's key, which ``on_done``
         and ``on_error`` will get. Raises ConfigurationError for an unknown provider or a bad
         id or argument."""
-        client = self._clients.get(_check_provider(provider))
+        client = self._clients.get(check_provider(provider))
         return self.resume(provider, client.wait_token(job_id, timeout=timeout, **provider_args))
 
     def resume(self, provider: str, token: str) -> str:
         """Hand an existing wait token (from ``client.wait_token`` or a step) to the task;
         returns its key. A bad or foreign token is a ConfigurationError here, before anything
         is sent."""
-        job_id, started, due = _read(_check_provider(provider), token)
+        job_id, started, due = _read(check_provider(provider), token)
         key = _key(provider, job_id, started)
         self.task.apply_async(args=[provider, token, key],
                               countdown=self._countdown(due - time.time()), **self._route)
@@ -141,14 +141,14 @@ class PollTask:
 
     def client(self, provider: str) -> "BaseClient[Any, Any]":
         """This process's client of ``provider`` (made on first use, and again after a fork)."""
-        return self._clients.get(_check_provider(provider))
+        return self._clients.get(check_provider(provider))
 
     def _countdown(self, retry_in: float) -> float:
         return max(0.0, min(retry_in, self.max_countdown))
 
     def _run(self, task: Any, provider: str, token: str, key: str) -> None:
         try:
-            step = self._clients.get(_check_provider(provider)).step(token)
+            step = self._clients.get(check_provider(provider)).step(token)
         except GenStatusError as exc:
             if self._on_error is None:
                 raise
@@ -213,13 +213,6 @@ def _report(provider: str, token: str, error: GenStatusError) -> Dict[str, Any]:
     last = error.last if isinstance(error, WaitTimeout) else None
     return {"provider": provider, "job_id": job_id, "error": type(error).__name__,
             "message": str(error), "last": last.to_dict() if last is not None else None}
-
-
-def _check_provider(provider: str) -> str:
-    if provider not in PROVIDERS:
-        raise ConfigurationError(f"unknown provider {shown(provider)}; one of "
-                                 f"{', '.join(PROVIDERS)}")
-    return provider
 
 
 def _check_ref(label: str, ref: object) -> None:

@@ -19,7 +19,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import math
 import re
 import time
@@ -40,6 +39,7 @@ from typing import (
 
 from ._config import check_number, shown
 from ._registry import PROVIDERS
+from ._strict import TooManyValues, loads
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
 
 if TYPE_CHECKING:
@@ -91,9 +91,11 @@ def _json(provider: str, body: object) -> object:
         raise ResponseFormatError(f"{provider}: a webhook body must be the raw bytes received, "
                                   f"got {type(body).__name__}", provider=provider)
     try:
-        return json.loads(bytes(body))
+        return loads(bytes(body))  # (bounded: a small body cannot decode into a huge one)
     except RecursionError:
         failure = "nested too deeply"
+    except TooManyValues as exc:
+        failure = str(exc)
     except ValueError:  # UnicodeDecodeError included
         failure = "not JSON"
     raise ResponseFormatError(f"{provider}: webhook body ({len(body)} bytes) is {failure}",

@@ -146,6 +146,7 @@ def test_a_body_that_is_not_raw_json_bytes_is_a_response_format_error(provider, 
     (b"<html>502</html>", "not JSON"),
     (b'{"status": "\xff\xfe"}', "not JSON"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b"[" + b"{}," * 150_000 + b"{}]", "too large to decode"),  # 450 KB -> 150,000 dicts
     (b"[]", "does not fit"),
     (b'"COMPLETED"', "does not fit"),
     (b'{"status": 7, "requestId": 1, "request_id": 2}', "does not fit"),

@@ -29,7 +29,7 @@ from typing import (
 )
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from .._registry import PROVIDERS, client_class
+from .._registry import PROVIDERS, check_provider, client_class
 from ..webhooks import WEBHOOK_PROVIDERS, ClipiaSignature
 from . import _render
 from ._render import JobView
@@ -298,7 +298,7 @@ class FakeProviders:
         are signed with ``webhook_secret`` as ``webhook_scheme`` says (default
         ``webhooks.DEFAULT_CLIPIA_SIGNATURE``, for Sivi too, whose document names no
         signature); no secret: unsigned. Each is recorded in ``webhooks``."""
-        _check_provider(provider)
+        check_provider(provider)
         hook = None
         if webhook_url is not None:
             if provider not in WEBHOOK_PROVIDERS:
@@ -370,7 +370,7 @@ class FakeProviders:
         """Answer the next ``times`` requests to ``provider`` (or to its job ``job_id``) with
         an HTTP error ``status`` (and a ``Retry-After`` header, seconds or HTTP date, when
         given). ``times`` must be a whole number of at least 1, else ``ValueError``."""
-        _check_provider(provider)
+        check_provider(provider)
         _check_times(times)
         header = None if retry_after is None else str(retry_after)
         with self._lock:
@@ -386,7 +386,7 @@ class FakeProviders:
         ``html_as_json`` (an HTML page labelled application/json) or ``json_as_html`` (the
         right reply labelled text/html). ``times`` must be a whole number of at least 1 and
         ``seconds`` at least 0, else ``ValueError``."""
-        _check_provider(provider)
+        check_provider(provider)
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         _check_times(times)
@@ -400,7 +400,7 @@ class FakeProviders:
         in a sliding 1-second window; ``None`` removes the limit. As a real provider does, only
         requests let through are counted: a 429 does not use up the budget. Raises
         ``ValueError`` unless ``per_second`` is ``None`` or a whole number of at least 1."""
-        _check_provider(provider)
+        check_provider(provider)
         if per_second is not None and (not isinstance(per_second, int)
                                        or isinstance(per_second, bool) or per_second < 1):
             raise ValueError(f"per_second must be a whole number >= 1 or None, "
@@ -416,7 +416,7 @@ class FakeProviders:
         """Delay every later reply of ``provider`` by ``seconds`` (0: no delay), replacing the
         ``latency`` given to the constructor. Raises ``ValueError`` for a negative or
         non-finite number."""
-        _check_provider(provider)
+        check_provider(provider)
         _check_seconds("seconds", seconds)
         with self._lock:
             self._latency[provider] = seconds
@@ -424,7 +424,7 @@ class FakeProviders:
     def client(self, provider: str, **kwargs: Any) -> Any:
         """A client of ``provider`` pointed at this server, with its key (``base_url`` or
         ``api_key`` left out or ``None`` mean this server's, never the environment's)."""
-        _check_provider(provider)
+        check_provider(provider)
         cls = client_class(provider)
         if kwargs.get("api_key") is None:
             kwargs["api_key"] = self.api_key
@@ -596,11 +596,6 @@ class _Server(ThreadingHTTPServer):
 
 def _showing(view: JobView) -> Tuple[str, Any, Any]:
     return view.state, view.progress, view.queue_position
-
-
-def _check_provider(provider: str) -> None:
-    if provider not in PROVIDERS:
-        raise ValueError(f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
 
 
 def _check_times(times: int) -> None:
