@@ -568,6 +568,13 @@ class _Watchdog:
             slot.finished = True
             slot.conn = None
 
+    def released(self, slot: _Slot, conn: Any) -> None:
+        """``conn`` goes back to its pool (the reply was read to its end): from now on
+        another request may use it, and this slot must not cut it."""
+        with self._cond:
+            if slot.conn is conn:
+                slot.conn = None
+
     def _run(self) -> None:
         with self._cond:
             while True:
@@ -632,6 +639,12 @@ class _Noting:
         if slot is not None:
             slot.conn = conn
         return conn
+
+    def _put_conn(self, conn: Any) -> None:
+        slot = getattr(_state, "slot", None)
+        if slot is not None:
+            _watchdog.released(slot, conn)
+        super()._put_conn(conn)  # type: ignore[misc]
 
 
 class _NotingPool(_Noting, HTTPConnectionPool):

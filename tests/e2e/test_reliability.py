@@ -923,6 +923,30 @@ def test_after_fork_the_childs_first_request_is_bounded():
             poller.join(5)
 
 
+def test_a_limit_that_comes_after_the_reply_was_read_cuts_nothing(fake, monkeypatch):
+    """The connection goes back to its pool when the body's last byte is read, before the
+    request is over; a limit that comes in that gap must neither call the whole reply timed
+    out nor shut down the socket (another thread's request may have taken it already)."""
+    from genstatus_sync import _transport
+
+    put = _transport._NotingPool._put_conn
+    cut = []
+
+    def put_then_expire(self, conn):
+        put(self, conn)
+        slot = _transport._state.slot
+        if slot is not None:  # the watchdog's limit, right in the gap
+            cut.append(conn)
+            slot.expire()
+
+    monkeypatch.setattr(_transport._NotingPool, "_put_conn", put_then_expire)
+    job = fake.add_job("rivya", ["running"])
+    client = fake.client("rivya", max_retries=0)
+    statuses = [client.poll(job).state for _ in range(3)]  # one kept-alive connection
+    assert statuses == [State.RUNNING] * 3
+    assert cut and all(conn.sock is not None for conn in cut)  # never shut down, reused
+
+
 # == 4. a client used before fork() never mixes replies ====================================
 
 POLLS = 300
