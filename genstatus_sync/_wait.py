@@ -85,7 +85,9 @@ _MISSES = 1
 class Pollable(Protocol):
     """What the wait code needs of a job: ``client.job(...)`` handles are Pollable. A job
     that also has ``history`` (a DurationHistory) and ``kind_of(status)`` (its kind, None
-    while unknown) is planned from, and recorded in, that history."""
+    while unknown) is planned from, and recorded in, that history; one that has
+    ``take_turn(ahead)`` (its client's rate budget) waits for its turns in ``wait_all``
+    without taking a place in flight."""
 
     @property
     def provider(self) -> str: ...  # pragma: no cover
