@@ -516,6 +516,13 @@ def iter_wait_all(
             turns = [held[o] for o in ready if held.get(o, -math.inf) > now]
             if turns:
                 soon = min(turns) if soon is None else min(soon, min(turns))
+            if not in_flight and cap == 1 and turns and (not due or min(turns) <= due[0][0]):
+                # nothing to do before a client's turn: its poll waits for it in the call, on
+                # the client's own clock and sleep (which may not be this loop's)
+                o = min((o for o in ready if held.get(o, -math.inf) > now), key=held.__getitem__)
+                submit(heapq.heappop(ready[o])[1], now)
+                if not ready[o]:
+                    del ready[o]
             if not in_flight:
                 if soon is not None:
                     sleep(max(0.0, soon - now))
@@ -535,8 +542,9 @@ def iter_wait_all(
             while got is not None:
                 i, result, error = got
                 in_flight.discard(i)
-                if waiter.get(owners[i]) == i:
+                if waiter.get(owners[i]) == i:  # its client's turns are asked for again now
                     del waiter[owners[i]]
+                    held.pop(owners[i], None)
                 answered += 1
                 outcome = _settle(i, result, error, states, handles, histories, reporters,
                                   max(clock(), slept_to), deadline, final, due)

@@ -170,3 +170,22 @@ def test_a_client_held_back_by_its_budget_does_not_hold_up_other_clients_jobs(fa
     assert "sivi" not in ended[9:]  # only the Rivya burst (2) and one waiting poll before
     times = sorted(r.time for r in fake.requests if "/generations/" in r.path)
     assert max_in_any_second(times) <= 2 + 2  # the budget still holds
+
+
+@pytest.mark.parametrize("max_in_flight", [1, 4])
+def test_a_budget_on_the_clients_own_clock_is_waited_on_that_clock(max_in_flight):
+    # the clients run on a virtual clock (a test's, a simulation's), wait_all on real time:
+    # turns 2 s apart are waited with the clients' sleep, not for real, and nothing times out
+    from genstatus_sync.testing import FakeProviders
+
+    from ..clock import Clock
+    from ..conftest import KEY
+
+    clock = Clock()
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        now = gs.Backoff(first_delay=0, initial=0.5, jitter=0)
+        client = fake.client("rivya", max_rate=0.5, backoff=now, clock=clock, sleep=clock.sleep)
+        jobs = [client.job(fake.add_job("rivya", ["succeeded"])) for _ in range(6)]
+        outcomes = gs.wait_all(jobs, timeout=20, max_in_flight=max_in_flight)
+    assert all(isinstance(o, gs.JobStatus) and o.state is State.SUCCEEDED for o in outcomes)
+    assert sum(clock.sleeps) >= 2 * (6 - 1) - 0.01  # one turn every 2 s, on the virtual clock
