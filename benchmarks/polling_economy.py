@@ -72,10 +72,14 @@ SHAPES = {  # progress (0-1, times 100 and floored) at each share x of the job's
     "negative (-1)": lambda x: -0.01,
     "late burst (50 at 80 %)": lambda x: 0.625 * x if x < 0.8 else 0.5 + 2.5 * (x - 0.8),
     "early burst (50 at 20 %)": lambda x: 2.5 * x if x < 0.2 else 0.5 + 0.625 * (x - 0.2),
+    "ends early (done at 60)": lambda x: 0.6 * x,
+    "ends early (done at 70)": lambda x: 0.7 * x,
     "ends early (done at 80)": lambda x: 0.8 * x,
+    "ends early (done at 90)": lambda x: 0.9 * x,
 }
 STEADY = ("linear", "linear, rounded", "queued 30 %, then linear")
-UNTELLABLE = ("ends early (done at 80)",)  # a slower job's progress, until it ends
+UNTELLABLE = tuple(s for s in SHAPES if s.startswith("ends early"))  # a slower job's, until
+# it ends
 
 
 def progress_at(shape, x, rng):
