@@ -280,7 +280,8 @@ def run_wait(
     ends is recorded in ``history`` under its kind (``kind_of`` names it from a result when
     the state does not know it)."""
     report = _Reporter(on_update)
-    delay = state.wait_for(state.started, backoff, history)
+    plan = None if history is None else history._frozen()  # what it held when the wait began
+    delay = state.wait_for(state.started, backoff, plan)
     if delay > 0:
         sleep(delay)
     while True:
@@ -303,7 +304,7 @@ def run_wait(
         now = clock()
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
-        sleep(state.wait_for(now, backoff, history))
+        sleep(state.wait_for(now, backoff, plan))
 
 
 def wait(
@@ -452,11 +453,14 @@ def iter_wait_all(
     start = clock()
     deadline = None if seconds is None else start + seconds
     histories = [_history_of(h) for h in handles]
+    # every job plans from its history as it was when the call began (see _frozen)
+    frozen = {id(h): h._frozen() for h in histories if h is not None}
+    plans = [None if h is None else frozen[id(h)] for h in histories]
     states = [WaitState(started=start, deadline=deadline, seed=job_seed(h.provider, h.job_id),
                         kind=_kind_of(h, None)) for h in handles]
     reporters = [_Reporter(on_update) for _ in handles]
     owners, takes = _budgets(handles)
-    due = [(start + s.wait_for(start, h.backoff, histories[i]), i)
+    due = [(start + s.wait_for(start, h.backoff, plans[i]), i)
            for i, (s, h) in enumerate(zip(states, handles))]
     heapq.heapify(due)
     # Polls that fell due, per budget (client), in the order they did; a budget with no turn
@@ -546,8 +550,8 @@ def iter_wait_all(
                     del waiter[owners[i]]
                     held.pop(owners[i], None)
                 answered += 1
-                outcome = _settle(i, result, error, states, handles, histories, reporters,
-                                  max(clock(), slept_to), deadline, final, due)
+                outcome = _settle(i, result, error, states, handles, histories, plans,
+                                  reporters, max(clock(), slept_to), deadline, final, due)
                 if outcome is not None:
                     yield i, outcome
                 got = runner.get(0) if in_flight else None
@@ -593,7 +597,8 @@ def _kind_of(job: Pollable, status: Optional[JobStatus]) -> Optional[str]:
 
 def _settle(i: int, result: Any, error: Optional[BaseException], states: List[WaitState],
             handles: List[Pollable], histories: List[Optional[DurationHistory]],
-            reporters: List[_Reporter], now: float, deadline: Optional[float], final: Set[int],
+            plans: List[Optional[DurationHistory]], reporters: List[_Reporter], now: float,
+            deadline: Optional[float], final: Set[int],
             due: List[Tuple[float, int]]) -> Optional[Outcome]:
     """Record job ``i``'s poll; return its outcome if it ended, else schedule its next poll."""
     state = states[i]
@@ -613,7 +618,7 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             return result  # type: ignore[no-any-return]
     if i in final or (deadline is not None and now >= deadline):
         return state.timed_out(now, _what(handles[i]))
-    when = now + state.wait_for(now, handles[i].backoff, histories[i])
+    when = now + state.wait_for(now, handles[i].backoff, plans[i])
     heapq.heappush(due, (when, i))
     return None
 

@@ -78,6 +78,19 @@ class DurationHistory:
                 for key in [key for key in self._fits if key[0] == forgotten]:
                     del self._fits[key]
 
+    def _frozen(self) -> "DurationHistory":
+        """A copy of what the history holds now (its fits too), for a wait to plan from:
+        jobs that end while it runs teach the waits that begin later, not this one. (Jobs
+        started together end shortest first: planning from them would read the kind as
+        shorter than it is.)"""
+        copy = DurationHistory()
+        with self._lock:
+            copy._kinds = OrderedDict((kind, deque(records, maxlen=self.MAX_DURATIONS))
+                                      for kind, records in self._kinds.items())
+            copy._changes, copy._versions = self._changes, dict(self._versions)
+            copy._fits = dict(self._fits)
+        return copy
+
     def durations(self, kind: str) -> Tuple[float, ...]:
         """The recorded durations of ``kind`` (seconds to the poll that saw each job done),
         oldest first; empty for a kind never fed."""

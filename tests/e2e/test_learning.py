@@ -141,3 +141,33 @@ def test_steps_plan_from_the_history_as_one_wait_does(timed):
     fake.client("rivya", clock=clock, sleep=clock.sleep).wait(job)
     plain = [round(r.time - start, 6) for r in fake.requests]
     assert one_wait != plain and len(one_wait) <= len(plain)
+
+
+def test_jobs_waited_together_plan_from_the_history_as_it_was_when_they_began(timed):
+    # 60 jobs of one kind started together end shortest first: while they run, those that
+    # ended must not teach the others that the kind is short (the history is read as it was
+    # when the call began; what they teach is for the waits after it)
+    fake, clock = timed
+    backoff = gs.Backoff(first_delay=2.0, initial=2.0, multiplier=1.5, max_interval=30.0,
+                         jitter=0)
+    seconds = [10.0 + 110.0 * i / 59 for i in range(60)]  # 10-120 s, evenly
+
+    def batch(client):
+        jobs = [client.job(fake.add_job("sivi", ["running", "succeeded"], every=s))
+                for s in seconds]
+        before = len(fake.requests)
+        outcomes = gs.wait_all(jobs, timeout=None, max_in_flight=1, sleep=clock.sleep,
+                               clock=clock)
+        assert all(o.state is State.SUCCEEDED for o in outcomes)
+        return len(fake.requests) - before
+
+    def alone():  # each job on a client of its own: an empty history, plain backoff
+        before = len(fake.requests)
+        for s in seconds:
+            client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+            client.wait(fake.add_job("sivi", ["running", "succeeded"], every=s), timeout=None)
+        return len(fake.requests) - before
+
+    client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+    assert batch(client) == alone()
+    assert len(client.history.durations("sivi")) > 0  # taught, for the calls after it
