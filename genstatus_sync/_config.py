@@ -13,6 +13,8 @@ from urllib.parse import quote, urlsplit
 
 from .errors import ConfigurationError
 
+Args = Tuple[Tuple[str, str], ...]  # provider arguments, as (name, value) pairs
+
 MAX_ID_CHARS = 1024
 MAX_TIMEOUT = 86400.0  # no single request waits more than a day; longer is a mistake
 

@@ -23,6 +23,7 @@ from typing import (
 
 from ._budget import RateBudget
 from ._config import (
+    Args,
     check_base_url,
     check_callable,
     check_count,
@@ -35,14 +36,11 @@ from ._config import (
     check_transport,
     is_given,
 )
-from ._job import Args, Job, Step
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
 from ._strict import TooManyValues, loads
-from ._token import decode
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
-from ._wait import check_history
 from .backoff import Backoff, check_backoff
 from .errors import (
     APIError,
@@ -53,11 +51,13 @@ from .errors import (
     TransportError,
     error_class,
 )
-from .history import DurationHistory
+from .history import DurationHistory, check_history
 from .status import JobStatus
 
 if TYPE_CHECKING:
     import requests
+
+    from ._job import Job, Step
 
 __all__ = ["BaseClient", "parse_retry_after"]
 
@@ -152,9 +152,11 @@ class BaseClient(Generic[ModelT, IdT]):
                                                 on_update=on_update,
                                                 raise_on_failure=raise_on_failure)
 
-    def job(self, job_id: IdT, *, kind: Optional[str] = None) -> Job:
+    def job(self, job_id: IdT, *, kind: Optional[str] = None) -> "Job":
         """A frozen handle on one job (this client, its id, its kind if named), for
         ``gs.wait_all``."""
+        from ._job import Job  # (the wait machinery loads with the first job)
+
         return Job(self, self._check_id(job_id), (), _kind(kind))
 
     def wait_token(self, job_id: IdT, *, timeout: Optional[float] = 600.0,
@@ -164,13 +166,17 @@ class BaseClient(Generic[ModelT, IdT]):
         the job's kind; each step plans from the history of the client that takes it."""
         return self.job(job_id, kind=kind).wait_token(timeout=timeout)
 
-    def step(self, token: str) -> Step:
+    def step(self, token: str) -> "Step":
         """Exactly one poll of the job a token names (Clipia: and its result when done), if
         it is due: a Step with ``status``, ``error`` (a transient error met), ``done``,
         ``retry_in`` (seconds until the next poll) and the next ``token``. At or past the
         deadline it makes one last poll and raises WaitTimeout if the job is not done; other
         errors are raised as by ``poll``; a bad token is a ConfigurationError."""
+        from ._token import decode  # (loaded with the first token read)
+
         saved = decode(token, self.provider)
+        from ._job import Job
+
         return Job(self, self._check_id(saved.job_id), self._check_args(saved.args)).step(saved)
 
     def _get_status(self, job_id: Any, args: Args) -> ModelT:

@@ -4,16 +4,19 @@ A handle satisfies the wait code's ``Pollable`` protocol; the wait code never se
 client. The client side it needs is the small ``_PollingClient`` protocol below.
 """
 
-from typing import Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
-from ._token import Saved, encode
+from ._config import Args
 from ._wait import REQUEST_GRACE, begin, job_seed, learn, request_window, run_wait
 from .backoff import Backoff, check_backoff
 from .errors import GenerationFailed, GenStatusError, is_transient
 from .history import DurationHistory
 from .status import JobStatus, State
+
+if TYPE_CHECKING:  # tokens are loaded with the first one made or read
+    from ._token import Saved
 
 try:
     from typing import Protocol
@@ -24,7 +27,6 @@ __all__ = ["Job", "Step"]
 
 _EARLY = 0.25  # a step this close to its poll's due time polls (a scheduler's rounding)
 
-Args = Tuple[Tuple[str, str], ...]  # provider arguments, as (name, value) pairs
 
 
 class _PollingClient(Protocol):
@@ -120,11 +122,15 @@ class Job:
         clock = self.client._step_clock
         state = begin(clock, timeout, job_seed(self.provider, self.job_id), self.kind_of(None))
         due = state.started + state.wait_for(state.started, self.backoff, self.history)
+        from ._token import Saved, encode
+
         return encode(Saved(self.provider, self.job_id, self.args, state, due))
 
-    def step(self, saved: Saved) -> "Step":
+    def step(self, saved: "Saved") -> "Step":
         """One poll of the wait ``saved`` carries: see ``client.step``. Its plan reads the
         history of this job's client (in another process: that process's client's)."""
+        from ._token import encode
+
         clock = self.client._step_clock
         state, now = saved.state, clock()
         at_deadline = state.deadline is not None and now >= state.deadline

@@ -41,7 +41,7 @@ from ._config import check_callable, check_count, check_kind, check_wait_timeout
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
 from .backoff import Backoff, check_backoff
 from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
-from .history import DurationHistory
+from .history import DurationHistory, check_history
 from .status import JobStatus, State
 
 try:
@@ -335,14 +335,6 @@ def wait(
                   DEFAULT_KIND if kind is None else check_kind(kind))
     return run_wait(lambda seconds: poll(), is_done, state, backoff=backoff,
                     on_update=on_update, sleep=sleep, clock=clock, history=history)
-
-
-def check_history(history: object) -> Optional[DurationHistory]:
-    """``history`` if it is a DurationHistory or None, else ConfigurationError."""
-    if history is not None and not isinstance(history, DurationHistory):
-        raise ConfigurationError(f"history must be a DurationHistory, got "
-                                 f"{type(history).__name__}")
-    return history
 
 
 Outcome = Union[JobStatus, Exception]

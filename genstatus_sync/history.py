@@ -210,3 +210,10 @@ def _seconds(value: object) -> float:
                                  f"got {value!r}")
     return float(value)  # type: ignore[arg-type]
 
+
+def check_history(history: object) -> Optional[DurationHistory]:
+    """``history`` if it is a DurationHistory or None, else ConfigurationError."""
+    if history is not None and not isinstance(history, DurationHistory):
+        raise ConfigurationError(f"history must be a DurationHistory, got "
+                                 f"{type(history).__name__}")
+    return history

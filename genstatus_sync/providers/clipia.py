@@ -5,10 +5,9 @@ from typing import Any, Dict, Iterator, Optional
 
 import attrs
 
-from .._config import check_job_id, encode_segment
+from .._config import Args, check_job_id, encode_segment
 from .._convert import structure
 from .._http import BaseClient
-from .._job import Args
 from ..backoff import Backoff
 from ..errors import ResultNotReady
 from ..models.clipia import RequestResult, RequestStatus, RequestStatusValue

@@ -2,10 +2,9 @@
 
 from typing import Dict, Optional, Tuple, Type, Union
 
-from .._config import encode_segment, kind_of_reply
+from .._config import Args, encode_segment, kind_of_reply
 from .._convert import structure
 from .._http import BaseClient
-from .._job import Args
 from ..backoff import Backoff
 from ..errors import APIError, NotFoundError
 from ..models.rivya import Generation, GenerationStatus

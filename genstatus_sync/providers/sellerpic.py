@@ -4,9 +4,9 @@ in a ``code``/``success``/``traceId`` envelope."""
 import re
 from typing import Any, Dict, Optional, Union
 
+from .._config import Args
 from .._convert import structure
 from .._http import BaseClient, ErrorDetails
-from .._job import Args
 from ..backoff import Backoff
 from ..errors import ConfigurationError
 from ..models.sellerpic import GenerateStatusResponse

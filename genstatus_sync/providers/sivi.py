@@ -3,17 +3,19 @@
 Every call takes ``abstract_user_id=`` to read another user's request."""
 
 import json
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 import attrs
 
-from .._config import check_job_id
+from .._config import Args, check_job_id
 from .._convert import structure
 from .._http import BaseClient, ErrorDetails
-from .._job import Args, Job
 from ..backoff import Backoff
 from ..models.sivi import RequestStatus, RequestStatusEnvelope, RequestStatusValue
 from ..status import JobStatus, State
+
+if TYPE_CHECKING:
+    from .._job import Job
 
 __all__ = ["SiviClient"]
 
@@ -58,7 +60,7 @@ class SiviClient(BaseClient[RequestStatus, str]):
             raise_on_failure=raise_on_failure)
 
     def job(self, job_id: str, *, kind: Optional[str] = None,
-            abstract_user_id: Optional[str] = None) -> Job:
+            abstract_user_id: Optional[str] = None) -> "Job":
         return attrs.evolve(super().job(job_id, kind=kind), args=_args(abstract_user_id))
 
     def wait_token(self, job_id: str, *, timeout: Optional[float] = 600.0,
