@@ -11,8 +11,10 @@ For each N (``--sizes``), N jobs of the four providers in turn, durations unifor
 10-120 s (times ``--scale``; the providers' default backoffs are scaled with it), are
 submitted at once and waited for by one ``gs.wait_all`` call: real threads, sockets and
 time. The solo figures are those of the same jobs, each waited alone by ``client.wait`` with
-the same schedule, on a virtual clock through a MockTransport that answers as the server
-does, 100 ms included: a lone job's lag is its schedule's. Detection lag is the time
+the same schedule (each with an empty DurationHistory: a wait_all call plans from the
+history as it was when it began, so its jobs do not learn from each other), on a virtual
+clock through a MockTransport that answers as the server does, 100 ms included: a lone
+job's lag is its schedule's. Detection lag is the time
 ``on_update`` saw the job done minus the time it finished. CPU per request is the whole
 client process's (``time.process_time``: every thread) over the wait_all call, divided by
 the requests it made; next to it, a sequential loop of ``get_status()`` against the same
@@ -244,6 +246,9 @@ def solo(jobs: List[Tuple[str, str]], schedule: Dict[str, gs.Backoff],
     for provider, job in jobs:
         start, duration = job_times(job)
         now[0], count[0] = start, 0
+        # alone: an empty history, as wait_all's jobs start with one (a call plans from the
+        # history as it was when it began, so jobs waited together do not learn from each other)
+        clients[provider].history = gs.DurationHistory()
         status = clients[provider].wait(job, timeout=None)
         assert status.state is gs.State.SUCCEEDED, status
         requests.append(count[0])

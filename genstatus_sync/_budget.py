@@ -14,7 +14,7 @@ accepted over the last second (when it accepted at least two), multiplicatively,
 a second (the requests in flight meet the same limit); each second without a 429 then adds
 back 1 % of it (at least 0.1 request per second), so a provider's limit, once found, is kept
 with a 429 every few seconds at most, and ``max_rate`` is reached again in time (with no
-``max_rate``: no limit of ours, once the rate has doubled without a 429, about 100 s).
+``max_rate``: no limit of ours, after two minutes without a 429).
 The lowered rate holds at once for the requests already waiting for their turn too: their
 turns are stretched from the moment of the decrease (by the rate the provider accepted over
 the new rate), as if they had been reserved at the new rate; those that waited with no rate
@@ -36,7 +36,7 @@ __all__ = ["RateBudget"]
 _DECREASE = 0.95  # the new rate, as a share of what the provider accepted over the last second
 _RECOVERY = 0.01  # added back each second without a 429, as a share of the lowered rate
 _MIN_RECOVERY = 0.1  # requests per second added back each second, at least
-_FORGET = 2.0  # with no max_rate, a learned rate that grew this many times over is dropped
+_FORGET = 120.0  # with no max_rate, a learned rate is dropped after this long without a 429
 _HOLD = 1.0  # seconds after a decrease during which further 429s lower nothing
 _MAX_PAUSE = 120.0  # the longest Retry-After that holds back the whole client
 _KEPT = 64  # decreases remembered for the turns still waiting (one a second at most)
@@ -65,8 +65,8 @@ class RateBudget:
         if self._learned is not None:
             step = max(_RECOVERY * self._learned, _MIN_RECOVERY)
             learned = self._learned + step * max(0.0, now - self._learned_at)
-            if limit is None and learned >= _FORGET * self._learned:
-                self._learned = None  # no 429 while it doubled: no limit of ours again
+            if limit is None and now - self._learned_at >= _FORGET:
+                self._learned = None  # two minutes without a 429: no limit of ours again
                 return None
             if limit is None or learned < limit:
                 return learned
