@@ -72,11 +72,15 @@ class DurationHistory:
             self._kinds[kind] = records
             self._changes += 1
             self._versions[kind] = self._changes
-            while len(self._kinds) > self.MAX_KINDS:
-                forgotten, _ = self._kinds.popitem(last=False)
-                self._versions.pop(forgotten, None)
-                for key in [key for key in self._fits if key[0] == forgotten]:
-                    del self._fits[key]
+            self._trim()
+
+    def _trim(self) -> None:
+        """Forget the least recently fed kinds beyond MAX_KINDS, their fits with them."""
+        while len(self._kinds) > self.MAX_KINDS:
+            forgotten, _ = self._kinds.popitem(last=False)
+            self._versions.pop(forgotten, None)
+            for key in [key for key in self._fits if key[0] == forgotten]:
+                del self._fits[key]
 
     def _frozen(self) -> "DurationHistory":
         """A copy of what the history holds now (its fits too), for a wait to plan from:
@@ -176,9 +180,7 @@ class DurationHistory:
             history._kinds[kind] = queue
             history._changes += 1
             history._versions[kind] = history._changes
-        while len(history._kinds) > cls.MAX_KINDS:
-            forgotten, _ = history._kinds.popitem(last=False)
-            history._versions.pop(forgotten, None)
+        history._trim()
         return history
 
     def __len__(self) -> int:
