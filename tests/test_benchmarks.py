@@ -108,3 +108,14 @@ def test_rate_limit_runs_and_states_its_goals():
     row = next(line for line in out.splitlines() if line.startswith("clipia"))
     assert row.split()[1:4] == ["20", "20", "0"]  # jobs, done, lost to 429s
     assert "goals: jobs lost to 429s 0 (0)" in out
+
+
+def test_schedule_bound_runs_and_prints_a_floor_per_workload():
+    out = _run("schedule_bound.py", "--medians", "5", "--sigmas", "0.25", "--runs", "1")
+    lines = out.strip().splitlines()
+    assert lines[1].split()[:2] == ["workload", "provider"]
+    rows = [line.split() for line in lines[2:]]
+    assert [row[4] for row in rows] == ["sivi", "rivya", "clipia"]
+    floors = [float(row[7].rstrip("%")) for row in rows]
+    plains = [float(row[6].rstrip("%")) for row in rows]
+    assert all(0 < f < p for f, p in zip(floors, plains))

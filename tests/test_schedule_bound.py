@@ -1,0 +1,68 @@
+"""benchmarks/schedule_bound.py's floor is a true bound: no concrete schedule catches more
+jobs within a lag than it allows at the schedule's own mean requests (else the README's
+"no schedule can do better" would be false)."""
+
+import math
+import random
+import sys
+from pathlib import Path
+from statistics import NormalDist
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import schedule_bound
+
+QUANTILES = [NormalDist().inv_cdf((i + 0.5) / 4000) for i in range(4000)]
+
+
+def measure(times, sigma, lag):
+    """(mean requests, share caught with lag <= ``lag``) of polls at ``times`` (multiples of
+    the median) over log-normal durations of spread ``sigma``, by quadrature."""
+    requests, caught = 0, 0
+    for z in QUANTILES:
+        d = math.exp(sigma * z)
+        k = next(i for i, t in enumerate(times) if t >= d)
+        requests += k + 1
+        caught += (times[k] - d) / d <= lag
+    return requests / len(QUANTILES), caught / len(QUANTILES)
+
+
+def random_schedule(rng, sigma):
+    polls = sorted(math.exp(sigma * rng.uniform(-2.5, 2.5)) for _ in range(rng.randint(1, 7)))
+    return polls + [1e6]  # a last poll that sees every job done
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.25])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_schedule_catches_more_jobs_than_the_bound_allows(sigma, seed):
+    rng = random.Random(seed)
+    times = random_schedule(rng, sigma)
+    lag = rng.choice([0.02, 0.05, 0.1])
+    requests, caught = measure(times, sigma, lag)
+    assert caught <= schedule_bound.caught_bound(sigma, lag, requests + 1e-6) + 1e-3
+
+
+def test_the_late_first_poll_schedule_comes_close_to_the_bound():
+    # the shape the bound finds best for the median: a first poll past the median, then
+    # close polls across the slower jobs (the earlier ones are given up)
+    sigma, lag = 0.1, 0.05
+    width = math.log1p(lag)
+    times = [math.exp(0.25 * sigma + k * width) for k in range(12)] + [1e6]
+    requests, caught = measure(times, sigma, lag)
+    bound = schedule_bound.caught_bound(sigma, lag, requests + 1e-6)
+    assert caught <= bound + 1e-3
+    assert caught >= bound - 0.1  # the bound is not vacuous
+
+
+def test_plain_rivya_backoff_at_5_s_is_within_the_bound():
+    # Rivya's plain polls, in multiples of a 5 s median: 2.5 s, 7.5 s, 13.75 s, ...
+    times, t, gap = [0.5], 2.5, 5.0
+    while t < 500:
+        t += gap
+        gap = min(gap * 1.25, 20.0)
+        times.append(t / 5.0)
+    for lag in (0.05, 0.5):
+        requests, caught = measure(times + [1e6], 0.1, lag)
+        assert caught <= schedule_bound.caught_bound(0.1, lag, requests + 1e-6) + 1e-3
