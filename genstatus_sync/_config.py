@@ -211,12 +211,19 @@ def check_count(name: str, value: object, *, minimum: int = 0) -> int:
     return value
 
 
+MIN_RATE = 1e-9  # requests per second: one every 31 years; a slower one cannot be slept for
+
+
 def check_rate(value: object) -> Optional[float]:
-    """Requests per second (> 0, finite), or None for no limit."""
+    """Requests per second (>= MIN_RATE, finite), or None for no limit."""
     if value is None:
         return None
-    return check_number(value, "max_rate must be requests per second > 0 or None",
+    rate = check_number(value, "max_rate must be requests per second > 0 or None",
                         positive=True)
+    if rate < MIN_RATE:
+        raise ConfigurationError(f"max_rate must be at least {MIN_RATE:g} requests per second "
+                                 f"(one every 31 years) or None, got {shown(value)}")
+    return rate
 
 
 def check_job_id(value: object, what: str = "job id") -> str:

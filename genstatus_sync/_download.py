@@ -193,8 +193,13 @@ def _redirect(current: str, headers: Mapping[str, str], hop: int) -> str:
                              transient=False)
     with contextlib.suppress(UnicodeError):  # http.client read the header as latin-1
         location = location.encode("latin-1").decode("utf-8")
-    target = urljoin(current, location.strip()).split("#", 1)[0]
-    if urlsplit(target).scheme.lower() not in ("http", "https"):
+    try:
+        target = urljoin(current, location.strip()).split("#", 1)[0]
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:  # urllib's own refusal: an unclosed IPv6 bracket, say
+        raise TransportError(f"GET {_shown(current)}: redirected to a URL that cannot be "
+                             "parsed; not followed", transient=False) from None
+    if scheme not in ("http", "https"):
         raise TransportError(f"GET {_shown(current)}: redirected to a URL that is not http(s) "
                              f"({_shown(target)[:80]!r}); not followed", transient=False)
     try:

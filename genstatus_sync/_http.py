@@ -11,6 +11,7 @@ from typing import (
     Callable,
     ClassVar,
     Dict,
+    FrozenSet,
     Generic,
     Mapping,
     NoReturn,
@@ -38,7 +39,7 @@ from ._config import (
 )
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
-from ._strict import TooManyValues, loads
+from ._strict import NotFinite, TooManyValues, loads
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
 from .backoff import Backoff, check_backoff
@@ -246,9 +247,11 @@ class BaseClient(Generic[ModelT, IdT]):
     # -- one request ------------------------------------------------------------------------
 
     def _get(self, path: str, params: Optional[Mapping[str, str]] = None,
-             seconds: Optional[float] = None) -> Tuple[int, Any]:
-        """GET ``path`` once: (status, decoded JSON with the key redacted) of a 2xx reply.
-        ``seconds`` (None: the client's timeouts alone) bounds the whole request."""
+             seconds: Optional[float] = None, unread: FrozenSet[int] = frozenset()
+             ) -> Tuple[int, Any]:
+        """GET ``path`` once: (status, decoded JSON with the key redacted) of a 2xx reply;
+        (status, None) for a status in ``unread``, whose body is not read. ``seconds`` (None:
+        the client's timeouts alone) bounds the whole request."""
         seconds = self._wait_turn(path, seconds)
         connect, read = self.timeout
         total = connect + read
@@ -273,6 +276,8 @@ class BaseClient(Generic[ModelT, IdT]):
                             parse_retry_after(reply.headers.get("Retry-After")))
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, reply.status,
                      len(reply.body), (time.perf_counter() - started) * 1000)
+        if reply.status in unread:
+            return reply.status, None
         return self._read(reply)
 
     def _take_turn(self, ahead: float) -> float:
@@ -303,7 +308,7 @@ class BaseClient(Generic[ModelT, IdT]):
         except (ValueError, RecursionError) as exc:
             data = None
             failure = "nested too deeply" if isinstance(exc, RecursionError) else (
-                str(exc) if isinstance(exc, TooManyValues) else "not JSON")
+                str(exc) if isinstance(exc, (TooManyValues, NotFinite)) else "not JSON")
         if not failure and self._redactor.may_hold_key(body):
             data = self._redactor.data(data)
         if 200 <= status < 300 and not failure:

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from ._open_enum import OpenEnum
 
-__all__ = ["MAX_JSON_VALUES", "Mismatch", "TooManyValues", "format_datetime", "loads",
-           "parse_datetime"]
+__all__ = ["MAX_JSON_VALUES", "Mismatch", "NotFinite", "TooManyValues", "format_datetime",
+           "loads", "parse_datetime"]
 
 E = TypeVar("E", bound=OpenEnum)
 
@@ -44,6 +44,22 @@ class TooManyValues(ValueError):
     """A JSON body that would decode into far more memory than its size."""
 
 
+class NotFinite(ValueError):
+    """A JSON body with a number no float holds (1e400), or Python's NaN and Infinity, which
+    are not JSON: a non-finite progress would reach JobStatus and the CLI's --json output."""
+
+
+def _constant(name: str) -> float:
+    raise NotFinite(f"not JSON ({name} is not a JSON number)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf or nan
+        raise NotFinite("out of range (a number no float holds)")
+    return value
+
+
 def loads(body: bytes) -> Any:
     """``json.loads(body)``; raises TooManyValues, before decoding, for a body of more than
     MAX_JSON_VALUES values (counted by commas, colons and opening brackets) or one whose
@@ -55,7 +71,7 @@ def loads(body: bytes) -> Any:
         if len(body) * width > MAX_STRING_BYTES:
             raise TooManyValues(f"too large to decode ({len(body)} bytes of characters "
                                 f"{width} bytes wide)")
-    return json.loads(body)
+    return json.loads(body, parse_constant=_constant, parse_float=_finite)
 
 
 class Mismatch(ValueError):

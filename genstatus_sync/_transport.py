@@ -20,12 +20,14 @@ Any object with the same ``get`` and ``close`` (see ``Transport``) can stand in,
 
 import contextlib
 import heapq
+import http.client
 import logging
 import math
 import os
 import re
 import socket
 import ssl
+import sys
 import threading
 import time
 import weakref
@@ -37,8 +39,11 @@ import attrs
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from .errors import ConfigurationError, ResponseFormatError, TransportError
 
@@ -177,9 +182,9 @@ class RequestsTransport:
 # -- reading a body within its cap ------------------------------------------------------------
 
 class _TooLarge(Exception):
-    def __init__(self, status: int, how: str = "") -> None:
+    def __init__(self, status: int, how: str = "", limit: Optional[int] = None) -> None:
         super().__init__(status)
-        self.status, self.how = status, how
+        self.status, self.how, self.limit = status, how, limit
 
 
 class _Undecodable(Exception):
@@ -188,18 +193,24 @@ class _Undecodable(Exception):
         self.status = status
 
 
+def _wire_limit(max_bytes: int) -> int:
+    """The bytes on the wire a body of at most ``max_bytes`` may take: its framing too, up to
+    that of chunks of one byte each (b"1\\r\\nX\\r\\n": six bytes a byte)."""
+    return 6 * max_bytes + 2 * _CHUNK
+
+
 class _CappedFile:
     """Stands between http.client and the socket file: hands out at most ``limit`` bytes in
     all, and turns a read to the end (``read(-1)``, as a chunk size of -1 asks) into a bounded
     one."""
 
     def __init__(self, fp: Any, limit: int, status: int) -> None:
-        self._fp, self._left, self._status = fp, limit, status
+        self._fp, self._left, self._status, self._limit = fp, limit, status, limit
 
     def _count(self, size: int) -> None:
         self._left -= size
         if self._left < 0:
-            raise _TooLarge(self._status)
+            raise _TooLarge(self._status, " on the wire, framing included", self._limit)
 
     def _take(self, data: bytes) -> bytes:
         self._count(len(data))
@@ -237,24 +248,46 @@ class _BodyReader:
     def __init__(self, response: requests.Response, max_bytes: int) -> None:
         status = self._status = response.status_code
         self._max, self._size = max_bytes, 0
+        # An error reply's body only explains its status: one that is too large or cannot be
+        # decoded is left unread (or read up to the cap), and the status still tells.
+        self._lenient = not 200 <= status < 300
+        self._pending: List[bytes] = []
+        self._ended = False
+        self._decoder: Optional[_Inflater] = None
+        self._raw: Iterator[bytes] = iter(())
         length = response.headers.get("Content-Length", "").strip()
         if _DIGITS.fullmatch(length) and int(length) > max_bytes:
+            if self._lenient:
+                self._ended = True
+                return
             raise _TooLarge(status, " (Content-Length)")
         raw = response.raw
         inner = getattr(raw, "_fp", None)
         if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
-            inner.fp = _CappedFile(inner.fp, max_bytes + max_bytes // 8 + _CHUNK, status)
-        self._decoder: Optional[_Inflater] = None
+            inner.fp = _CappedFile(inner.fp, _wire_limit(max_bytes), status)
         if hasattr(raw, "stream"):
-            self._raw: Iterator[bytes] = raw.stream(_CHUNK, decode_content=False)
-            self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
+            try:
+                self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
+            except _Undecodable:
+                if not self._lenient:
+                    raise
+                self._ended = True
+                return
+            self._raw = raw.stream(_CHUNK, decode_content=False)
         else:  # an adapter of the caller's without a urllib3 response: content comes decoded
             self._raw = response.iter_content(_CHUNK)
-        self._pending: List[bytes] = []
-        self._ended = False
 
     def next_piece(self) -> Optional[bytes]:
         """The next decoded piece of the body, or None at its end."""
+        if not self._lenient:
+            return self._next_piece()
+        try:
+            return self._next_piece()
+        except (_TooLarge, _Undecodable):
+            self._ended, self._pending = True, []
+            return None
+
+    def _next_piece(self) -> Optional[bytes]:
         while not self._pending:
             if self._ended:
                 return None
@@ -267,7 +300,8 @@ class _BodyReader:
             if self._decoder is None:
                 self._pending.append(chunk)
             else:
-                self._pending.extend(self._decoder.feed(chunk, self._max - self._size + 1))
+                room = min(self._max - self._size + 1, sys.maxsize)  # zlib takes a C size
+                self._pending.extend(self._decoder.feed(chunk, room))
         piece = self._pending.pop(0)
         self._size += len(piece)
         if self._size > self._max:
@@ -315,7 +349,8 @@ class _Call:
             result = step()
         except _TooLarge as exc:
             failure = ResponseFormatError(
-                f"reply to GET {self.where} is larger than {self.max_bytes} bytes{exc.how}; "
+                f"reply to GET {self.where} is larger than "
+                f"{self.max_bytes if exc.limit is None else exc.limit} bytes{exc.how}; "
                 "not read",
                 status_code=exc.status, body="")
         except _Undecodable as exc:
@@ -409,8 +444,13 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
         # requests' SSLError, or its ProxyError for the TLS to an https:// proxy
         return TransportError(f"GET {where} failed: TLS certificate or handshake failure "
                               f"({name})", transient=False), True
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, (requests.Timeout, Urllib3TimeoutError)):
+        # (urllib3's own: a read timeout while the body streams)
         return TransportError(f"GET {where} timed out: {name}"), True
+    if isinstance(exc, Urllib3ProtocolError) and not _carries_server_bytes(
+            exc, skip=Urllib3ProtocolError):
+        # the body broke off: a reset, or the connection closed before its end
+        return TransportError(f"GET {where} failed: the reply broke off ({name})"), True
     if isinstance(exc, requests.ConnectionError):
         if _carries_server_bytes(exc):
             return TransportError(f"GET {where} failed: the reply broke the HTTP protocol"), False
@@ -425,13 +465,22 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     return TransportError(f"GET {where} failed: the reply broke the HTTP protocol ({name})"), False
 
 
-def _carries_server_bytes(exc: BaseException) -> bool:
+def _carries_server_bytes(exc: BaseException, skip: Optional[type] = None) -> bool:
     """Whether ``exc`` holds, in its arguments, an error that quotes the reply (a status line,
-    a chunk size, a header): http.client's and urllib3's protocol errors."""
-    from http.client import HTTPException
+    a chunk size, a header): http.client's and urllib3's protocol errors. ``skip``: a kind
+    that is only a wrapper here (what it wraps decides). IncompleteRead holds only counts."""
+    from http.client import HTTPException, IncompleteRead
 
+    import urllib3.exceptions
     from urllib3.exceptions import DecodeError, HeaderParsingError, InvalidHeader, ProtocolError
 
+    if skip is not None and isinstance(exc, skip):
+        inner = [a for a in exc.args if isinstance(a, BaseException)]
+        if not inner or any(not isinstance(a, (str, BaseException)) for a in exc.args):
+            return True  # nothing to decide by: read as quoting
+        # (exactly these: urllib3's InvalidChunkLength is an IncompleteRead that quotes)
+        counts_only = (IncompleteRead, getattr(urllib3.exceptions, "IncompleteRead", None))
+        return any(type(e) not in counts_only and _carries_server_bytes(e) for e in inner)
     return _holds(exc, (HTTPException, ProtocolError, DecodeError, HeaderParsingError,
                         InvalidHeader))
 
@@ -647,12 +696,51 @@ class _Noting:
         super()._put_conn(conn)  # type: ignore[misc]
 
 
+_MAX_INTERIM = 16  # interim (1xx) replies skipped before the final one, at most
+_MAX_LINE = 65536  # http.client's longest status or header line
+_MAX_HEADERS = 100  # and most header lines
+
+
+class _FinalResponse(http.client.HTTPResponse):
+    """http.client's reply, skipping every interim reply (102 Processing, 103 Early Hints, as
+    CDNs send), not only 100 Continue: taken as the reply, a 103 would leave the real one on
+    the kept-alive connection, where the connection's next request would read it. (101
+    Switching Protocols is final: it ends the HTTP exchange.)"""
+
+    def _read_status(self) -> Tuple[str, int, str]:
+        for _ in range(_MAX_INTERIM):
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 102 <= status < 200:  # 100 is skipped by http.client itself
+                return version, status, reason
+            _skip_headers(self.fp)
+        raise http.client.HTTPException(f"more than {_MAX_INTERIM} interim replies")
+
+
+def _skip_headers(fp: Any) -> None:
+    """Read an interim reply's header lines up to the blank line that ends them."""
+    for _ in range(_MAX_HEADERS + 1):
+        line = fp.readline(_MAX_LINE + 1)
+        if len(line) > _MAX_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return
+    raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+
+
+class _FinalHTTPConnection(HTTPConnection):
+    response_class = _FinalResponse
+
+
+class _FinalHTTPSConnection(HTTPSConnection):
+    response_class = _FinalResponse
+
+
 class _NotingPool(_Noting, HTTPConnectionPool):
-    pass
+    ConnectionCls = _FinalHTTPConnection
 
 
 class _NotingHTTPSPool(_Noting, HTTPSConnectionPool):
-    pass
+    ConnectionCls = _FinalHTTPSConnection
 
 
 _POOLS = {"http": _NotingPool, "https": _NotingHTTPSPool}

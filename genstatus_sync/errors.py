@@ -191,8 +191,9 @@ _STATUS_ERRORS: Dict[int, Type[APIError]] = {401: AuthenticationError, 403: Perm
 
 def error_class(status: int) -> Type[APIError]:
     """The APIError subclass for an HTTP error ``status``: 401, 403, 404, 429, 5xx; else
-    APIError itself. The one mapping, for the clients and for downloads."""
-    return ServerError if status >= 500 else _STATUS_ERRORS.get(status, APIError)
+    APIError itself (also for the 6xx-9xx that http.client lets through). The one mapping,
+    for the clients and for downloads."""
+    return ServerError if 500 <= status < 600 else _STATUS_ERRORS.get(status, APIError)
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -9,6 +9,7 @@ import requests
 import responses
 
 import genstatus_sync as gs
+from genstatus_sync import testing
 from genstatus_sync._http import parse_retry_after
 
 from .conftest import KEY
@@ -108,6 +109,30 @@ def test_clipia_result_202_is_result_not_ready():
         make("clipia").get_result("r1")
 
 
+@pytest.mark.parametrize("body", [b"", b"queued", b"\xff\xfe"])
+def test_clipia_result_202_body_is_not_read(body):
+    # the document gives no 202 body: an empty one (as 202s usually are) or any other is
+    # "not ready", and a wait polls on to the result
+    replies = iter([testing.Reply(202, {}, body), testing.json_reply(
+        {"request_id": "r1", "status": "COMPLETED",
+         "output": {"images": [{"url": "https://example.test/1.png"}]}})])
+
+    def clipia(request):
+        if request.url.endswith("/status"):
+            return testing.json_reply({"request_id": "r1", "status": "COMPLETED"})
+        return next(replies)
+
+    client = gs.ClipiaClient(KEY, transport=testing.MockTransport(clipia),
+                             sleep=lambda seconds: None)
+    with pytest.raises(gs.ResultNotReady):
+        client.get_result("r1")
+    assert client.wait("r1", timeout=60).result_urls == ("https://example.test/1.png",)
+
+
+def test_a_max_rate_at_its_least_is_accepted():
+    assert gs.RivyaClient(api_key=KEY, max_rate=1e-9) is not None
+
+
 @pytest.mark.parametrize("provider", ["sivi", "rivya", "clipia"])
 @pytest.mark.parametrize("bad", ["", ".", "..", "x" * 1025, 7, None])
 def test_bad_ids_are_rejected_before_any_request(provider, bad):
@@ -140,7 +165,8 @@ def test_missing_key_names_the_variable(provider):
      ({"base_url": "https://h:99999"}, "bad"), ({"base_url": "https://u:p@h"}, "credentials"),
      ({"timeout": None}, "hang"), ({"timeout": 0}, "timeout"), ({"timeout": (1, None)}, "timeout"),
      ({"timeout": "5"}, "timeout"), ({"max_retries": -1}, "max_retries"),
-     ({"api_key": "a\r\nX-Evil: 1"}, "header"), ({"backoff": 3}, "Backoff")],
+     ({"api_key": "a\r\nX-Evil: 1"}, "header"), ({"backoff": 3}, "Backoff"),
+     ({"max_rate": 1e-10}, "max_rate"), ({"max_rate": 0}, "max_rate")],
 )
 def test_configuration_errors(kwargs, message):
     kwargs.setdefault("api_key", KEY)
@@ -173,7 +199,8 @@ def test_callers_session_is_used_and_not_closed():
 @pytest.mark.parametrize(
     ("status", "cls"),
     [(401, gs.AuthenticationError), (403, gs.PermissionDeniedError), (404, gs.NotFoundError),
-     (429, gs.RateLimitError), (500, gs.ServerError), (503, gs.ServerError), (418, gs.APIError)],
+     (429, gs.RateLimitError), (500, gs.ServerError), (503, gs.ServerError), (418, gs.APIError),
+     (599, gs.ServerError), (600, gs.APIError), (999, gs.APIError)],
 )
 @responses.activate
 def test_http_status_mapping_with_fields(status, cls):

@@ -47,6 +47,7 @@ class _Url(str):
 
 
 _NO_TIME = 0.001  # seconds: a request with less left is not sent (see BaseClient._get)
+_NOT_READY = frozenset({202})
 
 
 class ClipiaClient(BaseClient[RequestStatus, str]):
@@ -76,7 +77,9 @@ class ClipiaClient(BaseClient[RequestStatus, str]):
         return self._retrying(lambda: self._result(checked, None))
 
     def _result(self, request_id: str, seconds: Optional[float]) -> RequestResult:
-        status, data = self._get(f"/v1/requests/{encode_segment(request_id)}", seconds=seconds)
+        # a 202's body is not read: the document gives none (and a 202 usually has none)
+        status, data = self._get(f"/v1/requests/{encode_segment(request_id)}", seconds=seconds,
+                                 unread=_NOT_READY)
         if status == 202:
             raise ResultNotReady(f"clipia request {request_id!r} is not finished yet")
         return structure(data, RequestResult, provider=self.provider)

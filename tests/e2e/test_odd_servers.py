@@ -1,0 +1,241 @@
+"""Replies that real servers, proxies and CDNs send and that the first transport misread, over
+real sockets: interim 1xx replies, error replies whose bodies cannot be read, bodies that
+break off or stall, tiny chunks, numbers that are not JSON, unusable redirects."""
+
+import gzip
+import json
+import sys
+import time
+
+import pytest
+
+import genstatus_sync as gs
+
+from ..conftest import KEY
+from .rawserver import MB, RawServer, chunk, head, reply
+
+PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
+CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
+           "clipia": gs.ClipiaClient}
+
+
+def rivya(url, **kwargs):
+    kwargs.setdefault("timeout", (1.0, 1.0))
+    client = gs.RivyaClient(api_key=KEY, base_url=url, **kwargs)
+    client.slept = []
+    client._sleep = client.slept.append  # retry sleeps recorded, not slept
+    return client
+
+
+def status_body(conn):
+    """Rivya's status reply for the job the request names."""
+    job = conn.path.rsplit("/", 1)[-1]
+    return json.dumps({"id": job, "status": "processing"}).encode()
+
+
+def keep_alive(answer):
+    """A handler serving every request of a kept-alive connection with ``answer(conn, n)``
+    (n counts the requests of the whole server, from 0)."""
+    count = [0]
+
+    def handler(conn):
+        while conn.head:
+            n, count[0] = count[0], count[0] + 1
+            if not answer(conn, n):
+                return
+            conn.read_request()
+
+    return handler
+
+
+# -- interim replies ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload"
+                                     b"\r\n\r\n",
+                                     b"HTTP/1.1 102 Processing\r\n\r\n",
+                                     b"HTTP/1.1 103 Early Hints\r\n\r\n" * 3])
+def test_interim_replies_are_skipped_and_no_request_reads_another_ones_reply(interim):
+    def answer(conn, n):
+        body = status_body(conn)
+        if n == 0:
+            conn.send(interim)
+            time.sleep(0.2)  # the final reply comes a moment after the hints
+        return conn.send(head(200, {"Content-Type": "application/json",
+                                    "Content-Length": str(len(body))}) + body)
+
+    with RawServer(keep_alive(answer)) as server:
+        client = rivya(server.url)
+        assert [client.get_status(job).id for job in ("job-A", "job-B", "job-C")] == [
+            "job-A", "job-B", "job-C"]
+        assert len(server.heads) == 1  # one kept-alive connection served them all
+
+
+def test_endless_interim_replies_are_a_transient_transport_error():
+    def answer(conn, n):
+        return conn.send(b"HTTP/1.1 103 Early Hints\r\n\r\n" * 40)
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.TransportError) as info:
+            rivya(server.url, max_retries=0).get_status("job")
+    assert info.value.transient
+    assert "HTTP protocol" in str(info.value)
+
+
+# -- error replies whose bodies cannot be read ----------------------------------------------
+
+UNREADABLE = {
+    "gzip claimed, plain sent": (
+        {"Content-Encoding": "gzip", "Content-Length": "19"}, [b"Service Unavailable"]),
+    "an unsupported encoding": ({"Content-Encoding": "br", "Content-Length": "4"}, [b"\x1b\x00ab"]),
+    "Content-Length over the cap": ({"Content-Length": str(20 * MB)}, []),
+    "chunked past the cap": ({"Transfer-Encoding": "chunked"}, [chunk(b"<" * MB)] * 12),
+    "a gzip bomb": ({"Content-Encoding": "gzip", "Content-Length": None},
+                    [gzip.compress(bytes(30 * MB), 1)]),
+}
+
+
+@pytest.mark.parametrize("status", [503, 429, 502])
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_an_error_reply_whose_body_cannot_be_read_keeps_its_status_and_retry_after(
+        status, case):
+    headers, pieces = UNREADABLE[case]
+    if headers.get("Content-Length", "") is None:
+        headers = {**headers, "Content-Length": str(len(pieces[0]))}
+
+    def answer(conn, n):
+        if n < 2:
+            conn.send(head(status, {"Retry-After": "1", **headers}, reason="Busy"))
+            conn.stream(pieces)
+            return False  # (a body left unread: this connection is done)
+        body = status_body(conn)
+        return conn.send(reply(200, body))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = rivya(server.url, max_retries=0)
+        with pytest.raises(gs.APIError) as info:
+            client.get_status("job")
+        error = info.value
+        assert error.status_code == status and error.retry_after == 1.0
+        assert gs.errors.is_transient(error)
+        assert type(error) is (gs.RateLimitError if status == 429 else gs.ServerError)
+        # and the one retry rule applies: retried, then the job's own reply
+        retrying = rivya(server.url, max_retries=3)
+        assert retrying.get_status("job").id == "job"
+        assert retrying.slept[0] == 1.0  # (a budget's turn may follow: this clock stands still)
+
+
+def test_a_2xx_reply_whose_body_cannot_be_read_is_still_a_format_error():
+    def answer(conn, n):
+        conn.send(head(200, {"Content-Encoding": "gzip", "Content-Length": "19"})
+                  + b"Service Unavailable")
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.ResponseFormatError, match="could not be decoded"):
+            rivya(server.url, max_retries=0).get_status("job")
+
+
+# -- bodies that stall or break off ---------------------------------------------------------
+
+def test_a_body_that_stalls_is_a_timeout_and_one_that_breaks_off_is_said_so():
+    def stall(conn, n):
+        conn.send(head(200, {"Content-Length": "100"}) + b"{")
+        conn.hold(3)
+        return False
+
+    def reset(conn, n):
+        conn.send(head(200, {"Content-Length": "100"}) + b"{")
+        time.sleep(0.2)
+        conn.reset()
+        return False
+
+    with RawServer(keep_alive(stall)) as server:
+        with pytest.raises(gs.TransportError, match="timed out") as info:
+            rivya(server.url, timeout=(1.0, 0.3), max_retries=0).get_status("job")
+    assert info.value.transient and info.value.__cause__ is not None
+    with RawServer(keep_alive(reset)) as server:
+        with pytest.raises(gs.TransportError, match="broke off") as info:
+            rivya(server.url, max_retries=0).get_status("job")
+    assert info.value.transient and info.value.__cause__ is not None
+
+
+def test_a_bad_chunk_size_in_the_body_is_still_not_chained():
+    # its text quotes the server's bytes, which may echo the key
+    def answer(conn, n):
+        conn.send(head(200, {"Transfer-Encoding": "chunked"}) + chunk(b"{") + b"zz" + KEY.encode()
+                  + b"\r\n")
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.TransportError) as info:
+            rivya(server.url, max_retries=0).get_status("job")
+    assert info.value.__cause__ is None
+    assert KEY not in repr(info.value)
+
+
+# -- numbers that are not JSON --------------------------------------------------------------
+
+BODIES = {
+    "sivi": '{"status":200,"body":{"requestId":"r1","status":"processing","progress":%s}}',
+    "rivya": '{"id":"r1","status":"processing","progress":%s}',
+    "sellerpic": '{"code":0,"msg":"ok","data":{"id":1001,"status":1,"progress":%s}}',
+    "clipia": '{"request_id":"r1","status":"IN_PROGRESS","progress":%s}',
+}
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_numbers_that_are_not_json_are_format_errors(provider, number):
+    body = (BODIES[provider] % number).encode()
+
+    def answer(conn, n):
+        return conn.send(reply(200, body))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = CLIENTS[provider](api_key=KEY, base_url=server.url, max_retries=0)
+        job = "1001" if provider == "sellerpic" else "r1"
+        with pytest.raises(gs.ResponseFormatError, match="not JSON|out of range"):
+            client.poll(job)
+
+
+# -- downloads ------------------------------------------------------------------------------
+
+def test_a_download_in_one_byte_chunks_is_saved_whole(tmp_path):
+    size = 300_000
+
+    def answer(conn, n):
+        conn.send(head(200, {"Content-Type": "application/octet-stream",
+                             "Transfer-Encoding": "chunked"}))
+        conn.stream([b"1\r\na\r\n" * 10_000] * (size // 10_000) + [b"0\r\n\r\n"])
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        path = gs.download(server.url + "/a.bin", tmp_path, max_bytes=MB // 2)
+    assert path.read_bytes() == b"a" * size
+
+
+@pytest.mark.parametrize("limit", [sys.maxsize, 2**64])
+def test_a_download_without_a_practical_limit_inflates_its_body(tmp_path, limit):
+    body = gzip.compress(b"x" * 1000)
+
+    def answer(conn, n):
+        conn.send(head(200, {"Content-Encoding": "gzip", "Content-Length": str(len(body))})
+                  + body)
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        path = gs.download(server.url + "/a.bin", tmp_path, max_bytes=limit)
+    assert path.read_bytes() == b"x" * 1000
+
+
+@pytest.mark.parametrize("location", ["http://[::1/file.png", "//[::1/x", "http://]/x"])
+def test_a_redirect_to_an_unparsable_url_is_a_transport_error(tmp_path, location):
+    def answer(conn, n):
+        conn.send(head(302, {"Location": location, "Content-Length": "0"}, reason="Found"))
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.TransportError, match="redirect") as info:
+            gs.download(server.url + "/result.png", tmp_path)
+    assert not info.value.transient
+    assert list(tmp_path.iterdir()) == []
