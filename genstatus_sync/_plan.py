@@ -100,6 +100,7 @@ def _plain_grid(backoff: Backoff, until: float) -> List[float]:
 # -- schedules that learn ---------------------------------------------------------------------
 
 MIN_JOBS = 8  # durations of a kind before its schedule is fitted
+_SHORTEST = 1e-3  # seconds: a record (or a smoothed point) shorter is read as this (or dropped)
 _MAX_SPREAD = 0.75  # log-spread above which past durations say too little to plan from
 _FIRST = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)  # the quantile of the first close poll
 _STEPS = (0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.13, 0.16, 0.2, 0.25,
@@ -196,7 +197,8 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
     a kernel whose width follows the records' spread (Silverman's rule)."""
     from statistics import NormalDist  # loaded on the first fit, not with the package
 
-    exact = [math.log((lo + hi) / 2) for lo, hi in records if hi > 0 and _exact((lo, hi))]
+    records = [r for r in records if r[1] >= _SHORTEST]
+    exact = [math.log((lo + hi) / 2) for lo, hi in records if _exact((lo, hi))]
     shape: Optional[NormalDist] = None
     if len(exact) >= 3:
         mean = sum(exact) / len(exact)
@@ -204,8 +206,6 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
         shape = NormalDist(mean, max(sd, 0.05))
     base: List[float] = []
     for lo, hi in records:
-        if hi <= 0:
-            continue
         if _exact((lo, hi)):
             base += [math.log(lo + (hi - lo) * u) for u in (0.25, 0.75)]
             continue
@@ -223,14 +223,15 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
     mean = sum(base) / len(base)
     sd = math.sqrt(sum((y - mean) ** 2 for y in base) / (len(base) - 1))
     width = 1.06 * max(sd, 0.01) * (len(base) / 2) ** -0.2
-    return sorted(math.exp(y + width * z) for y in base for z in (-1.0, 1.0))
+    return sorted(max(_SHORTEST, math.exp(y + width * z)) for y in base for z in (-1.0, 1.0))
 
 
 def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
     """The schedule that, on a smoothed sample of ``records``' durations, brings the detection
     lag down the most at no more requests than plain ``backoff``; None when there are too few
     records, when they spread too widely, or when no schedule does clearly better."""
-    if len(records) < MIN_JOBS:
+    if len(records) < MIN_JOBS or not _steps(backoff)[1]:
+        # (a grid of more than _STEPS_MAX growing polls has no closed form to fit against)
         return None
     points = sample(records)
     if len(points) < 4 * MIN_JOBS:

@@ -63,8 +63,11 @@ def encode(saved: Saved) -> str:
             "a": [list(pair) for pair in saved.args], "s": state.started, "d": state.deadline,
             "r": state.seed, "n": state.polls, "k": state.kind, "sn": state.seen, "l": line,
             "m": state.misses, "ra": state.retry_after, "du": saved.due}
-    payload = base64.urlsafe_b64encode(
-        json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()).decode().rstrip("=")
+    try:  # UTF-8 (an emoji 4 bytes, not the 12 of "\\ud83d\\ude00"); read by every version
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which no checked id or kind holds
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
+    payload = base64.urlsafe_b64encode(text).decode().rstrip("=")
     return f"gs{VERSION}.{len(payload)}.{payload}.{zlib.crc32(payload.encode()):08x}"
 
 

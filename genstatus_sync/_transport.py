@@ -201,11 +201,12 @@ def _wire_limit(max_bytes: int) -> int:
 
 class _CappedFile:
     """Stands between http.client and the socket file: hands out at most ``limit`` bytes in
-    all, and turns a read to the end (``read(-1)``, as a chunk size of -1 asks) into a bounded
-    one."""
+    all and ``most`` in one read, and turns a read to the end (``read(-1)``, as a chunk size
+    of -1 asks) into a bounded one."""
 
-    def __init__(self, fp: Any, limit: int, status: int) -> None:
+    def __init__(self, fp: Any, limit: int, status: int, most: int) -> None:
         self._fp, self._left, self._status, self._limit = fp, limit, status, limit
+        self._most = most
 
     def _count(self, size: int) -> None:
         self._left -= size
@@ -216,23 +217,21 @@ class _CappedFile:
         self._count(len(data))
         return data
 
+    def _room(self, amt: Optional[int]) -> int:
+        room = min(self._left + 1, self._most)
+        return room if amt is None or amt < 0 or amt > room else amt
+
     def read(self, amt: Optional[int] = None) -> bytes:
-        if amt is None or amt < 0 or amt > self._left + 1:
-            amt = self._left + 1
-        return self._take(self._fp.read(amt))
+        return self._take(self._fp.read(self._room(amt)))
 
     def read1(self, amt: int = -1) -> bytes:
-        if amt < 0 or amt > self._left + 1:
-            amt = self._left + 1
-        return self._take(self._fp.read1(amt))
+        return self._take(self._fp.read1(self._room(amt)))
 
     def readline(self, limit: int = -1) -> bytes:
-        if limit < 0 or limit > self._left + 1:
-            limit = self._left + 1
-        return self._take(self._fp.readline(limit))
+        return self._take(self._fp.readline(self._room(limit)))
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer)[: self._left + 1]
+        view = memoryview(buffer)[: self._room(None)]
         count: int = self._fp.readinto(view)
         self._count(count)
         return count
@@ -264,7 +263,8 @@ class _BodyReader:
         raw = response.raw
         inner = getattr(raw, "_fp", None)
         if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
-            inner.fp = _CappedFile(inner.fp, _wire_limit(max_bytes), status)
+            inner.fp = _CappedFile(inner.fp, _wire_limit(max_bytes), status,
+                                   max_bytes + max_bytes // 8 + _CHUNK)
         if hasattr(raw, "stream"):
             try:
                 self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)

@@ -250,9 +250,15 @@ class _Reporter:
         self._unknown: Set[str] = set()
 
     def __call__(self, result: Any) -> None:
-        key = (result.state, result.progress, result.queue_position) if isinstance(
-            result, JobStatus) else result
-        changed, self._key = key != self._key, key
+        changed = False
+        if self._on_update is not None:
+            key = (result.state, result.progress, result.queue_position) if isinstance(
+                result, JobStatus) else result
+            try:  # a result of the caller's: its == may be elementwise (an array) or raise
+                changed = bool(key is not self._key and key != self._key)
+            except Exception:  # noqa: BLE001 - read as changed
+                changed = True
+            self._key = key
         if getattr(result, "state", None) is State.UNKNOWN:
             value = str(getattr(getattr(result, "raw", None), "status", "?"))
             if value not in self._unknown:
@@ -282,6 +288,9 @@ def run_wait(
     report = _Reporter(on_update)
     plan = None if history is None else history._frozen()  # what it held when the wait began
     delay = state.wait_for(state.started, backoff, plan)
+    # a sleep is trusted to have reached the time it slept to: a clock that stands still
+    # (time.process_time) cannot keep the deadline from coming
+    slept_to = state.started + delay
     if delay > 0:
         sleep(delay)
     while True:
@@ -293,7 +302,7 @@ def run_wait(
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            now = clock()
+            now = max(clock(), slept_to)
             before = state
             state = state.polled(result, now, None if state.kind is not None or kind_of is None
                                  else kind_of(result))
@@ -301,10 +310,12 @@ def run_wait(
             if is_done(result):
                 learn(history, state, before, result, now)
                 return result
-        now = clock()
+        now = max(clock(), slept_to)
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
-        sleep(state.wait_for(now, backoff, plan))
+        delay = state.wait_for(now, backoff, plan)
+        slept_to = now + delay
+        sleep(delay)
 
 
 def wait(
@@ -330,6 +341,9 @@ def wait(
     ``"default"``) it holds, and records this job's when it ends.
     """
     check_backoff(backoff, optional=False)
+    for name, value in (("poll", poll), ("is_done", is_done), ("sleep", sleep),
+                        ("clock", clock)):
+        check_callable(name, value)
     history = check_history(history)
     state = begin(clock, timeout, random.getrandbits(32),
                   DEFAULT_KIND if kind is None else check_kind(kind))
@@ -437,6 +451,8 @@ def iter_wait_all(
 ) -> Iterator[Tuple[int, Outcome]]:
     """Wait for many jobs, each on its own schedule, and yield ``(index, outcome)`` as each
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
+    check_callable("sleep", sleep)
+    check_callable("clock", clock)
     handles = [_pollable(job) for job in _iterable(jobs)]
     cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)

@@ -44,12 +44,16 @@ class Backoff:
         if n <= 0:
             base = self.first_delay
         else:
-            # initial * multiplier**(n-1), capped; the power is capped first so it cannot overflow
+            # initial * multiplier**(n-1), capped; the power is capped first (in log space: the
+            # ratio of a tiny initial to the cap is no float) and cannot overflow past the cap
             steps = n - 1
             if self.multiplier > 1:
-                steps = min(steps, math.ceil(math.log(self.max_interval / self.initial + 1,
-                                                      self.multiplier)) + 1)
-            base = min(self.initial * self.multiplier ** max(steps, 0), self.max_interval)
+                growth = math.log(self.max_interval) - math.log(self.initial)
+                steps = min(steps, math.ceil(growth / math.log(self.multiplier)) + 1)
+            try:
+                base = min(self.initial * self.multiplier ** max(steps, 0), self.max_interval)
+            except OverflowError:  # only past the cap
+                base = self.max_interval
         return base * (1 + self.jitter * (2 * draw - 1))
 
     def delays(self, rng: Optional[random.Random] = None) -> Iterator[float]:

@@ -5,7 +5,7 @@ import json
 import math
 import threading
 from collections import OrderedDict, deque
-from typing import Any, Deque, Dict, List, Optional, Tuple, Union
+from typing import Any, Deque, Dict, Optional, Set, Tuple, Union
 
 from ._config import check_kind, kind_of_reply
 from ._plan import MIN_JOBS, Schedule, fit, regime
@@ -97,7 +97,10 @@ class DurationHistory:
 
     def durations(self, kind: str) -> Tuple[float, ...]:
         """The recorded durations of ``kind`` (seconds to the poll that saw each job done),
-        oldest first; empty for a kind never fed."""
+        oldest first; empty for a kind never fed (and for what is no kind: no string)."""
+        found: object = kind
+        if not isinstance(found, str):
+            return ()
         with self._lock:
             return tuple(hi for _, hi in self._kinds.get(kind, ()))
 
@@ -160,7 +163,7 @@ class DurationHistory:
         if not isinstance(kinds, list):
             raise ConfigurationError("a garbled duration history (no kinds)")
         history = cls()
-        seen: List[str] = []
+        seen: Set[str] = set()
         for entry in kinds:
             if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
                     and entry[0] and isinstance(entry[1], list)):
@@ -168,7 +171,7 @@ class DurationHistory:
             kind, records = kind_of_reply(entry[0]) or "?", entry[1]
             if kind in seen:
                 raise ConfigurationError("a garbled duration history (a kind twice)")
-            seen.append(kind)
+            seen.add(kind)
             queue: Deque[Record] = deque(maxlen=cls.MAX_DURATIONS)
             for record in records:
                 if not (isinstance(record, list) and len(record) == 2
@@ -176,7 +179,9 @@ class DurationHistory:
                         and 0 <= record[0] <= record[1] <= cls.MAX_SECONDS):
                     raise ConfigurationError("a garbled duration history (a duration is not "
                                              "a number of seconds)")
-                queue.append((float(record[0]), float(record[1])))
+                # as _record keeps them: to the millisecond (the planner reads nothing finer,
+                # and dumps() stays within its size)
+                queue.append((round(float(record[0]), 3), round(float(record[1]), 3)))
             history._kinds[kind] = queue
             history._changes += 1
             history._versions[kind] = history._changes

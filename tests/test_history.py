@@ -383,3 +383,68 @@ def test_past_the_polls_summed_once_the_grid_is_walked_the_same(monkeypatch):
                 assert _plain_grid(backoff, elapsed) == _reference_grid(backoff, elapsed)
     finally:
         _plan._steps.cache_clear()
+
+
+# -- hostile or odd texts (found in review) -------------------------------------------------
+
+def _text(kinds):
+    return json.dumps({"format": "genstatus_sync.DurationHistory", "version": 1,
+                       "kinds": kinds})
+
+
+def test_loaded_durations_are_kept_as_fed_ones_are_and_plan_no_crash():
+    # sub-millisecond and subnormal durations: dumps() never writes them, loads() accepts them
+    records = [[5e-324, 5e-324]] * 4 + [[30.0, 31.0], [29.0, 30.0], [32.0, 33.0], [30.5, 31.5]]
+    records += [[1e-9, 2.0000004], [0.0, 1e6]]
+    history = gs.DurationHistory.loads(_text([["default", records]]))
+    assert history.durations("default")[:4] == (0.0,) * 4
+    assert history.durations("default")[-2:] == (2.0, 1e6)
+    clock = Clock()
+    assert gs.wait(lambda: "done", is_done=lambda r: True, timeout=60, history=history,
+                   sleep=clock.sleep, clock=clock) == "done"
+
+
+def test_a_fit_of_any_loadable_records_raises_nothing():
+    rng = random.Random(3)
+    backoff = gs.SiviClient.default_backoff
+    for _ in range(300):
+        records = []
+        for _ in range(rng.randrange(8, 33)):
+            hi = rng.choice([0.0, 5e-324, 1e-3, 1e6, rng.uniform(0, 1e6), 10 ** rng.uniform(-4, 6)])
+            records.append([hi * rng.choice([0.0, 0.5, rng.random(), 1.0]), hi])
+        history = gs.DurationHistory.loads(_text([["k", records]]))
+        fit(list(history._kinds["k"]), backoff)  # a Schedule or None, never an exception
+
+
+def test_dumps_stays_within_its_bound_after_loads_of_long_floats_and_escaped_kinds():
+    rng = random.Random(0)
+    kinds = []
+    for k in range(32):
+        name = "".join(chr(1 + (k >> i & 1)) for i in range(100))  # escaped: 6 bytes each
+        recs = []
+        for _ in range(32):
+            hi = rng.uniform(1.1e-100, 9.9e-100)  # (23-character reprs, unrounded)
+            recs.append([hi * rng.uniform(0.5, 0.99), hi])
+        kinds.append([name, recs])
+    history = gs.DurationHistory.loads(_text(kinds))
+    assert len(history.dumps().encode()) < 64 * 1024
+
+
+def test_loads_of_many_kinds_keeps_the_latest_and_refuses_a_kind_twice():
+    history = gs.DurationHistory.loads(_text([[f"k{i}", []] for i in range(20_000)]))
+    assert history.kinds() == tuple(f"k{i}" for i in range(20_000 - 32, 20_000))
+    with pytest.raises(gs.ConfigurationError, match="a kind twice"):
+        gs.DurationHistory.loads(_text([["a", []], ["b", []], ["a", []]]))
+
+
+@pytest.mark.parametrize("kind", [["a"], {"a": 1}, None, 7])
+def test_durations_of_what_is_no_kind_are_none(kind):
+    history = gs.DurationHistory()
+    history.add("a", 1.0)
+    assert history.durations(kind) == ()
+
+
+def test_a_backoff_too_slow_to_fit_against_plans_plainly():
+    backoff = gs.Backoff(initial=1e-5, multiplier=1.00001, max_interval=30, jitter=0)
+    records = [(d * 0.9, d) for d in [45, 44, 46, 45, 43, 47, 45, 44, 46, 45, 44, 46]]
+    assert fit(records, backoff) is None

@@ -591,3 +591,72 @@ def _until_timeout(poll, backoff, clock, history):
     with contextlib.suppress(gs.WaitTimeout):
         gs.wait(poll, is_done=lambda s: s.done, timeout=180, backoff=backoff,
                 sleep=clock.sleep, clock=clock, history=history, kind="kind")
+
+
+# -- odd arguments and odd results (found in review) ----------------------------------------
+
+class _Ambiguous:
+    def __bool__(self):
+        raise ValueError("the truth value of an array is ambiguous")
+
+
+class _ArrayLike:
+    """A result whose == and != are elementwise, as numpy's and pandas' are."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return _Ambiguous()
+
+    def __ne__(self, other):
+        return _Ambiguous()
+
+    __hash__ = None
+
+
+@pytest.mark.parametrize("with_updates", [False, True])
+def test_a_result_whose_equality_is_elementwise_is_waited_on(with_updates):
+    clock, seen, count = Clock(), [], iter(range(1, 10))
+    result = gs.wait(lambda: _ArrayLike(next(count)), is_done=lambda a: a.value >= 3,
+                     timeout=60, sleep=clock.sleep, clock=clock,
+                     on_update=seen.append if with_updates else None)
+    assert result.value == 3
+    assert [r.value for r in seen] == ([1, 2, 3] if with_updates else [])
+
+
+def test_a_clock_that_stands_still_cannot_keep_the_deadline_from_coming():
+    # e.g. clock=time.process_time, which does not move while the wait sleeps
+    slept = []
+    with pytest.raises(gs.WaitTimeout):
+        gs.wait(lambda: "running", is_done=lambda r: False, timeout=10, sleep=slept.append,
+                clock=lambda: 0.0, backoff=gs.Backoff(initial=1, max_interval=5, jitter=0))
+    assert sum(slept) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("name", ["poll", "is_done", "sleep", "clock"])
+def test_a_wait_given_something_not_callable_is_a_configuration_error_before_any_poll(name):
+    polls = []
+    kwargs = {"poll": lambda: polls.append(1), "is_done": lambda r: True, "sleep": lambda s: None,
+              "clock": lambda: 0.0, name: 0.5}
+    with pytest.raises(gs.ConfigurationError, match=f"{name} must be callable"):
+        gs.wait(kwargs.pop("poll"), timeout=1, **kwargs)
+    assert polls == []
+
+
+@pytest.mark.parametrize("name", ["sleep", "clock"])
+def test_wait_all_given_something_not_callable_is_a_configuration_error(name):
+    with pytest.raises(gs.ConfigurationError, match=f"{name} must be callable"):
+        gs.wait_all([], **{name: None})
+
+
+@pytest.mark.parametrize(("backoff", "n", "expected"), [
+    (gs.Backoff(initial=1e-310, multiplier=2.0, max_interval=30.0, jitter=0), 1, 1e-310),
+    (gs.Backoff(initial=1e-310, multiplier=2.0, max_interval=30.0, jitter=0), 5000, 30.0),
+    (gs.Backoff(initial=1e-300, multiplier=86400.0, max_interval=86400.0, jitter=0), 70,
+     86400.0),
+])
+def test_a_backoff_of_extreme_but_accepted_values_yields_its_delays(backoff, n, expected):
+    assert backoff.delay(n) == expected
+    delays = backoff.delays()
+    assert [next(delays) for _ in range(3)][0] == 0.0

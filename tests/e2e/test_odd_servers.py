@@ -74,9 +74,8 @@ def test_endless_interim_replies_are_a_transient_transport_error():
     def answer(conn, n):
         return conn.send(b"HTTP/1.1 103 Early Hints\r\n\r\n" * 40)
 
-    with RawServer(keep_alive(answer)) as server:
-        with pytest.raises(gs.TransportError) as info:
-            rivya(server.url, max_retries=0).get_status("job")
+    with RawServer(keep_alive(answer)) as server, pytest.raises(gs.TransportError) as info:
+        rivya(server.url, max_retries=0).get_status("job")
     assert info.value.transient
     assert "HTTP protocol" in str(info.value)
 
@@ -130,9 +129,9 @@ def test_a_2xx_reply_whose_body_cannot_be_read_is_still_a_format_error():
                   + b"Service Unavailable")
         return False
 
-    with RawServer(keep_alive(answer)) as server:
-        with pytest.raises(gs.ResponseFormatError, match="could not be decoded"):
-            rivya(server.url, max_retries=0).get_status("job")
+    with RawServer(keep_alive(answer)) as server, pytest.raises(
+            gs.ResponseFormatError, match="could not be decoded"):
+        rivya(server.url, max_retries=0).get_status("job")
 
 
 # -- bodies that stall or break off ---------------------------------------------------------
@@ -149,13 +148,13 @@ def test_a_body_that_stalls_is_a_timeout_and_one_that_breaks_off_is_said_so():
         conn.reset()
         return False
 
-    with RawServer(keep_alive(stall)) as server:
-        with pytest.raises(gs.TransportError, match="timed out") as info:
-            rivya(server.url, timeout=(1.0, 0.3), max_retries=0).get_status("job")
+    with RawServer(keep_alive(stall)) as server, pytest.raises(
+            gs.TransportError, match="timed out") as info:
+        rivya(server.url, timeout=(1.0, 0.3), max_retries=0).get_status("job")
     assert info.value.transient and info.value.__cause__ is not None
-    with RawServer(keep_alive(reset)) as server:
-        with pytest.raises(gs.TransportError, match="broke off") as info:
-            rivya(server.url, max_retries=0).get_status("job")
+    with RawServer(keep_alive(reset)) as server, pytest.raises(
+            gs.TransportError, match="broke off") as info:
+        rivya(server.url, max_retries=0).get_status("job")
     assert info.value.transient and info.value.__cause__ is not None
 
 
@@ -166,9 +165,8 @@ def test_a_bad_chunk_size_in_the_body_is_still_not_chained():
                   + b"\r\n")
         return False
 
-    with RawServer(keep_alive(answer)) as server:
-        with pytest.raises(gs.TransportError) as info:
-            rivya(server.url, max_retries=0).get_status("job")
+    with RawServer(keep_alive(answer)) as server, pytest.raises(gs.TransportError) as info:
+        rivya(server.url, max_retries=0).get_status("job")
     assert info.value.__cause__ is None
     assert KEY not in repr(info.value)
 
@@ -234,8 +232,8 @@ def test_a_redirect_to_an_unparsable_url_is_a_transport_error(tmp_path, location
         conn.send(head(302, {"Location": location, "Content-Length": "0"}, reason="Found"))
         return False
 
-    with RawServer(keep_alive(answer)) as server:
-        with pytest.raises(gs.TransportError, match="redirect") as info:
-            gs.download(server.url + "/result.png", tmp_path)
+    with RawServer(keep_alive(answer)) as server, pytest.raises(
+            gs.TransportError, match="redirect") as info:
+        gs.download(server.url + "/result.png", tmp_path)
     assert not info.value.transient
     assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import textwrap
+from urllib.parse import unquote
 
 import attrs
 import pytest
@@ -273,6 +274,19 @@ def test_a_token_is_printable_short_and_carries_no_key(fake):
 
         payload = base64.urlsafe_b64decode(token.split(".")[2] + "==").decode()
         assert KEY not in payload and "127.0.0.1" not in payload
+
+
+@pytest.mark.parametrize("job", ["é" * 99, "😀" * 99, "任务" * 49])
+def test_a_token_of_a_non_ascii_id_is_short_ascii_and_resumes_that_job(fake, job):
+    # (its id is carried as UTF-8: an emoji 4 bytes, not the 12 of a JSON escape)
+    clock = Clock()
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    fake.add_job("rivya", ["running", "succeeded"], job_id=job)
+    token = client.wait_token(job)
+    assert token.isascii() and token.isprintable() and len(token) < 1024
+    clock.sleep(client.step(token).retry_in)  # (an early step says when, asking nothing)
+    step = client.step(token)
+    assert step.status.job_id == job and unquote(fake.requests[-1].path).endswith("/" + job)
 
 
 def test_a_version_1_token_is_still_read(fake):
