@@ -2,6 +2,16 @@
 
 import sys
 
-from .cli import main
 
-sys.exit(main())
+def run() -> int:
+    """The command, with Ctrl-C during its imports an interruption too (exit 130)."""
+    try:
+        from .cli import main
+    except KeyboardInterrupt:
+        sys.stderr.write("\ngenstatus: interrupted\n")
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -15,6 +15,11 @@ from typing import Any, List, Pattern
 REDACTED = "[redacted]"
 SNIPPET_CHARS = 300
 MIN_PREFIX = 3  # a snippet that ends in this many characters of the key loses them
+# A key shorter than this (a test key, "k") is removed only where it stands alone, not inside
+# a longer run of key characters: else every "k" of "bucket" or "handshake" would go.
+SHORT_KEY = 8
+_LONE_BEFORE = r"(?<![A-Za-z0-9_\-])"
+_LONE_AFTER = r"(?![A-Za-z0-9_\-])"
 
 
 def _character(c: str) -> str:
@@ -35,20 +40,22 @@ def _character(c: str) -> str:
 class Redactor:
     """Removes one key from text, decoded JSON and exceptions."""
 
-    __slots__ = ("_key", "_pattern", "_tail", "_raw")
+    __slots__ = ("_key", "_pattern", "_tail", "_raw", "_short")
 
     def __init__(self, key: str) -> None:
         self._key = key
+        self._short = len(key) < SHORT_KEY
+        before, after = (_LONE_BEFORE, _LONE_AFTER) if self._short else ("", "")
         chars = [_character(c) for c in key]
         # the key written with any mix of escapes, in one pass
-        self._pattern: Pattern[str] = re.compile("".join(chars))
+        self._pattern: Pattern[str] = re.compile(before + "".join(chars) + after)
         # a prefix of it (at least MIN_PREFIX characters, the last maybe a cut escape) at the end
         nested = ""
         for char in reversed(chars[MIN_PREFIX:]):
             nested = f"(?:{char}{nested})?"
         cut_escape = r"(?:\\+(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)?"
-        self._tail: Pattern[str] = re.compile("".join(chars[:MIN_PREFIX]) + nested + cut_escape
-                                              + r"\Z")
+        self._tail: Pattern[str] = re.compile(before + "".join(chars[:MIN_PREFIX]) + nested
+                                              + cut_escape + r"\Z")
         self._raw = key.encode("ascii")
 
     def text(self, text: str) -> str:
@@ -60,6 +67,8 @@ class Redactor:
 
     def holds_key(self, text: str) -> bool:
         """Whether ``text`` shows the key, plain or escaped."""
+        if self._short:
+            return self._pattern.search(text) is not None
         return self._key in text or (("\\" in text or "%" in text)
                                      and self._pattern.search(text) is not None)
 

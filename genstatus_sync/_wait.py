@@ -209,7 +209,10 @@ class WaitState:
 
     def timed_out(self, now: float, what: str = "") -> WaitTimeout:
         return WaitTimeout(
-            f"{what}not done after {now - self.started:.1f}s and {self.polls} polls",
+            f"{what}not done after {now - self.started:.1f}s and {self.polls} "
+            f"poll{'' if self.polls == 1 else 's'}"
+            # a wait that ends on errors says which (a mistyped port is no slow job)
+            + ("" if self.last_error is None else f"; the last poll failed: {self.last_error}"),
             last=self.last, last_error=self.last_error, elapsed=now - self.started,
             polls=self.polls,
         )
@@ -260,7 +263,8 @@ class _Reporter:
                 changed = True
             self._key = key
         if getattr(result, "state", None) is State.UNKNOWN:
-            value = str(getattr(getattr(result, "raw", None), "status", "?"))
+            value = getattr(getattr(result, "raw", None), "status", "?")
+            value = str(getattr(value, "value", value))  # the provider's word, not the enum's
             if value not in self._unknown:
                 self._unknown.add(value)
                 logger.warning("%s job %s: unknown status %r; still waiting",

@@ -87,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # argparse's messages and logging's last resort go through the same guards
     sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
     try:
-        return _run(argv, out, err)
+        code = _run(argv, out, err)
     except KeyboardInterrupt:
         err.write("\ngenstatus: interrupted\n")
         return EXIT_INTERRUPTED
@@ -97,6 +97,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout, sys.stderr = saved
         out.settle()
         err.settle()
+    if out.failure is not None:  # the output is lost: not a success
+        err.write(f"genstatus: cannot write the output: {_printable(str(out.failure))}\n")
+        err.flush()
+        return code if code != EXIT_OK else EXIT_ERROR
+    return code
 
 
 def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
@@ -104,7 +109,7 @@ def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
     if args.command == "demo":
         return demo(out)
     try:
-        if args.abstract_user_id and args.provider != "sivi":
+        if args.abstract_user_id is not None and args.provider != "sivi":
             raise _Usage("--abstract-user-id is for sivi only")
         if args.command == "status":
             return _status(args, out, err)
@@ -115,13 +120,16 @@ def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
 
 
 def _extra(args: argparse.Namespace) -> Dict[str, str]:
-    return {"abstract_user_id": args.abstract_user_id} if args.abstract_user_id else {}
+    return ({"abstract_user_id": args.abstract_user_id} if args.abstract_user_id is not None
+            else {})
 
 
 def _status(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     with _client(args.provider, args.base_url) as client:
         try:
             status = client.poll(args.job_id, **_extra(args))
+            # a finished Clipia request's results come from its result endpoint, as in wait
+            status = client._complete(status, status.job_id, None)
         except ConfigurationError:
             raise
         except GenStatusError as exc:
@@ -184,9 +192,13 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
         raise _Usage(f"--download {args.download!r}: no such folder")
     if args.timeout != args.timeout or args.timeout < 0:
         raise _Usage(f"--timeout must be seconds >= 0, got {args.timeout}")
-    unique = list(dict.fromkeys(ids))
     with _client(args.provider, args.base_url) as client:
-        jobs = [client.job(job_id, **_extra(args)) for job_id in unique]  # bad id: exit 2
+        handles = {job_id: client.job(job_id, **_extra(args))  # bad id: exit 2
+                   for job_id in dict.fromkeys(ids)}
+        # each job by the id the client reads it as (SellerPic's "0601" is job 601), once
+        key_of = {given: job.job_id for given, job in handles.items()}
+        by_key = {job.job_id: job for job in handles.values()}
+        unique, jobs = list(by_key), list(by_key.values())
         display: Display = (Quiet(err) if args.quiet else
                             Live(err, unique, args.provider) if err.isatty() else
                             Plain(err))
@@ -213,7 +225,7 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     if args.download is not None:
         _download_all(unique, outcomes, args.download, display, err)
     for job_id in ids:
-        outcome = outcomes[job_id]
+        outcome = outcomes[key_of[job_id]]
         if args.json:
             out.write(json.dumps(outcome.to_dict(job_id, args.download is not None)) + "\n")
         else:
@@ -587,11 +599,13 @@ class _Notes(logging.Handler):
 
 class Output:
     """A text stream's write and flush, guarded: a closed pipe (EPIPE) stops all later output
-    silently, and a character the stream's encoding lacks is written escaped."""
+    silently, as any other failure to write does (a full disk: kept in ``failure``), and a
+    character the stream's encoding lacks is written escaped."""
 
     def __init__(self, stream: Optional[TextIO]) -> None:
         self._stream = stream
         self.closed_pipe = stream is None  # started with the descriptor closed: nothing to say
+        self.failure: Optional[OSError] = None  # why writing stopped, other than a closed pipe
 
     def write(self, text: str) -> int:
         if self._stream is not None and not self.closed_pipe:
@@ -616,7 +630,7 @@ class Output:
         except OSError as exc:
             if not isinstance(exc, BrokenPipeError) and exc.errno not in (errno.EPIPE,
                                                                           errno.EINVAL):
-                raise
+                self.failure = exc  # ENOSPC, EFBIG, EIO: what is written is lost
             self.closed_pipe = True
 
     def isatty(self) -> bool:
@@ -680,7 +694,11 @@ def demo(out: Optional["Output"] = None) -> int:
             client.close()
         write("results:\n")
         ok = True
-        folder = tempfile.mkdtemp(prefix="genstatus-demo-")
+        try:
+            folder: Optional[str] = tempfile.mkdtemp(prefix="genstatus-demo-")
+        except OSError as exc:
+            write(f"  no folder for the results: {exc}\n")
+            folder, ok = None, False
         for outcome in outcomes:
             if not isinstance(outcome, JobStatus):
                 write(f"  error: {outcome}\n")
@@ -688,13 +706,16 @@ def demo(out: Optional["Output"] = None) -> int:
                 continue
             files: List[Optional[str]] = []
             for url in outcome.result_urls:
+                if folder is None:
+                    break
                 try:
                     files.append(str(download(url, folder)))
-                except GenStatusError as exc:
+                except (GenStatusError, OSError) as exc:
                     write(f"  download failed: {exc}\n")
                     files.append(None)
                     ok = False
             _print_status(outcome, out, files)
             ok = ok and outcome.state is State.SUCCEEDED
-    write(f"results saved in {folder}\n")
+    if folder is not None:
+        write(f"results saved in {folder}\n")
     return EXIT_OK if ok else EXIT_ERROR

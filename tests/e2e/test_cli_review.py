@@ -1,0 +1,126 @@
+"""The command line where it met a full disk, odd ids and short keys, as a real subprocess
+against FakeProviders."""
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from ..conftest import KEY
+from .rawserver import wait_until
+from .test_cli import run
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+
+
+def run_into(args, fake, provider="rivya", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+             preexec_fn=None, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    if fake is not None:
+        env[f"{provider.upper()}_API_KEY"] = KEY
+        env[f"{provider.upper()}_BASE_URL"] = fake.url
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "genstatus_sync", *args], stdout=stdout,
+                          stderr=stderr, env=env, timeout=120, preexec_fn=preexec_fn)
+
+
+@needs_dev_full
+def test_a_full_disk_on_stdout_is_exit_4_with_one_line_and_no_traceback(fake):
+    job = fake.add_job("rivya", ["succeeded"], urls=["https://media.example.test/x.png"])
+    with open("/dev/full", "w") as full:
+        done = run_into(["status", "rivya", job], fake, stdout=full)
+    err = done.stderr.decode()
+    assert done.returncode == 4
+    assert "Traceback" not in err and "cannot write the output" in err
+
+
+@needs_dev_full
+def test_a_full_disk_on_stderr_keeps_the_result_on_stdout(fake):
+    job = fake.add_job("clipia", ["running", "succeeded"], progress=[40, 100], every=0.3)
+    with open("/dev/full", "w") as full:
+        done = run_into(["wait", "clipia", job, "--json", "--timeout", "30"], fake, "clipia",
+                        stderr=full)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["state"] == "succeeded"
+
+
+def test_demo_whose_results_cannot_be_saved_says_so_and_exits_4(tmp_path):
+    def small_files():  # every file the demo writes is cut short (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10, 10))
+
+    done = run_into(["demo"], None, preexec_fn=small_files,
+                    env_extra={"TMPDIR": str(tmp_path)})
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 4
+    assert "Traceback" not in err and "download failed" in out
+    assert not any(path.name.endswith(".part") for path in tmp_path.rglob("*"))
+
+
+def test_a_sellerpic_id_with_leading_zeros_keeps_its_last_known_status(fake):
+    job = fake.add_job("sellerpic", ["running"])
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(SELLERPIC_API_KEY=KEY, SELLERPIC_BASE_URL=fake.url)
+    with subprocess.Popen([sys.executable, "-m", "genstatus_sync", "wait", "sellerpic",
+                           "00" + job, "--json", "--quiet", "--timeout", "60"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as child:
+        assert wait_until(lambda: len(fake.requests) >= 1, 30)
+        fake.fail("sellerpic", status=404, times=1000)  # then the job is gone
+        out, _ = child.communicate(timeout=90)
+    assert child.returncode == 4
+    data = json.loads(out)
+    assert (data["job_id"], data["state"]) == ("00" + job, "running")
+
+
+def test_a_sellerpic_id_with_leading_zeros_is_waited_and_reported_as_given(fake):
+    job = fake.add_job("sellerpic", ["queued", "running", "succeeded"], every=0.2)
+    done = run(["wait", "sellerpic", "0" + job, job, "--json", "--timeout", "30"], fake,
+               "sellerpic")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(d["job_id"], d["state"]) for d in lines] == [("0" + job, "succeeded"),
+                                                          (job, "succeeded")]
+    assert len([r for r in fake.requests if r.provider == "sellerpic"]) <= 6  # polled once
+
+
+def test_status_of_a_finished_clipia_request_shows_its_results(fake):
+    job = fake.add_job("clipia", ["succeeded"], urls=["https://media.example.test/c.png"])
+    done = run(["status", "clipia", job, "--json"], fake, "clipia")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result_urls"] == ["https://media.example.test/c.png"]
+
+
+@pytest.mark.parametrize("provider", ["sivi", "rivya"])
+def test_an_empty_abstract_user_id_is_a_usage_error(fake, provider):
+    done = run(["status", provider, "x", "--abstract-user-id", ""], fake, provider)
+    assert done.returncode == 2
+    assert fake.requests == []
+
+
+def test_an_unknown_status_is_named_by_the_providers_word(fake):
+    job = fake.add_job("rivya", ["weird_state"])
+    done = run(["wait", "rivya", job, "--timeout", "0.5"], fake)
+    assert "unknown status 'weird_state'" in done.stderr
+
+
+def test_a_wait_that_ends_on_errors_says_which(fake):
+    done = run(["wait", "rivya", "x", "--timeout", "1", "--quiet"],
+               env_extra={"RIVYA_API_KEY": KEY, "RIVYA_BASE_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 3
+    assert "the last poll failed" in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_a_short_key_leaves_result_urls_and_words_whole():
+    from genstatus_sync._redact import Redactor
+    from genstatus_sync.testing import FakeProviders
+
+    url = "https://cdn.example.test/bucket/ok-key.png"
+    with FakeProviders(api_key="k") as short:
+        job = short.add_job("rivya", ["succeeded"], urls=[url])
+        assert short.client("rivya", sleep=lambda seconds: None).wait(job).result_urls == (url,)
+    redactor = Redactor("k")
+    assert redactor.text("TLS handshake failure; key=k, k") == (
+        "TLS handshake failure; key=[redacted], [redacted]")
+    assert Redactor("sk-live-1234").text("a-sk-live-1234b") == "a-[redacted]b"  # a real key: all
