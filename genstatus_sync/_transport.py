@@ -5,7 +5,8 @@ A transport sends one GET and returns a ``Reply`` (status, headers, body bytes) 
 the requests session and its adapters, and:
 
 * bounds a whole request, not only each socket read: a watchdog thread shuts the request's
-  socket down at its limit, so a server trickling one byte a second is cut off;
+  socket down at its limit, so a server trickling one byte a second is cut off, and a host
+  name is resolved within that limit too (a nameserver that never answers holds no request);
 * reads at most ``max_bytes`` of a body, whatever its framing (Content-Length, chunked, a
   chunk size of -1, read to close) or encoding (gzip and deflate are inflated here, in
   bounded steps), and follows no redirect;
@@ -21,6 +22,7 @@ Any object with the same ``get`` and ``close`` (see ``Transport``) can stand in,
 import contextlib
 import heapq
 import http.client
+import ipaddress
 import logging
 import math
 import os
@@ -32,7 +34,18 @@ import threading
 import time
 import weakref
 import zlib
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+    cast,
+)
 from urllib.parse import unquote
 
 import attrs
@@ -41,6 +54,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
@@ -340,6 +354,7 @@ class _Call:
         self.hidden = hidden  # what of the URL a chained exception must not show
         self.slot = _Slot()
         if total is not None:
+            self.slot.deadline = time.monotonic() + max(0.0, min(total, 1e9))
             _watchdog.arm(total, self.slot)
 
     def __call__(self, step: Callable[[], T]) -> T:
@@ -554,12 +569,13 @@ _state = threading.local()  # .slot: the current request's _Slot; .active: insid
 class _Slot:
     """One request: the connection it uses and whether its limit cut it off."""
 
-    __slots__ = ("conn", "expired", "finished")
+    __slots__ = ("conn", "expired", "finished", "deadline")
 
     def __init__(self) -> None:
         self.conn: Any = None
         self.expired = False
         self.finished = False
+        self.deadline: Optional[float] = None  # time.monotonic() of its limit, if any
 
     def expire(self) -> None:
         if self.conn is None:
@@ -644,7 +660,10 @@ _hooks_installed = False
 
 
 def _after_fork_in_child() -> None:
+    global _lookups_lock
     _watchdog.reset()
+    _lookups.clear()  # the parent's lookups' threads are not in the child
+    _lookups_lock = threading.Lock()
     _state.__dict__.clear()
     for transport in list(_transports):
         transport._reset_after_fork()
@@ -727,11 +746,105 @@ def _skip_headers(fp: Any) -> None:
     raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
 
 
-class _FinalHTTPConnection(HTTPConnection):
+class _Resolving:
+    """A connection whose host name is resolved within its request's limit: the watchdog has
+    no socket to cut while a resolver that gets no answer holds the thread (glibc: 5 s a try,
+    two tries, per nameserver). Then each address is connected to in turn, as urllib3 does."""
+
+    _dns_host: str
+    port: int
+
+    def _new_conn(self) -> socket.socket:
+        host = self._dns_host
+        slot = getattr(_state, "slot", None)
+        deadline = None if slot is None else slot.deadline
+        if deadline is None or _is_address(host):
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+            return sock
+        try:
+            addresses = _resolve(host, self.port, deadline)
+        except socket.timeout:
+            raise ConnectTimeoutError(cast(Any, self), f"no address for {host!r} within the "
+                                      "request's limit") from None
+        except OSError as exc:  # (a NewConnectionError is transient, as urllib3's own is)
+            raise NewConnectionError(cast(Any, self), f"Failed to resolve {host!r} "
+                                     f"({type(exc).__name__})") from None
+        failure: Optional[Exception] = None
+        try:
+            for address in addresses:
+                self._dns_host = address
+                try:
+                    sock = super()._new_conn()  # type: ignore[misc]
+                    return sock
+                except (NewConnectionError, ConnectTimeoutError) as exc:
+                    failure = exc
+        finally:
+            self._dns_host = host
+        assert failure is not None  # (getaddrinfo returns at least one address or raises)
+        raise failure
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class _Lookup:
+    """One host name being resolved, in a thread of its own; requests that need it meanwhile
+    wait for the same answer, each until its own limit."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.addresses: List[str] = []
+        self.error: Optional[OSError] = None
+
+
+_lookups: Dict[Tuple[str, int], _Lookup] = {}
+_lookups_lock = threading.Lock()
+
+
+def _resolve(host: str, port: int, deadline: float) -> List[str]:
+    """The addresses of ``host`` (IPv6 and IPv4, in the resolver's order), or socket.timeout
+    at ``deadline``, or the resolver's error."""
+    key = (host, port)
+    with _lookups_lock:
+        lookup = _lookups.get(key)
+        if lookup is None:
+            lookup = _lookups[key] = _Lookup()
+            threading.Thread(target=_look_up, args=(key, lookup), name="genstatus-resolve",
+                             daemon=True).start()
+    if not lookup.done.wait(max(0.0, deadline - time.monotonic())):
+        raise socket.timeout(f"no address for {host!r} within the request's limit")
+    if lookup.error is not None:
+        raise lookup.error
+    return lookup.addresses
+
+
+def _look_up(key: Tuple[str, int], lookup: _Lookup) -> None:
+    try:
+        found = socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM)
+        lookup.addresses = list(dict.fromkeys(str(entry[4][0]) for entry in found))
+        if not lookup.addresses:
+            lookup.error = socket.gaierror("no address")
+    except OSError as exc:
+        lookup.error = exc
+    except Exception as exc:  # noqa: BLE001 - (a bad name: UnicodeError) the waiter raises it
+        lookup.error = OSError(type(exc).__name__)
+    finally:
+        with _lookups_lock:  # no cache: the next connection asks the resolver again
+            if _lookups.get(key) is lookup:
+                del _lookups[key]
+        lookup.done.set()
+
+
+class _FinalHTTPConnection(_Resolving, HTTPConnection):
     response_class = _FinalResponse
 
 
-class _FinalHTTPSConnection(HTTPSConnection):
+class _FinalHTTPSConnection(_Resolving, HTTPSConnection):
     response_class = _FinalResponse
 
 

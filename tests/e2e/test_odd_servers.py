@@ -237,3 +237,46 @@ def test_a_redirect_to_an_unparsable_url_is_a_transport_error(tmp_path, location
         gs.download(server.url + "/result.png", tmp_path)
     assert not info.value.transient
     assert list(tmp_path.iterdir()) == []
+
+
+# -- a resolver that gets no answer ---------------------------------------------------------
+
+def test_a_resolver_that_gets_no_answer_cannot_carry_a_request_past_its_bound(monkeypatch):
+    # a nameserver that does not answer (glibc: 5 s a try, two tries): stood in for by a
+    # getaddrinfo that answers only once the test lets it, long after the bound
+    import socket
+    import threading
+
+    answer = threading.Event()
+    asked = []
+    real = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        if host == "slow-dns.test":
+            asked.append(host)
+            answer.wait(30)
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+    def ok(conn, n):
+        return conn.send(reply(200, status_body(conn)))
+
+    with RawServer(keep_alive(ok)) as server:
+        client = gs.RivyaClient(api_key=KEY, base_url=f"http://slow-dns.test:{server.port}",
+                                allow_insecure=True, timeout=(0.5, 0.5), max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(gs.TransportError, match="timed out") as info:
+            client.get_status("job")
+        took = time.monotonic() - started
+        assert info.value.transient
+        assert took < 1.0 + 0.5, f"{took:.2f} s for a request bounded at 1.0 s"
+        clock_start = time.monotonic()
+        with pytest.raises(gs.WaitTimeout):
+            client.wait("job", timeout=1.5)
+        assert time.monotonic() - clock_start < 1.5 + 0.5
+        assert len(asked) == 1  # the waits shared the one lookup still running
+        answer.set()  # the name resolves at last: the next request gets through
+        assert gs.RivyaClient(api_key=KEY, base_url=f"http://slow-dns.test:{server.port}",
+                              allow_insecure=True).get_status("job-2").id == "job-2"
