@@ -10,14 +10,19 @@ import pytest
 from ..conftest import KEY
 
 
-def run(args, fake=None, provider="rivya", env_extra=None, timeout=60):
+def cli_env(fake=None, provider="rivya", env_extra=None):
+    """The environment of a command run: no provider's key or base URL but ``fake``'s."""
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     if fake is not None:
         env[f"{provider.upper()}_API_KEY"] = KEY
         env[f"{provider.upper()}_BASE_URL"] = fake.url
     env.update(env_extra or {})
+    return env
+
+
+def run(args, fake=None, provider="rivya", env_extra=None, timeout=60):
     return subprocess.run([sys.executable, "-m", "genstatus_sync", *args], capture_output=True,
-                          text=True, env=env, timeout=timeout)
+                          text=True, env=cli_env(fake, provider, env_extra), timeout=timeout)
 
 
 @pytest.mark.parametrize("provider", ["sivi", "rivya", "sellerpic", "clipia"])

@@ -11,20 +11,16 @@ import pytest
 
 from ..conftest import KEY
 from .rawserver import wait_until
-from .test_cli import run
+from .test_cli import cli_env, run
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 
 
 def run_into(args, fake, provider="rivya", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
              preexec_fn=None, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    if fake is not None:
-        env[f"{provider.upper()}_API_KEY"] = KEY
-        env[f"{provider.upper()}_BASE_URL"] = fake.url
-    env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "genstatus_sync", *args], stdout=stdout,
-                          stderr=stderr, env=env, timeout=120, preexec_fn=preexec_fn)
+                          stderr=stderr, env=cli_env(fake, provider, env_extra), timeout=120,
+                          preexec_fn=preexec_fn)
 
 
 @needs_dev_full
@@ -61,8 +57,7 @@ def test_demo_whose_results_cannot_be_saved_says_so_and_exits_4(tmp_path):
 
 def test_a_sellerpic_id_with_leading_zeros_keeps_its_last_known_status(fake):
     job = fake.add_job("sellerpic", ["running"])
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(SELLERPIC_API_KEY=KEY, SELLERPIC_BASE_URL=fake.url)
+    env = cli_env(fake, "sellerpic")
     with subprocess.Popen([sys.executable, "-m", "genstatus_sync", "wait", "sellerpic",
                            "00" + job, "--json", "--quiet", "--timeout", "60"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as child:
