@@ -13,15 +13,17 @@ numeric suffix before its extension: ``result.png``, ``result-1.png``, ``result-
 
 import contextlib
 import errno
+import math
 import os
 import pathlib
 import secrets
 import threading
+import time
 import unicodedata
 from typing import Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ._config import check_count, check_timeout
+from ._config import check_count, check_number, check_timeout
 from ._retry import parse_retry_after
 from ._transport import Request, RequestsTransport, for_any_url
 from ._transport import shown_url as _shown
@@ -47,14 +49,17 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
              timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
-             on_progress: Optional[Progress] = None) -> pathlib.Path:
+             on_progress: Optional[Progress] = None,
+             total: Optional[float] = None) -> pathlib.Path:
     """Stream ``url`` to a new file in ``dest_dir`` and return its path.
 
     The name is the URL's last path segment made safe, suffixed ``-1``, ``-2``, ... rather than
     overwrite a file. Sends no key or provider header; follows at most 5 redirects (http and
     https only); each request (each redirect too) goes through the proxy the environment gives
     for its URL (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); ``timeout`` is the (connect, read) pair,
-    with no bound on the whole download; ``on_progress(done, total)`` after each piece
+    and ``total`` (seconds, None: none) bounds the whole download, redirects included (a server
+    trickling the file is cut off then: TransportError); ``on_progress(done, total)`` after
+    each piece
     (``total`` None when the size is not sent). Messages name URLs without credentials or
     query. Raises ConfigurationError (not http(s), ``dest_dir`` not a path of an existing
     folder, a bad argument), the APIError subclass of an error status (404: NotFoundError,
@@ -64,7 +69,7 @@ def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
     """
     with contextlib.closing(Downloader()) as downloader:
         return downloader.download(url, dest_dir, max_bytes=max_bytes, timeout=timeout,
-                                   on_progress=on_progress)
+                                   on_progress=on_progress, total=total)
 
 
 class Downloader:
@@ -77,17 +82,25 @@ class Downloader:
 
     def download(self, url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
                  timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
-                 on_progress: Optional[Progress] = None) -> pathlib.Path:
+                 on_progress: Optional[Progress] = None,
+                 total: Optional[float] = None) -> pathlib.Path:
         """As ``genstatus_sync.download``."""
         _check_url(url, "URL")
         folder = _check_folder(dest_dir)
         limit = check_count("max_bytes", max_bytes)
         pair = check_timeout(timeout)
+        seconds = check_number(total, "total must be seconds > 0 or None", positive=True,
+                               maximum=math.inf) if total is not None else None
+        end = None if seconds is None else time.monotonic() + seconds
         name = safe_name(url)
         transport = self._the_transport()
         current = url
         for hop in range(MAX_REDIRECTS + 1):
-            with transport.stream(Request(current, {}, _HEADERS), timeout=pair, total=None,
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                raise TransportError(f"GET {_shown(current)} timed out: the download took "
+                                     f"more than {seconds:.1f} s")
+            with transport.stream(Request(current, {}, _HEADERS), timeout=pair, total=left,
                                   max_bytes=limit) as reply:
                 if reply.status in REDIRECT_STATUSES:
                     current = _redirect(current, reply.headers, hop)

@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument("--quiet", action="store_true", help="show no progress")
     wait.add_argument("--download", metavar="DIR",
                       help="save every result of each succeeded job in DIR (an existing folder)")
+    wait.add_argument("--download-timeout", type=float, metavar="S",
+                      help="seconds each download may take as a whole (default: no limit; "
+                           "each connect and read is bounded anyway)")
     commands.add_parser("demo", help="run all four providers against local fake servers",
                         description="Start the built-in fake providers and wait for one job "
                                     "of each, offline.")
@@ -192,6 +195,8 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
         raise _Usage(f"--download {args.download!r}: no such folder")
     if args.timeout != args.timeout or args.timeout < 0:
         raise _Usage(f"--timeout must be seconds >= 0, got {args.timeout}")
+    if args.download_timeout is not None and not args.download_timeout > 0:
+        raise _Usage(f"--download-timeout must be seconds > 0, got {args.download_timeout}")
     with _client(args.provider, args.base_url) as client:
         handles = {job_id: client.job(job_id, **_extra(args))  # bad id: exit 2
                    for job_id in dict.fromkeys(ids)}
@@ -223,7 +228,7 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     outcomes = {job_id: _outcome(args.provider, job_id, results[i], last.get(job_id), err)
                 for i, job_id in enumerate(unique)}
     if args.download is not None:
-        _download_all(unique, outcomes, args.download, display, err)
+        _download_all(unique, outcomes, args.download, display, err, args.download_timeout)
     for job_id in ids:
         outcome = outcomes[key_of[job_id]]
         if args.json:
@@ -248,16 +253,16 @@ def _outcome(provider: str, job_id: str, result: object, last: Optional[JobStatu
 
 
 def _download_all(ids: Sequence[str], outcomes: Dict[str, Outcome], folder: str,
-                  display: "Display", err: "Output") -> None:
+                  display: "Display", err: "Output", total: Optional[float]) -> None:
     from ._download import Downloader
 
     with contextlib.closing(Downloader()) as downloader:  # one session for all of them
         for job_id in ids:
-            _download_job(downloader, outcomes[job_id], job_id, folder, display, err)
+            _download_job(downloader, outcomes[job_id], job_id, folder, display, err, total)
 
 
 def _download_job(downloader: "Downloader", outcome: Outcome, job_id: str, folder: str,
-                  display: "Display", err: "Output") -> None:
+                  display: "Display", err: "Output", total: Optional[float]) -> None:
     from ._transport import shown_url  # the URL without credentials or query
 
     if outcome.status.state is not State.SUCCEEDED or outcome.code != EXIT_OK:
@@ -266,7 +271,7 @@ def _download_job(downloader: "Downloader", outcome: Outcome, job_id: str, folde
     for url in outcome.status.result_urls:
         progress = display.downloading(outcome.status, url)
         try:
-            path = downloader.download(url, folder, on_progress=progress)
+            path = downloader.download(url, folder, on_progress=progress, total=total)
         except (GenStatusError, OSError) as exc:
             display.saved(None)
             text = f"download of {shown_url(url)} failed: {exc}"

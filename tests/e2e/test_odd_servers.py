@@ -280,3 +280,43 @@ def test_a_resolver_that_gets_no_answer_cannot_carry_a_request_past_its_bound(mo
         answer.set()  # the name resolves at last: the next request gets through
         assert gs.RivyaClient(api_key=KEY, base_url=f"http://slow-dns.test:{server.port}",
                               allow_insecure=True).get_status("job-2").id == "job-2"
+
+
+# -- a download bounded as a whole ----------------------------------------------------------
+
+def _trickle(conn, n):
+    conn.send(head(200, {"Content-Type": "application/octet-stream", "Content-Length": "200"}))
+    conn.trickle(b"x" * 200, 0.05)  # 10 s in all
+    return False
+
+
+def test_a_download_with_a_total_is_cut_at_it_and_leaves_no_file(tmp_path):
+    with RawServer(keep_alive(_trickle)) as server:
+        started = time.monotonic()
+        with pytest.raises(gs.TransportError, match="timed out") as info:
+            gs.download(server.url + "/slow.bin", tmp_path, total=0.5)
+        took = time.monotonic() - started
+    assert info.value.transient
+    assert took < 0.5 + 0.5, f"{took:.2f} s for a download bounded at 0.5 s"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("total", [0, -1, float("nan"), "5", True])
+def test_a_download_total_that_is_no_limit_is_a_configuration_error(tmp_path, total):
+    with pytest.raises(gs.ConfigurationError, match="total"):
+        gs.download("http://127.0.0.1:9/x.bin", tmp_path, total=total)
+
+
+def test_the_commands_download_timeout_bounds_each_file(fake, tmp_path):
+    from .test_cli import run
+
+    with RawServer(keep_alive(_trickle)) as media:
+        job = fake.add_job("clipia", ["succeeded"], urls=[media.url + "/slow.bin"])
+        started = time.monotonic()
+        done = run(["wait", "clipia", job, "--json", "--quiet", "--download", str(tmp_path),
+                    "--download-timeout", "0.5"], fake, "clipia")
+        took = time.monotonic() - started
+    assert done.returncode == 4, done.stderr
+    assert json.loads(done.stdout)["files"] == [None]
+    assert "timed out" in done.stderr and took < 8  # (10 s to trickle it whole)
+    assert list(tmp_path.iterdir()) == []
