@@ -18,7 +18,9 @@ MIN_PREFIX = 3  # a snippet that ends in this many characters of the key loses t
 # A key shorter than this (a test key, "k") is removed only where it stands alone, not inside
 # a longer run of key characters: else every "k" of "bucket" or "handshake" would go.
 SHORT_KEY = 8
-_LONE_BEFORE = r"(?<![A-Za-z0-9_\-])"
+# (after a JSON or percent escape the key stands alone too: "\nk3y", "%3Dk3y")
+_LONE_BEFORE = (r"(?:(?<![A-Za-z0-9_\-])|(?<=\\[nrtbf/])|(?<=\\u[0-9A-Fa-f]{4})"
+                r"|(?<=%[0-9A-Fa-f]{2}))")
 _LONE_AFTER = r"(?![A-Za-z0-9_\-])"
 
 

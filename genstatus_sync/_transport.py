@@ -823,10 +823,19 @@ def _resolve(host: str, port: int, deadline: float) -> List[str]:
     return lookup.addresses
 
 
+def _numeric(address: Tuple[Any, ...]) -> str:
+    """An address of getaddrinfo's as text to connect to: an IPv6 link-local one (fe80::...)
+    keeps its scope (``%2``), without which it cannot be reached."""
+    host = str(address[0])
+    if len(address) >= 4 and address[3] and "%" not in host:
+        host = f"{host}%{address[3]}"
+    return host
+
+
 def _look_up(key: Tuple[str, int], lookup: _Lookup) -> None:
     try:
         found = socket.getaddrinfo(key[0], key[1], 0, socket.SOCK_STREAM)
-        lookup.addresses = list(dict.fromkeys(str(entry[4][0]) for entry in found))
+        lookup.addresses = list(dict.fromkeys(_numeric(entry[4]) for entry in found))
         if not lookup.addresses:
             lookup.error = socket.gaierror("no address")
     except OSError as exc:

@@ -292,9 +292,15 @@ def run_wait(
     report = _Reporter(on_update)
     plan = None if history is None else history._frozen()  # what it held when the wait began
     delay = state.wait_for(state.started, backoff, plan)
-    # a sleep is trusted to have reached the time it slept to: a clock that stands still
-    # (time.process_time) cannot keep the deadline from coming
-    slept_to = state.started + delay
+    # A clock that did not move across a sleep (time.process_time) is not the wait's time:
+    # the sleep is taken to have reached the time it slept to, so that the deadline comes.
+    # (A clock that moves is believed: a sleep that returns early makes the wait poll sooner.)
+    reading, slept_to = state.started, state.started + delay
+
+    def now_() -> float:
+        raw = clock()
+        return max(raw, slept_to) if raw <= reading < slept_to else raw
+
     if delay > 0:
         sleep(delay)
     while True:
@@ -306,7 +312,7 @@ def run_wait(
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            now = max(clock(), slept_to)
+            now = now_()
             before = state
             state = state.polled(result, now, None if state.kind is not None or kind_of is None
                                  else kind_of(result))
@@ -314,11 +320,12 @@ def run_wait(
             if is_done(result):
                 learn(history, state, before, result, now)
                 return result
-        now = max(clock(), slept_to)
+        raw = clock()
+        now = max(raw, slept_to) if raw <= reading < slept_to else raw
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
         delay = state.wait_for(now, backoff, plan)
-        slept_to = now + delay
+        reading, slept_to = raw, now + delay
         sleep(delay)
 
 

@@ -130,9 +130,10 @@ def _extra(args: argparse.Namespace) -> Dict[str, str]:
 def _status(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     with _client(args.provider, args.base_url) as client:
         try:
-            status = client.poll(args.job_id, **_extra(args))
+            polled = client.poll(args.job_id, **_extra(args))
             # a finished Clipia request's results come from its result endpoint, as in wait
-            status = client._complete(status, status.job_id, None)
+            # (tried again on a transient error, as the poll was)
+            status = client._retrying(lambda: client._complete(polled, polled.job_id, None))
         except ConfigurationError:
             raise
         except GenStatusError as exc:

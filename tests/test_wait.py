@@ -660,3 +660,15 @@ def test_a_backoff_of_extreme_but_accepted_values_yields_its_delays(backoff, n, 
     assert backoff.delay(n) == expected
     delays = backoff.delays()
     assert [next(delays) for _ in range(3)][0] == 0.0
+
+
+def test_a_sleep_that_returns_early_on_a_moving_clock_ends_no_wait_early():
+    # the clock is believed when it moves: a sleep that returned at once slept nothing
+    ticks = iter(range(10**6))
+    polls = []
+    with pytest.raises(gs.WaitTimeout) as info:
+        gs.wait(lambda: polls.append(1), is_done=lambda r: False, timeout=1.0,
+                sleep=lambda seconds: None, clock=lambda: next(ticks) * 0.001,
+                backoff=gs.Backoff(initial=0.5, max_interval=5, jitter=0))
+    assert 1.0 <= info.value.elapsed < 1.1
+    assert len(polls) > 10

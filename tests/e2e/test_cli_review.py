@@ -119,3 +119,29 @@ def test_a_short_key_leaves_result_urls_and_words_whole():
     assert redactor.text("TLS handshake failure; key=k, k") == (
         "TLS handshake failure; key=[redacted], [redacted]")
     assert Redactor("sk-live-1234").text("a-sk-live-1234b") == "a-[redacted]b"  # a real key: all
+    # after a JSON or percent escape a short key stands alone
+    short_key = Redactor("k3y12ab")
+    for text in ("a\\nk3y12ab", "api_key%3Dk3y12ab", "\\u0020k3y12ab", "\\tk3y12ab"):
+        assert "k3y12ab" not in short_key.text(text), text
+
+
+def test_status_of_a_finished_clipia_request_retries_its_result_as_its_poll(fake):
+    from .rawserver import RawServer, reply
+
+    served = []
+
+    def clipia(conn):
+        served.append(conn.path)
+        if conn.path.endswith("/status"):
+            conn.send(reply(200, {"request_id": "r1", "status": "COMPLETED"}))
+        elif served.count(conn.path) == 1:
+            conn.send(reply(503, {"detail": "busy"}, headers={"Retry-After": "0"}))
+        else:
+            conn.send(reply(200, {"request_id": "r1", "status": "COMPLETED",
+                                  "output": {"images": [{"url": "https://media.test/1.png"}]}}))
+
+    with RawServer(clipia) as server:
+        done = run(["status", "clipia", "r1", "--json"],
+                   env_extra={"CLIPIA_API_KEY": KEY, "CLIPIA_BASE_URL": server.url})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result_urls"] == ["https://media.test/1.png"]

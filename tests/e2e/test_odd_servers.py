@@ -320,3 +320,11 @@ def test_the_commands_download_timeout_bounds_each_file(fake, tmp_path):
     assert json.loads(done.stdout)["files"] == [None]
     assert "timed out" in done.stderr and took < 8  # (10 s to trickle it whole)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_local_address_keeps_its_scope_to_be_reached():
+    from genstatus_sync._transport import _numeric
+
+    assert _numeric(("fe80::1", 443, 0, 2)) == "fe80::1%2"
+    assert _numeric(("2001:db8::1", 443, 0, 0)) == "2001:db8::1"
+    assert _numeric(("127.0.0.1", 443)) == "127.0.0.1"
