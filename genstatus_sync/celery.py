@@ -14,10 +14,17 @@ wait's start) and is the same in every redelivery, so ``on_done`` can drop dupli
 is at least once. Out of time, or an error no later poll can get past: ``on_error`` gets
 ``(report, key)``, or without one the task fails with that exception.
 
+A run that cannot publish what comes next (the next run, or the ``on_done``/``on_error``
+call: the broker is away) goes back to the queue (``Reject(requeue=True)``, after a pause),
+never acknowledged without it. Run eagerly (``task.apply()``, ``task_always_eager``), a wait
+goes on in the calling process, sleeping between its steps, until it ends.
+
 Needs the ``[celery]`` extra. Nothing else in the package imports this module, and it
-imports Celery only for type checkers: it works through the app it is given.
+imports Celery only for type checkers and when a run must be requeued: it works through the
+app it is given.
 """
 
+import inspect
 import logging
 import os
 import threading
@@ -35,14 +42,16 @@ if TYPE_CHECKING:
 
     from ._http import BaseClient
 
-__all__ = ["DEFAULT_VISIBILITY_TIMEOUT", "PollTask", "register"]
+__all__ = ["DEFAULT_VISIBILITY_TIMEOUT", "PollTask", "SQS_VISIBILITY_TIMEOUT", "register"]
 
 logger = logging.getLogger("genstatus_sync")
 
-# kombu's visibility timeout for Redis and SQS when broker_transport_options sets none. With
+# kombu's visibility timeout for Redis (SQS: 1800 s) when broker_transport_options sets none. With
 # RabbitMQ, whose consumer_timeout (30 min by default) ends a channel that holds a message
 # unacked for longer, half of it is also the right cap.
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
+SQS_VISIBILITY_TIMEOUT = 1800.0  # kombu's for SQS
+_REQUEUE_PAUSE = 1.0  # seconds a run that could not publish waits before going back
 
 TaskRef = Union[str, "Task", "Signature"]
 ClientFactory = Callable[[str], "BaseClient[Any, Any]"]
@@ -58,7 +67,8 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     as ``on_done(status_dict, key)``, ``on_error(report, key)``). ``client_factory(provider)``
     makes the clients, once per process (default: each provider's client with its key and base
     URL from the environment). Countdowns stay at most half of ``visibility_timeout`` (default:
-    ``app.conf.broker_transport_options["visibility_timeout"]``, else 3600 s) and at most
+    ``app.conf.broker_transport_options["visibility_timeout"]``, else kombu's: 3600 s, for an
+    ``sqs://`` broker 1800 s) and at most
     ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
     option."""
     _check_ref("on_done", on_done)
@@ -112,9 +122,11 @@ class PollTask:
         timeout = self._visibility_timeout
         if timeout is None:
             options = self.app.conf.broker_transport_options or {}
+            broker = str(self.app.conf.broker_url or "").lower()
+            default = (SQS_VISIBILITY_TIMEOUT if broker.startswith("sqs")
+                       else DEFAULT_VISIBILITY_TIMEOUT)
             timeout = _check_seconds("broker_transport_options['visibility_timeout']",
-                                     options.get("visibility_timeout",
-                                                 DEFAULT_VISIBILITY_TIMEOUT))
+                                     options.get("visibility_timeout", default))
         cap = timeout / 2
         return cap if self._max_countdown is None else min(cap, self._max_countdown)
 
@@ -127,6 +139,12 @@ class PollTask:
         and ``on_error`` will get. Raises ConfigurationError for an unknown provider or a bad
         id or argument."""
         client = self._clients.get(check_provider(provider))
+        try:
+            inspect.signature(client.wait_token).bind(job_id, timeout=timeout, **provider_args)
+        except TypeError:
+            raise ConfigurationError(f"{provider} takes no argument "
+                                     f"{', '.join(sorted(provider_args)) or '?'} for a wait"
+                                     ) from None
         return self.resume(provider, client.wait_token(job_id, timeout=timeout, **provider_args))
 
     def resume(self, provider: str, token: str) -> str:
@@ -147,24 +165,39 @@ class PollTask:
         return max(0.0, min(retry_in, self.max_countdown))
 
     def _run(self, task: Any, provider: str, token: str, key: str) -> None:
-        try:
-            step = self._clients.get(check_provider(provider)).step(token)
-        except GenStatusError as exc:
-            if self._on_error is None:
-                raise
-            logger.info("%s: wait %s ended: %s", provider, key, type(exc).__name__)
-            self._send(self._on_error, _report(provider, token, exc), key)
-            return
-        if step.done and step.status is not None:
-            self._send(self._on_done, step.status.to_dict(), key)
-            return
+        eager = bool(getattr(getattr(task, "request", None), "is_eager", False))
+        while True:
+            try:
+                client = self._clients.get(check_provider(provider))
+                step = client.step(token)
+            except GenStatusError as exc:
+                if self._on_error is None:
+                    raise
+                logger.info("%s: wait %s ended: %s", provider, key, type(exc).__name__)
+                self._send(self._on_error, _report(provider, token, exc), key)
+                return
+            if step.done and step.status is not None:
+                self._send(self._on_done, step.status.to_dict(), key)
+                return
+            if not eager:
+                break
+            # run eagerly, Celery would drop the retry (and with it the wait): it goes on here
+            client._sleep(step.retry_in or 0.0)
+            token = step.token
         # Celery's retry (same task id, same queue) without raising Retry: the worker then
         # builds no traceback for it, which halves its CPU per run (benchmarks/celery_fleet.py)
-        task.retry(args=[provider, step.token, key],
-                   countdown=self._countdown(step.retry_in or 0.0), throw=False, **self._route)
+        try:
+            task.retry(args=[provider, step.token, key],
+                       countdown=self._countdown(step.retry_in or 0.0), throw=False,
+                       **self._route)
+        except Exception as exc:  # noqa: BLE001 - Celery's Reject(requeue=False) drops the wait
+            raise _requeued(exc) from None
 
     def _send(self, target: TaskRef, payload: Dict[str, Any], key: str) -> None:
-        self.app.signature(target).apply_async(args=(payload, key))
+        try:
+            self.app.signature(target).apply_async(args=(payload, key))
+        except Exception as exc:  # noqa: BLE001 - failed, the task would be acknowledged
+            raise _requeued(exc) from None
 
     def __repr__(self) -> str:
         return f"PollTask({self.name!r})"
@@ -188,6 +221,23 @@ class _Clients:
             if client is None:
                 client = self._clients[provider] = self._factory(provider)
         return client
+
+
+def _requeued(exc: Exception) -> Exception:
+    """What a run raises when publishing failed with ``exc``: for the broker's own failure
+    (kombu's OperationalError, a socket error; inside Celery's Reject or not), a Reject that
+    puts the run back in the queue, after a pause; anything else as it is."""
+    from celery.exceptions import Reject
+    from kombu.exceptions import OperationalError
+
+    reason = exc.reason if isinstance(exc, Reject) else exc
+    if isinstance(reason, (OperationalError, OSError)):
+        logger.warning("genstatus_sync: a wait's next message could not be published (%s); "
+                       "its run goes back to the queue", type(reason).__name__)
+        time.sleep(_REQUEUE_PAUSE)
+        requeue: Exception = Reject(reason, requeue=True)
+        return requeue
+    return exc
 
 
 def _client_from_environment(provider: str) -> "BaseClient[Any, Any]":

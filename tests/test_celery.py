@@ -149,3 +149,104 @@ def test_start_sends_the_token_for_when_its_first_poll_is_due_with_the_wait_key(
     assert 0 < first_poll <= genstatus_sync.RivyaClient.default_backoff.first_delay * 1.1 + 0.1
     assert poll.resume("rivya", token) == key  # the key is the wait's, whoever hands it over
     assert [args[2] for _, args, _ in _sent(app, "polling")] == [key]
+
+
+# -- found in review: eager runs, broker failures, arguments, SQS ---------------------------
+
+def test_an_eager_run_waits_to_the_end_in_the_calling_process():
+    # (task_always_eager, as unit tests of Celery code run: a retry would be dropped)
+    from genstatus_sync.testing import FakeProviders
+
+    from .clock import Clock
+
+    app = _app(task_always_eager=True)
+    outcomes = []
+
+    @app.task(name="tests.done")
+    def done(status, key):
+        outcomes.append((status["state"], key))
+
+    clock = Clock(now=time.time())
+    with FakeProviders(api_key="k-eager-test") as fake:
+        job = fake.add_job("rivya", ["queued", "running", "succeeded"])
+        poll = register(app, on_done="tests.done", client_factory=lambda provider: fake.client(
+            provider, clock=clock, sleep=clock.sleep))
+        key = poll.start("rivya", job)
+    assert outcomes == [("succeeded", key)]
+    assert clock.sleeps  # it slept (on the client's clock) between its polls
+
+
+class _Task:
+    """Stands in for the bound task whose retry Celery's own code makes: publishing fails."""
+
+    class request:
+        is_eager = False
+
+    def retry(self, **options):
+        from celery.exceptions import Reject
+        from kombu.exceptions import OperationalError
+
+        raise Reject(OperationalError("Error 111 connecting: Connection refused"),
+                     requeue=False)  # what Task.retry raises when apply_async fails
+
+
+def test_a_run_that_cannot_publish_its_next_run_goes_back_to_the_queue(monkeypatch):
+    from celery.exceptions import Reject
+
+    from genstatus_sync import celery as integration
+    from genstatus_sync.testing import FakeProviders
+
+    monkeypatch.setattr(integration, "_REQUEUE_PAUSE", 0.0)
+    with FakeProviders(api_key="k-requeue-test") as fake:
+        job = fake.add_job("rivya", ["running"] * 5)
+        poll = register(_app(), on_done="tests.done",
+                        client_factory=lambda provider: fake.client(provider))
+        token = poll.client("rivya").wait_token(job)
+        with pytest.raises(Reject) as info:
+            poll._run(_Task(), "rivya", token, "key")
+    assert info.value.requeue is True
+
+
+def test_a_finished_run_that_cannot_publish_on_done_goes_back_to_the_queue(monkeypatch):
+    from celery.exceptions import Reject
+    from kombu.exceptions import OperationalError
+
+    from genstatus_sync import celery as integration
+    from genstatus_sync.testing import FakeProviders
+
+    monkeypatch.setattr(integration, "_REQUEUE_PAUSE", 0.0)
+    app = _app()
+
+    def refused(*args, **kwargs):
+        raise OperationalError("Error 111 connecting: Connection refused")
+
+    with FakeProviders(api_key="k-requeue-test") as fake:
+        job = fake.add_job("rivya", ["succeeded"])
+        poll = register(app, on_done="tests.done",
+                        client_factory=lambda provider: fake.client(provider))
+        clock_token = poll.client("rivya").wait_token(job)
+        monkeypatch.setattr(celery.canvas.Signature, "apply_async", refused)
+        time.sleep(0)  # (the first poll of a Rivya wait is due after its first delay)
+        saved = integration.decode(clock_token, "rivya")
+        monkeypatch.setattr(time, "time", lambda: saved.due + 1)
+        with pytest.raises(Reject) as info:
+            poll._run(_Task(), "rivya", clock_token, "key")
+    assert info.value.requeue is True
+
+
+@pytest.mark.parametrize(("provider", "arguments"), [("sivi", {"bogus": 1}),
+                                                     ("rivya", {"abstract_user_id": "u"})])
+def test_start_with_an_argument_the_provider_takes_not_is_a_configuration_error(
+        provider, arguments):
+    app = _app()
+    poll = register(app, on_done="d", client_factory=lambda p: genstatus_sync.RivyaClient(
+        api_key="k", base_url="http://127.0.0.1:9") if p == "rivya" else genstatus_sync.SiviClient(
+        api_key="k", base_url="http://127.0.0.1:9"))
+    with pytest.raises(ConfigurationError, match="takes no argument"):
+        poll.start(provider, "job", **arguments)
+    assert _sent(app) == []
+
+
+def test_on_sqs_countdowns_stay_below_half_its_visibility_timeout():
+    app = celery.Celery("unit", broker="sqs://", set_as_current=False)
+    assert register(app, on_done="d").max_countdown == 900

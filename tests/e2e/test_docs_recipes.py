@@ -96,10 +96,35 @@ def test_the_cron_recipe_waits_across_runs_and_a_run_that_overlaps_does_nothing(
         before = (tmp_path / "gs_waits.json").read_text()
         with open(tmp_path / "gs_waits.json.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            out = _python(tmp_path, markers["file"], ["sivi:sbhMkIZKCPp"], env)
-        assert out.returncode == 0 and "another run" in out.stderr and out.stdout == ""
-        assert (tmp_path / "gs_waits.json").read_text() == before
+            out = _python(tmp_path, markers["file"], [], env)
+            assert out.returncode == 0 and "another run" in out.stderr and out.stdout == ""
+            assert (tmp_path / "gs_waits.json").read_text() == before
+            # a run that adds a wait waits for its turn (its wait is not lost)
+            adding = subprocess.Popen([sys.executable, markers["file"], "sivi:sbhMkIZKCPp"],
+                                      cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            with pytest.raises(subprocess.TimeoutExpired):
+                adding.wait(1.0)
+        out, err = adding.communicate(timeout=60)
+        assert adding.returncode == 0, err
         assert "token" in before and KEY not in before and fake.url not in before
+        saved = json.loads((tmp_path / "gs_waits.json").read_text())
+        assert ("sivi", "sbhMkIZKCPp") in [(w["provider"], w["job_id"]) for w in saved] or (
+            '"sbhMkIZKCPp"' in out)
+        # one provider without a key: its waits are error lines, the others' go on
+        env_without = {k: v for k, v in env.items() if k != "SIVI_API_KEY"}
+        (tmp_path / "gs_waits.json").write_text("[]")
+        rivya = fake.add_job("rivya", ["succeeded"])
+        out = _python(tmp_path, markers["file"], [f"rivya:{rivya}"], env)
+        sivi_token = fake.client("sivi").wait_token("sbhMkIZKCPp")
+        waits = json.loads((tmp_path / "gs_waits.json").read_text())
+        waits.append({"provider": "sivi", "job_id": "sbhMkIZKCPp", "token": sivi_token,
+                      "due": 0.0})
+        (tmp_path / "gs_waits.json").write_text(json.dumps(waits))
+        out = _python(tmp_path, markers["file"], [], env_without)
+        assert out.returncode == 0, out.stderr
+        lines = [json.loads(line) for line in out.stdout.splitlines()]
+        assert {(d["provider"], d["state"]) for d in lines} >= {("sivi", "error")}
 
 
 def test_the_celery_recipe_runs_with_a_real_worker(tmp_path, redis_port):
