@@ -430,3 +430,15 @@ def test_a_clipia_status_that_takes_the_waits_last_moment_ends_it_with_that_stat
     last = info.value.last
     assert last is not None and last.state is gs.State.RUNNING
     assert last.raw.status.value == "COMPLETED"
+
+
+@pytest.mark.parametrize(("reply", "says"), [
+    (testing.Reply(200, {}, '{"id": "t"}'), "body of str"),
+    (testing.Reply("200", {}, b"{}"), "status of str"),
+    (testing.Reply(503, {"Retry-After": 1}, b"{}"), "header"),
+])
+def test_a_malformed_reply_from_a_mock_handler_is_named_at_once(reply, says):
+    client = gs.RivyaClient(KEY, transport=testing.MockTransport(lambda request: reply),
+                            max_retries=0)
+    with pytest.raises(TypeError, match=says):
+        client.get_status("t")

@@ -307,6 +307,12 @@ class FakeProviders:
             hook = Hook(webhook_url, webhook_secret, webhook_scheme)
         elif webhook_secret is not None or webhook_scheme is not None:
             raise ValueError("webhook_secret and webhook_scheme need a webhook_url")
+        for name, value in (("states", states), ("urls", urls), ("progress", progress),
+                            ("queue_positions", queue_positions)):
+            if isinstance(value, (str, bytes)):  # (a str would be one state per character)
+                raise ValueError(f"{name} must be a list, got the string {value!r}")
+        if job_id is not None and (not isinstance(job_id, str) or not job_id):
+            raise ValueError(f"job_id must be a non-empty string, got {job_id!r}")
         if not states:
             raise ValueError("a job needs at least one state")
         if every is not None and not _check_seconds("every", every) > 0:
@@ -372,6 +378,9 @@ class FakeProviders:
         given). ``times`` must be a whole number of at least 1, else ``ValueError``."""
         check_provider(provider)
         _check_times(times)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status (an int from 100 to 599), "
+                             f"got {status!r}")
         header = None if retry_after is None else str(retry_after)
         with self._lock:
             self._faults[provider].append(_Fault("status", times, status, header, job_id=job_id))

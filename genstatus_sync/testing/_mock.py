@@ -32,6 +32,17 @@ class MockTransport:
         reply = self.handler(request)
         if not isinstance(reply, Reply):
             raise TypeError(f"the handler returned {type(reply).__name__}, not a Reply")
+        # (a mistake in the test's handler, named here rather than deep in the client)
+        if isinstance(reply.status, bool) or not isinstance(reply.status, int):
+            raise TypeError(f"the handler's Reply has a status of {type(reply.status).__name__},"
+                            " not an int")
+        if not isinstance(reply.body, bytes):
+            raise TypeError(f"the handler's Reply has a body of {type(reply.body).__name__}, "
+                            "not bytes (json_reply() encodes one)")
+        for name, value in reply.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"the handler's Reply has a header {name!r}: {value!r}; "
+                                "header names and values are strings")
         if len(reply.body) > max_bytes:
             raise ResponseFormatError(f"reply is larger than {max_bytes} bytes; not read",
                                       status_code=reply.status, body="")

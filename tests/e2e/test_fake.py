@@ -475,3 +475,20 @@ def test_a_thousand_concurrent_connections_overlap_and_leave_no_thread_behind():
         assert connection_threads(fake) == []
         assert len(fake.requests) == n
     assert not [t for t in threading.enumerate() if t in threads]
+
+
+# -- misuse named at once (found in review) -------------------------------------------------
+
+@pytest.mark.parametrize("arguments", [{"states": "succeeded"},
+                                       {"urls": "https://media.example.test/a.png"},
+                                       {"progress": "50"}, {"job_id": 5}, {"job_id": ""}])
+def test_add_job_refuses_a_string_for_a_list_and_an_id_that_is_no_string(fake, arguments):
+    arguments = {"states": ["succeeded"], **arguments}
+    with pytest.raises(ValueError):
+        fake.add_job("rivya", **arguments)
+
+
+@pytest.mark.parametrize("status", ["503", -1, 0, 99, 600, True, 503.0])
+def test_fail_refuses_what_is_no_http_status(fake, status):
+    with pytest.raises(ValueError, match="HTTP status"):
+        fake.fail("rivya", status=status)
