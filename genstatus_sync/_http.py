@@ -39,7 +39,7 @@ from ._config import (
 )
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after
-from ._strict import NotFinite, TooManyValues, loads
+from ._strict import Declined, loads
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
 from .backoff import Backoff, check_backoff
@@ -308,7 +308,7 @@ class BaseClient(Generic[ModelT, IdT]):
         except (ValueError, RecursionError) as exc:
             data = None
             failure = "nested too deeply" if isinstance(exc, RecursionError) else (
-                str(exc) if isinstance(exc, (TooManyValues, NotFinite)) else "not JSON")
+                str(exc) if isinstance(exc, Declined) else "not JSON")
         if not failure and self._redactor.may_hold_key(body):
             data = self._redactor.data(data)
         if 200 <= status < 300 and not failure:

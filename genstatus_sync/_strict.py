@@ -8,6 +8,7 @@ the same checks, so the two paths agree.
 """
 
 import json
+import math
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -15,8 +16,8 @@ from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from ._open_enum import OpenEnum
 
-__all__ = ["MAX_JSON_VALUES", "Mismatch", "NotFinite", "TooManyValues", "format_datetime",
-           "loads", "parse_datetime"]
+__all__ = ["MAX_JSON_VALUES", "Declined", "Mismatch", "NotFinite", "TooManyValues",
+           "format_datetime", "loads", "parse_datetime"]
 
 E = TypeVar("E", bound=OpenEnum)
 
@@ -40,11 +41,15 @@ _BEYOND_LATIN_1 = re.compile(rb"[\xc4-\xef]|\\u(?:0[1-9a-fA-F]|[1-9a-fA-F])")
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]|\\u[dD][89abAB]")
 
 
-class TooManyValues(ValueError):
+class Declined(ValueError):
+    """A body that is not decoded, for the reason its message gives (shown as it is)."""
+
+
+class TooManyValues(Declined):
     """A JSON body that would decode into far more memory than its size."""
 
 
-class NotFinite(ValueError):
+class NotFinite(Declined):
     """A JSON body with a number no float holds (1e400), or Python's NaN and Infinity, which
     are not JSON: a non-finite progress would reach JobStatus and the CLI's --json output."""
 
@@ -55,7 +60,7 @@ def _constant(name: str) -> float:
 
 def _finite(text: str) -> float:
     value = float(text)
-    if value - value != 0.0:  # inf or nan
+    if not math.isfinite(value):
         raise NotFinite("out of range (a number no float holds)")
     return value
 

@@ -297,8 +297,7 @@ def run_wait(
     # (A clock that moves is believed: a sleep that returns early makes the wait poll sooner.)
     reading, slept_to = state.started, state.started + delay
 
-    def now_() -> float:
-        raw = clock()
+    def trusted(raw: float) -> float:
         return max(raw, slept_to) if raw <= reading < slept_to else raw
 
     if delay > 0:
@@ -312,7 +311,7 @@ def run_wait(
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            now = now_()
+            now = trusted(clock())
             before = state
             state = state.polled(result, now, None if state.kind is not None or kind_of is None
                                  else kind_of(result))
@@ -321,7 +320,7 @@ def run_wait(
                 learn(history, state, before, result, now)
                 return result
         raw = clock()
-        now = max(raw, slept_to) if raw <= reading < slept_to else raw
+        now = trusted(raw)
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now)
         delay = state.wait_for(now, backoff, plan)

@@ -55,17 +55,16 @@ class DurationHistory:
     def _record(self, kind: str, lo: float, hi: float) -> None:
         """Record a job of ``kind`` that ended after ``lo`` seconds and was seen done at
         ``hi`` (clipped to 0 <= lo <= hi <= MAX_SECONDS)."""
-        hi = min(max(float(hi), 0.0), self.MAX_SECONDS)
-        lo = min(max(float(lo), 0.0), hi)
         shown = kind_of_reply(kind)  # its first KIND_CHARS characters, valid Unicode
-        if shown is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        record = _kept(lo, hi, self.MAX_SECONDS)
+        if shown is None or record is None:
             return
         kind = shown
         with self._lock:
             records = self._kinds.pop(kind, None)
             if records is None:
                 records = deque(maxlen=self.MAX_DURATIONS)
-            records.append((round(lo, 3), round(hi, 3)))
+            records.append(record)
             start = regime(list(records))
             for _ in range(start):
                 records.popleft()
@@ -179,9 +178,9 @@ class DurationHistory:
                         and 0 <= record[0] <= record[1] <= cls.MAX_SECONDS):
                     raise ConfigurationError("a garbled duration history (a duration is not "
                                              "a number of seconds)")
-                # as _record keeps them: to the millisecond (the planner reads nothing finer,
-                # and dumps() stays within its size)
-                queue.append((round(float(record[0]), 3), round(float(record[1]), 3)))
+                kept = _kept(record[0], record[1], cls.MAX_SECONDS)
+                if kept is not None:  # (always: checked finite just above)
+                    queue.append(kept)
             history._kinds[kind] = queue
             history._changes += 1
             history._versions[kind] = history._changes
@@ -196,6 +195,17 @@ class DurationHistory:
         with self._lock:
             kinds, durations = len(self._kinds), sum(len(r) for r in self._kinds.values())
         return f"DurationHistory(kinds={kinds}, durations={durations})"
+
+
+def _kept(lo: float, hi: float, most: float) -> Optional[Record]:
+    """(lo, hi) as the history keeps it: clipped to 0 <= lo <= hi <= ``most``, to the
+    millisecond (the planner reads nothing finer, and dumps() stays within its size); None
+    for what is no number."""
+    hi = min(max(float(hi), 0.0), most)
+    lo = min(max(float(lo), 0.0), hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return round(lo, 3), round(hi, 3)
 
 
 def _is_number(value: object) -> bool:

@@ -39,7 +39,7 @@ from typing import (
 
 from ._config import check_number, shown
 from ._registry import PROVIDERS
-from ._strict import NotFinite, TooManyValues, loads
+from ._strict import Declined, loads
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _json(provider: str, body: object) -> object:
         return loads(bytes(body))  # (bounded: a small body cannot decode into a huge one)
     except RecursionError:
         failure = "nested too deeply"
-    except (TooManyValues, NotFinite) as exc:
+    except Declined as exc:
         failure = str(exc)
     except ValueError:  # UnicodeDecodeError included
         failure = "not JSON"
