@@ -1,6 +1,7 @@
 """benchmarks/schedule_bound.py's floor is a true bound: no concrete schedule catches more
 jobs within a lag than it allows at the schedule's own mean requests (else the README's
-"no schedule can do better" would be false)."""
+"no schedule can do better" would be false); and its "best" schedules exist: measured, they
+catch what it says at the requests it says."""
 
 import math
 import random
@@ -66,3 +67,26 @@ def test_plain_rivya_backoff_at_5_s_is_within_the_bound():
     for lag in (0.05, 0.5):
         requests, caught = measure(times + [1e6], 0.1, lag)
         assert caught <= schedule_bound.caught_bound(0.1, lag, requests + 1e-6) + 1e-3
+
+
+@pytest.mark.parametrize("sigma, lag, budget, first_by", [
+    (0.1, 0.035, 2.00, math.inf),
+    (0.25, 0.05, 2.96, math.inf),
+    (0.25, 0.04, 3.65, NormalDist().inv_cdf(0.4)),
+])
+def test_the_best_schedule_catches_what_it_claims_within_the_budget(sigma, lag, budget,
+                                                                    first_by):
+    caught, times = schedule_bound.best_schedule(sigma, lag, budget, first_by)
+    requests, measured = measure(times, sigma, lag)
+    assert requests <= budget + 0.005
+    assert measured >= caught - 0.005
+    assert caught <= schedule_bound.caught_bound(sigma, lag, budget) + 1e-3
+    if math.isfinite(first_by):
+        assert times[0] <= math.exp(sigma * first_by) + 1e-9
+
+
+def test_the_floor_and_the_best_schedule_bracket_the_median_lag():
+    sigma, budget = 0.25, 2.96  # Sivi's plain backoff at 5 s
+    floor, best = schedule_bound.lag_floor(sigma, budget), schedule_bound.lag_best(sigma, budget)
+    assert 0 < floor <= best < floor + 0.01
+    assert schedule_bound.best_schedule(sigma, best, budget)[0] >= 0.5
