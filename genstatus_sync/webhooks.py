@@ -131,7 +131,7 @@ def _parse_clipia(data: object) -> "JobStatus":
     import attrs
 
     from .models import clipia
-    from .providers.clipia import normalize, output_urls
+    from .providers.clipia import failure_reason, normalize, output_urls
 
     event = _structure(data, clipia.WebhookEvent, "clipia")
     # The push holds a status reply's fields: the client's own normalization reads them.
@@ -140,7 +140,7 @@ def _parse_clipia(data: object) -> "JobStatus":
         return attrs.evolve(status, raw=event)
     # as ClipiaClient does with the result it fetches once the status is terminal
     return attrs.evolve(status, result_urls=tuple(output_urls(event.output)),
-                        error=event.error or status.error, raw=event)
+                        error=failure_reason(event.error) or status.error, raw=event)
 
 
 # -- sign and verify ------------------------------------------------------------------------

@@ -25,14 +25,21 @@ class ErrorResponse:
 class RequestResult:
     """The final result of a generation."""
 
-    request_id: str = _attrs_field(metadata={"json": "request_id"})
+    request_id: Optional[str] = (
+        _attrs_field(default=None, metadata={"json": "request_id", "omit_if_none": True})
+    )
     status: Optional[RequestStatusValue] = (
         _attrs_field(default=None, metadata={"json": "status", "omit_if_none": True})
     )
-    output: Optional[Dict[str, Any]] = _attrs_field(default=None, metadata={"json": "output"})
-    """The generation's output; media URLs are under keys named url."""
-    error: Optional[str] = _attrs_field(default=None, metadata={"json": "error"})
-    """Failure reason of a terminal error status."""
+    output: Optional[Any] = (
+        _attrs_field(default=None, metadata={"json": "output", "omit_if_none": True})
+    )
+    """The generation's output (any JSON value); media URLs are under keys named url."""
+    error: Optional[Any] = (
+        _attrs_field(default=None, metadata={"json": "error", "omit_if_none": True})
+    )
+    """Failure reason of a terminal error status: a string, or an object whose message is
+    one (JobStatus.error reads either)."""
     cost: Optional[float] = (
         _attrs_field(default=None, metadata={"json": "cost", "omit_if_none": True})
     )
@@ -85,10 +92,16 @@ class WebhookEvent:
         _attrs_field(default=None, metadata={"json": "logs", "omit_if_none": True})
     )
     """Log entries of the generation."""
-    output: Optional[Dict[str, Any]] = _attrs_field(default=None, metadata={"json": "output"})
-    """The generation's output once it is terminal; media URLs are under keys named url."""
-    error: Optional[str] = _attrs_field(default=None, metadata={"json": "error"})
-    """Failure reason of a terminal error status."""
+    output: Optional[Any] = (
+        _attrs_field(default=None, metadata={"json": "output", "omit_if_none": True})
+    )
+    """The generation's output once it is terminal (any JSON value, as in RequestResult);
+    media URLs are under keys named url."""
+    error: Optional[Any] = (
+        _attrs_field(default=None, metadata={"json": "error", "omit_if_none": True})
+    )
+    """Failure reason of a terminal error status: a string, or an object whose message is
+    one (as in RequestResult)."""
 
 
 # -- structure functions: decoded JSON -> the classes above, strictly (see genstatus_sync._strict)
@@ -107,10 +120,10 @@ def structure_request_result(o: Any) -> RequestResult:
     if o.__class__ is not dict:
         raise _s.expected("an object", o)
     return RequestResult(
-        request_id=v if (v := o["request_id"]).__class__ is str else _s.string(v),
+        request_id=v if (v := o.get("request_id")) is None or v.__class__ is str else _s.string(v),
         status=None if (v := o.get("status")) is None else _s.enum(v, RequestStatusValue),
-        output=None if (v := o.get("output")) is None else _s.obj(v),
-        error=v if (v := o.get("error")) is None or v.__class__ is str else _s.string(v),
+        output=None if (v := o.get("output")) is None else v,
+        error=None if (v := o.get("error")) is None else v,
         cost=v if (v := o.get("cost")) is None or v.__class__ is float else _s.number(v),
     )
 
@@ -136,8 +149,8 @@ def structure_webhook_event(o: Any) -> WebhookEvent:
         queue_position=v if (v := o.get("queue_position")) is None or v.__class__ is int else _s.integer(v),
         progress=v if (v := o.get("progress")) is None or v.__class__ is float else _s.number(v),
         logs=None if (v := o.get("logs")) is None else _s.array(v),
-        output=None if (v := o.get("output")) is None else _s.obj(v),
-        error=v if (v := o.get("error")) is None or v.__class__ is str else _s.string(v),
+        output=None if (v := o.get("output")) is None else v,
+        error=None if (v := o.get("error")) is None else v,
     )
 
 

@@ -9,7 +9,7 @@ from .._config import Args, check_job_id, encode_segment
 from .._convert import structure
 from .._http import BaseClient
 from ..backoff import Backoff
-from ..errors import ResultNotReady
+from ..errors import APIError, ResponseFormatError, ResultNotReady, is_transient
 from ..models.clipia import RequestResult, RequestStatus, RequestStatusValue
 from ..status import JobStatus, State
 
@@ -44,6 +44,16 @@ def output_urls(node: Any) -> Iterator[str]:
 
 class _Url(str):
     """A string found under a ``url`` key (other strings are not URLs to return)."""
+
+
+def failure_reason(error: Any) -> Optional[str]:
+    """A result's (or push's) ``error`` as text: a string as is, an object's ``message``
+    when that is a string; anything else says nothing."""
+    if isinstance(error, str):
+        return error or None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"]) or None
+    return None
 
 
 _NO_TIME = 0.001  # seconds: a request with less left is not sent (see BaseClient._get)
@@ -92,12 +102,23 @@ class ClipiaClient(BaseClient[RequestStatus, str]):
             # The status reply took the wait's last moment: the result is not fetched, and the
             # wait ends (WaitTimeout) with this status as its last, read as still running.
             return attrs.evolve(status, state=State.RUNNING)
-        try:
-            result = self._result(job_id, left)
-        except ResultNotReady:
-            return attrs.evolve(status, state=State.RUNNING)
+        if status.state is not State.SUCCEEDED:
+            # A failed request's result adds only its reason: the outcome is known without
+            # it, so a result not ready, refused (a key without the scope) or unreadable
+            # leaves the failed status as it is (a transient failure is retried as ever).
+            try:
+                result = self._result(job_id, left)
+            except (ResultNotReady, APIError, ResponseFormatError) as exc:
+                if is_transient(exc):
+                    raise
+                return status
+        else:
+            try:
+                result = self._result(job_id, left)
+            except ResultNotReady:
+                return attrs.evolve(status, state=State.RUNNING)
         return attrs.evolve(status, result_urls=tuple(output_urls(result.output)),
-                            error=result.error or status.error, raw=result)
+                            error=failure_reason(result.error) or status.error, raw=result)
 
     def _normalize(self, model: RequestStatus, job_id: str) -> JobStatus:
         return normalize(model, job_id)

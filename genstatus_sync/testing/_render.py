@@ -97,12 +97,17 @@ def clipia_status(job: JobView) -> Dict[str, Any]:
     }
 
 
+_CLIPIA_FAILED = ("FAILED", "ERROR", "CANCELLED")  # the terminal states other than COMPLETED
+
+
 def clipia_result(job: JobView) -> Tuple[int, Dict[str, Any]]:
-    if job.state not in ("succeeded", "failed"):
-        return 202, clipia_status(job)
-    if job.state == "failed":
-        return 200, {"request_id": job.job_id, "status": "FAILED", "output": None,
+    """The result: 202 until the status is terminal (COMPLETED or one of _CLIPIA_FAILED)."""
+    native = NATIVE["clipia"].get(job.state, job.state)
+    if native in _CLIPIA_FAILED:
+        return 200, {"request_id": job.job_id, "status": native, "output": None,
                      "error": job.error or "Generation failed"}
+    if native != "COMPLETED":
+        return 202, clipia_status(job)
     return 200, {"request_id": job.job_id, "status": "COMPLETED",
                  "output": {"images": [{"url": url} for url in job.urls]}}
 
