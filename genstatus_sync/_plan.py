@@ -253,7 +253,7 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
         found: Optional[Tuple[Tuple[float, float, float], Schedule]] = None
         while low <= high:
             mid = (low + high) // 2
-            step = min(_STEPS[mid] * median, cap)
+            step = max(min(_STEPS[mid] * median, cap), backoff.shortest)
             last = first + math.ceil(max(0.0, end - first) / step) * step
             schedule = Schedule(first, step, last, cap)
             score = _score(points, _walker(schedule, backoff, points[-1]))

@@ -195,6 +195,8 @@ class WaitState:
                 delay = latest
             elif soonest > delay:
                 delay = max(delay, min(cap, SKIP * soonest, REACH * line.span))
+        if self.polls > 0:  # (the first poll's delay is from the wait's start, not a poll)
+            delay = max(delay, backoff.shortest)
         if self.retry_after is not None:
             delay = max(delay, self.retry_after)
         return max(0.0, delay)

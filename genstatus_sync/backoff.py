@@ -18,7 +18,11 @@ class Backoff:
 
     ``delays()`` yields ``first_delay``, then ``initial``, ``initial * multiplier``, ...
     capped at ``max_interval``; each is multiplied by a random factor in
-    ``[1 - jitter, 1 + jitter]``. Raises ConfigurationError for values that make no sense.
+    ``[1 - jitter, 1 + jitter]``. ``min_interval`` is the shortest time between two polls of
+    a wait: no sleep after the first is shorter, whatever plans it (jitter, a schedule learned
+    from past durations, the end progress predicts); only the deadline's last poll may come
+    sooner, and a ``max_interval`` below it wins (a backoff scaled down stays quick). Raises
+    ConfigurationError for values that make no sense.
     """
 
     first_delay: float = 0.0
@@ -26,9 +30,11 @@ class Backoff:
     multiplier: float = 1.5
     max_interval: float = 30.0
     jitter: float = 0.1
+    min_interval: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        for name in ("first_delay", "initial", "multiplier", "max_interval", "jitter"):
+        for name in ("first_delay", "initial", "multiplier", "max_interval", "jitter",
+                     "min_interval"):
             check_number(getattr(self, name), f"Backoff.{name} must be a number from 0 to 86400 "
                          "(a day)", maximum=86400.0)
         if self.initial <= 0 or self.max_interval <= 0:
@@ -40,21 +46,27 @@ class Backoff:
 
     def delay(self, n: int, draw: float = 0.5) -> float:
         """The ``n``-th sleep (0: ``first_delay``), jittered by ``draw`` in [0, 1): 0.5 is no
-        jitter. A pure function, so that a schedule can be replayed from its position."""
+        jitter; no shorter than ``min_interval`` after the first. A pure function, so that a
+        schedule can be replayed from its position."""
         if n <= 0:
-            base = self.first_delay
-        else:
-            # initial * multiplier**(n-1), capped; the power is capped first (in log space: the
-            # ratio of a tiny initial to the cap is no float) and cannot overflow past the cap
-            steps = n - 1
-            if self.multiplier > 1:
-                growth = math.log(self.max_interval) - math.log(self.initial)
-                steps = min(steps, math.ceil(growth / math.log(self.multiplier)) + 1)
-            try:
-                base = min(self.initial * self.multiplier ** max(steps, 0), self.max_interval)
-            except OverflowError:  # only past the cap
-                base = self.max_interval
-        return base * (1 + self.jitter * (2 * draw - 1))
+            return self.first_delay * (1 + self.jitter * (2 * draw - 1))
+        # initial * multiplier**(n-1), capped; the power is capped first (in log space: the
+        # ratio of a tiny initial to the cap is no float) and cannot overflow past the cap
+        steps = n - 1
+        if self.multiplier > 1:
+            growth = math.log(self.max_interval) - math.log(self.initial)
+            steps = min(steps, math.ceil(growth / math.log(self.multiplier)) + 1)
+        try:
+            base = min(self.initial * self.multiplier ** max(steps, 0), self.max_interval)
+        except OverflowError:  # only past the cap
+            base = self.max_interval
+        return max(self.shortest, base * (1 + self.jitter * (2 * draw - 1)))
+
+    @property
+    def shortest(self) -> float:
+        """The shortest sleep between two polls: ``min_interval``, or ``max_interval`` when
+        that is lower."""
+        return min(self.min_interval, self.max_interval)
 
     def delays(self, rng: Optional[random.Random] = None) -> Iterator[float]:
         """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible)."""

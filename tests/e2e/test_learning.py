@@ -171,3 +171,21 @@ def test_jobs_waited_together_plan_from_the_history_as_it_was_when_they_began(ti
     client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
     assert batch(client) == alone()
     assert len(client.history.durations("sivi")) > 0  # taught, for the calls after it
+
+
+def test_a_rivya_wait_never_polls_sooner_than_the_document_asks_even_once_it_has_learned(timed):
+    # Rivya: "wait 2-3 seconds after submission, poll every 5-10 seconds ... avoid tight
+    # loops". Learned close polls, and jitter under the 5 s start, used to come 1.6 s apart.
+    fake, clock = timed
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    for n in range(20):
+        job = fake.add_job("rivya", ["running", "succeeded"], every=60.0)
+        before = len(fake.requests)
+        start = clock.now
+        assert client.wait(job).state is State.SUCCEEDED
+        times = [r.time for r in fake.requests[before:]]
+        assert 2.0 <= times[0] - start <= 3.0, n
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert min(gaps) >= 5.0 - 1e-6, (n, gaps)
+    assert client.history.durations("z-image")  # (it did learn: the last waits planned)
+    assert len(gaps) < 8  # a plain wait of a 60 s job polls 8 times after the first
