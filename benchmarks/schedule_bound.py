@@ -17,6 +17,8 @@ points over +-4 sigma), by dynamic programming over (last poll, requests left):
 - ``best``: a schedule that exists. Polls at grid points, each made by the jobs running at the
   one before (rounded up), and one last poll much later for the jobs the others miss: the
   smallest L for which one of them catches half of the jobs. The true optimum lies between.
+- Both keep polls as far apart as the provider's backoff does (``Backoff.shortest``:
+  Rivya's 5 s, as its document asks).
 - ``best, 1st<=q40``: the same with the first poll no later than the durations' 40th
   percentile, as the library's schedules keep it (``_plan._FIRST``): a first poll past the
   median leaves a kind that turned faster indistinguishable from the early half of the old
@@ -53,12 +55,14 @@ _UNITS = 0.01  # requests per job are counted in these units
 _NONE = -1e9  # no schedule reaches this state
 
 
-def _optimum(sigma, lag, budget, exact, first_by=math.inf, grid=_GRID):
+def _optimum(sigma, lag, budget, exact, first_by=math.inf, apart=0.0, grid=_GRID):
     """The most jobs a schedule on the grid catches with lag <= ``lag`` at mean requests <=
     ``budget`` (times in sigma units), and its polls (z scores): relaxed to a bound when
-    ``exact`` is False, a real schedule when True (see the module's docstring)."""
+    ``exact`` is False, a real schedule when True (see the module's docstring). ``apart``:
+    the least time between two polls, as a share of the median (Rivya's 5 s)."""
     step = 2 * _SPAN / (grid - 1)
     xs = -_SPAN + step * np.arange(grid)
+    times = np.exp(sigma * xs)  # as multiples of the median
     cdf = np.array([_UNIT.cdf(x) for x in xs])
     width = math.log1p(lag) / sigma + (0.0 if exact else step)
     reach = np.array([_UNIT.cdf(x - width) for x in xs])
@@ -78,7 +82,13 @@ def _optimum(sigma, lag, budget, exact, first_by=math.inf, grid=_GRID):
         best[i, k if exact else 0:] = 0.0  # no poll after: the late one (exact), or none
         if i + 1 == grid:
             continue
+        # the next poll at least ``apart`` later (the bound: later than the grid point
+        # below this one's, where the real poll may have been)
+        since = times[i] if exact else times[max(0, i - 1)]
         js = np.arange(i + 1, grid)
+        js = js[times[js] >= since + apart - 1e-12]
+        if not len(js):
+            continue
         gain = cdf[js] - np.maximum(cdf[i], reach[js])
         value = gain[:, None] + best[js, :units + 1 - k]
         top, where = value.max(axis=0), value.argmax(axis=0)
@@ -97,17 +107,19 @@ def _optimum(sigma, lag, budget, exact, first_by=math.inf, grid=_GRID):
     return min(1.0, caught), polls
 
 
-def caught_bound(sigma, lag, budget):
+def caught_bound(sigma, lag, budget, apart=0.0):
     """An upper bound on the share of jobs any schedule catches with lag <= ``lag`` at mean
-    requests <= ``budget`` (durations log-normal, spread ``sigma``)."""
-    return _optimum(sigma, lag, budget, exact=False)[0]
+    requests <= ``budget`` (durations log-normal, spread ``sigma``), its polls at least
+    ``apart`` medians apart."""
+    return _optimum(sigma, lag, budget, exact=False, apart=apart)[0]
 
 
-def best_schedule(sigma, lag, budget, first_by=math.inf):
+def best_schedule(sigma, lag, budget, first_by=math.inf, apart=0.0):
     """(share caught with lag <= ``lag``, poll times as multiples of the median) of the best
     schedule on the grid at mean requests <= ``budget``, its first poll at most ``first_by``
-    sigmas past the median; the last poll, at 1e6 medians, sees the jobs the others miss."""
-    caught, polls = _optimum(sigma, lag, budget, exact=True, first_by=first_by)
+    sigmas past the median, its polls at least ``apart`` medians apart; the last poll, at
+    1e6 medians, sees the jobs the others miss."""
+    caught, polls = _optimum(sigma, lag, budget, exact=True, first_by=first_by, apart=apart)
     return caught, [math.exp(sigma * z) for z in polls] + [1e6]
 
 
@@ -124,14 +136,15 @@ def _smallest_lag(caught, exact):
     return high if exact else low
 
 
-def lag_floor(sigma, budget):
+def lag_floor(sigma, budget, apart=0.0):
     """The smallest median lag the bound allows: no schedule has a lower one."""
-    return _smallest_lag(lambda lag: caught_bound(sigma, lag, budget), exact=False)
+    return _smallest_lag(lambda lag: caught_bound(sigma, lag, budget, apart), exact=False)
 
 
-def lag_best(sigma, budget, first_by=math.inf):
-    """The median lag of the best schedule on the grid (first poll by ``first_by`` sigmas)."""
-    return _smallest_lag(lambda lag: best_schedule(sigma, lag, budget, first_by)[0],
+def lag_best(sigma, budget, first_by=math.inf, apart=0.0):
+    """The median lag of the best schedule on the grid (first poll by ``first_by`` sigmas,
+    polls ``apart`` medians apart)."""
+    return _smallest_lag(lambda lag: best_schedule(sigma, lag, budget, first_by, apart)[0],
                          exact=True)
 
 
@@ -174,8 +187,10 @@ def main(argv=None):
                 backoff = pe.CLIENTS[name].default_backoff
                 plain, family = plain_and_family(median, sigma, backoff)
                 budget = plain["requests"]
-                floor, best = lag_floor(sigma, budget), lag_best(sigma, budget)
-                early = lag_best(sigma, budget, first_by=_Q40)
+                apart = backoff.shortest / median  # Rivya's polls 5 s apart
+                floor = lag_floor(sigma, budget, apart)
+                best = lag_best(sigma, budget, apart=apart)
+                early = lag_best(sigma, budget, first_by=_Q40, apart=apart)
                 _, learned = pe.learning("clustered", median, sigma, backoff, args.runs, 1)
                 label = f"{median:g} s, sigma {sigma:g}"
                 print(f"{label:<23} {name:<8} {budget:9.2f} "

@@ -84,6 +84,11 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
                          ("max_countdown", max_countdown)):
         if value is not None:
             _check_seconds(label, value)
+    accepted = app.conf.accept_content
+    if accepted is not None and not {"json", "application/json"} & set(accepted):
+        # the task's messages are JSON: a worker that accepts none drops every wait
+        raise ConfigurationError("the app's accept_content must include 'json' (the polling "
+                                 f"task's messages are JSON), got {shown(list(accepted))}")
     return PollTask(app, on_done=on_done, on_error=on_error,
                     client_factory=client_factory or _client_from_environment, name=name,
                     visibility_timeout=visibility_timeout, max_countdown=max_countdown,
@@ -110,8 +115,13 @@ class PollTask:
         # sent with each message: the task attribute `queue` is deprecated in Celery 5
         self._route: Dict[str, Any] = {"queue": queue} if queue is not None else {}
         # max_retries=None belongs here: retry(max_retries=None) means "the task's default"
+        # A run the pool kills at its hard time limit goes back to the queue, as one whose
+        # worker died does (Celery acknowledges it by default, and the wait was lost):
+        # acks_on_timeout from Celery 5.7, acks_on_failure_or_timeout before (a run that
+        # fails is then rejected without requeue, which ends it as an ack does).
         self.task: Task = app.task(poll, bind=True, name=name, acks_late=True,
-                                   reject_on_worker_lost=True, max_retries=None,
+                                   reject_on_worker_lost=True, acks_on_timeout=False,
+                                   acks_on_failure_or_timeout=False, max_retries=None,
                                    ignore_result=True, serializer="json")
 
     @property
@@ -153,6 +163,10 @@ class PollTask:
         is sent."""
         job_id, started, due = _read(check_provider(provider), token)
         key = _key(provider, job_id, started)
+        # Celery loads the result backend as it hands back the AsyncResult, after the message
+        # went out: one that cannot load would raise with the wait already started (and a
+        # caller who tried again would start a second one). Loaded here, it raises first.
+        self.app.backend  # noqa: B018 - loaded for its error
         self.task.apply_async(args=[provider, token, key],
                               countdown=self._countdown(due - time.time()), **self._route)
         return key

@@ -250,3 +250,31 @@ def test_start_with_an_argument_the_provider_takes_not_is_a_configuration_error(
 def test_on_sqs_countdowns_stay_below_half_its_visibility_timeout():
     app = celery.Celery("unit", broker="sqs://", set_as_current=False)
     assert register(app, on_done="d").max_countdown == 900
+
+
+# -- found in the second review: content types, result backends, time limits ----------------
+
+@pytest.mark.parametrize("accept", [["pickle"], ["yaml", "msgpack"]])
+def test_an_app_that_accepts_no_json_is_a_configuration_error(accept):
+    # its worker would refuse every run ("Refusing to deserialize untrusted content")
+    with pytest.raises(ConfigurationError, match="accept_content"):
+        register(_app(accept_content=accept), on_done="d")
+    assert register(_app(accept_content=["pickle", "json"]), on_done="d")
+    assert register(_app(accept_content=["application/json"]), on_done="d")
+
+
+def test_a_result_backend_that_cannot_load_is_raised_before_the_wait_is_sent():
+    # (a caller who tried start() again would have started a second wait)
+    app = _app(result_backend="mongodb://127.0.0.1:1/")  # pymongo is not installed
+    poll = register(app, on_done="d", client_factory=lambda provider:
+                    genstatus_sync.RivyaClient(api_key="k", base_url="http://127.0.0.1:9"))
+    with pytest.raises(celery.exceptions.ImproperlyConfigured, match="pymongo"):
+        poll.start("rivya", "task-1")
+    assert _sent(app) == []
+
+
+def test_a_run_killed_at_its_hard_time_limit_goes_back_to_the_queue():
+    task = register(_app(), on_done="d").task
+    assert task.acks_on_failure_or_timeout is False
+    if hasattr(celery.Task, "acks_on_timeout"):  # Celery 5.7 and later
+        assert task.acks_on_timeout is False

@@ -90,3 +90,19 @@ def test_the_floor_and_the_best_schedule_bracket_the_median_lag():
     floor, best = schedule_bound.lag_floor(sigma, budget), schedule_bound.lag_best(sigma, budget)
     assert 0 < floor <= best < floor + 0.01
     assert schedule_bound.best_schedule(sigma, best, budget)[0] >= 0.5
+
+
+def test_polls_kept_apart_are_kept_apart_and_bounded():
+    # Rivya at 30 s: polls at least 5 s (1/6 of the median) apart
+    sigma, lag, budget, apart = 0.1, 0.08, 5.33, 5 / 30
+    caught, times = schedule_bound.best_schedule(sigma, lag, budget, apart=apart)
+    assert min(b - a for a, b in zip(times, times[1:])) >= apart - 1e-9
+    requests, measured = measure(times, sigma, lag)
+    assert requests <= budget + 0.005 and measured >= caught - 0.005
+    assert caught <= schedule_bound.caught_bound(sigma, lag, budget, apart) + 1e-3
+    # and the spacing costs: the same lag catches fewer jobs than polls allowed to crowd
+    assert caught < schedule_bound.best_schedule(sigma, lag, budget)[0] - 0.05
+    # a concrete schedule of polls 1/6 apart is within the bound
+    evenly = [0.7 + k * apart for k in range(6)] + [1e6]
+    requests, measured = measure(evenly, sigma, lag)
+    assert measured <= schedule_bound.caught_bound(sigma, lag, requests + 1e-6, apart) + 1e-3

@@ -30,6 +30,8 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 60},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    # a hard limit below the clients' own (2 s + 5 s): a run held by a slow reply is killed
+    task_annotations={"genstatus_sync.poll": {"time_limit": 4}},
 )
 
 

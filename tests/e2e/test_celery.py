@@ -246,6 +246,19 @@ def test_a_wait_that_cannot_end_well_reaches_on_error_with_its_key(fleet, provid
     assert r.hlen("calls") == 0
 
 
+def test_a_run_killed_at_its_hard_time_limit_goes_back_to_the_queue(fleet, providers):
+    # one reply of 6 s, past the poll task's 4 s time limit: the pool kills the run; Celery
+    # used to acknowledge it, and the wait was lost without on_done or on_error
+    _, module, r, log = fleet
+    job = providers.add_job("rivya", ["running", "succeeded"], every=1.0)
+    providers.fault("rivya", "slow", seconds=6.0, job_id=job)
+    key = module.poll.start("rivya", job, timeout=120)
+    _until(lambda: r.hexists("accepted", f"rivya:{job}"), 40, "the wait reaches on_done")
+    assert json.loads(r.hget("accepted", f"rivya:{job}"))["state"] == "succeeded"
+    assert r.lrange(f"keys:rivya:{job}", 0, -1) == [key.encode()]
+    assert "TimeLimitExceeded" in log.read_text()  # (it was killed, and came back)
+
+
 def test_a_bad_token_or_provider_is_refused_before_anything_is_sent(fleet):
     _, module, r, _ = fleet
     token = module.poll.client("rivya").wait_token("job-1")
