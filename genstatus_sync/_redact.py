@@ -10,7 +10,7 @@ built from the key.
 
 import contextlib
 import re
-from typing import Any, List, Pattern
+from typing import Any, List, Optional, Pattern
 
 REDACTED = "[redacted]"
 SNIPPET_CHARS = 300
@@ -24,8 +24,8 @@ _LONE_BEFORE = (r"(?:(?<![A-Za-z0-9_\-])|(?<=\\[nrtbf/])|(?<=\\u[0-9A-Fa-f]{4})"
 _LONE_AFTER = r"(?![A-Za-z0-9_\-])"
 
 
-def _character(c: str) -> str:
-    """A pattern for one character of the key as a server may write it: itself, a \\uXXXX
+def _forms(c: str) -> List[str]:
+    """Patterns for one character of the key as a server may write it: itself, a \\uXXXX
     escape (hex in either case, the backslash possibly doubled, as in JSON inside JSON), a
     backslash escape (``\\/``) or a percent escape."""
     code = ord(c)
@@ -36,13 +36,21 @@ def _character(c: str) -> str:
     if code < 0x80:
         forms.append("%" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
                                    for d in f"{code:02x}"))
-    return "(?:" + "|".join(forms) + ")"
+    return forms
+
+
+def _character(c: str) -> str:
+    """One pattern for one character of the key in any of its forms (``_forms``)."""
+    return "(?:" + "|".join(_forms(c)) + ")"
+
+
+_CUT_ESCAPE = re.compile(r"(?:\\+(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)?\Z")
 
 
 class Redactor:
     """Removes one key from text, decoded JSON and exceptions."""
 
-    __slots__ = ("_key", "_pattern", "_tail", "_raw", "_short")
+    __slots__ = ("_key", "_pattern", "_lead", "_rest", "_raw", "_short")
 
     def __init__(self, key: str) -> None:
         self._key = key
@@ -51,13 +59,11 @@ class Redactor:
         chars = [_character(c) for c in key]
         # the key written with any mix of escapes, in one pass
         self._pattern: Pattern[str] = re.compile(before + "".join(chars) + after)
-        # a prefix of it (at least MIN_PREFIX characters, the last maybe a cut escape) at the end
-        nested = ""
-        for char in reversed(chars[MIN_PREFIX:]):
-            nested = f"(?:{char}{nested})?"
-        cut_escape = r"(?:\\+(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)?"
-        self._tail: Pattern[str] = re.compile(before + "".join(chars[:MIN_PREFIX]) + nested
-                                              + cut_escape + r"\Z")
+        # a prefix of it at the end of a text: its first MIN_PREFIX characters, then the rest
+        # matched one character at a time (one nested pattern would recurse once per
+        # character: a key of 500 overflowed the stack)
+        self._lead: Pattern[str] = re.compile(before + "".join(chars[:MIN_PREFIX]))
+        self._rest = [[re.compile(form) for form in _forms(c)] for c in key[MIN_PREFIX:]]
         self._raw = key.encode("ascii")
 
     def text(self, text: str) -> str:
@@ -112,8 +118,29 @@ class Redactor:
         text = self.text(text)[:SNIPPET_CHARS]
         # the cut may have split the key (or the body ended inside it): drop a tail that
         # starts it, in any escaping
-        found = self._tail.search(text, max(0, len(text) - 7 * len(self._key) - 8))
-        return text[:found.start()] if found is not None else text
+        found = self._tail(text, max(0, len(text) - 7 * len(self._key) - 8))
+        return text if found is None else text[:found]
+
+    def _tail(self, text: str, start: int) -> Optional[int]:
+        """Where a prefix of the key (at least MIN_PREFIX characters, in any escaping, the
+        last maybe a cut escape) starts that runs to the end of ``text``, the first such
+        place from ``start``; None if there is none."""
+        while True:
+            lead = self._lead.search(text, start)
+            if lead is None:
+                return None
+            # the rest of the key, character by character, every form tried (a depth-first
+            # walk over (characters matched, position), each pair visited once)
+            stack, seen = [(0, lead.end())], set()
+            while stack:
+                i, at = stack.pop()
+                if _CUT_ESCAPE.match(text, at):
+                    return lead.start()
+                if i < len(self._rest) and (i, at) not in seen:
+                    seen.add((i, at))
+                    stack.extend((i + 1, m.end()) for form in self._rest[i]
+                                 if (m := form.match(text, at)) is not None)
+            start = lead.start() + 1
 
     def exception(self, exc: BaseException) -> BaseException:
         """``exc`` with the key removed from its arguments and string attributes, and with a

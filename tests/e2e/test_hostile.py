@@ -3,6 +3,7 @@ deadlines under every fault, secrets on every error path, odd job ids."""
 
 import json
 import logging
+import random
 import shutil
 import ssl
 import subprocess
@@ -323,3 +324,29 @@ def test_a_callers_session_is_not_cut_but_its_reply_is_kept(fake):
     with requests.Session() as session:
         client = fast_client(fake, "rivya", session=session, timeout=(0.1, 0.3), max_retries=0)
         assert client.poll(job).state is State.RUNNING
+
+
+# -- found in the second review: keys of any length ------------------------------------------
+
+def test_a_key_as_long_as_a_jwt_works_and_never_shows():
+    # a key of 496 characters or more overflowed the stack as the client was made
+    from .rawserver import RawServer, reply
+
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    key = "eyJ" + "".join(random.Random(5).choice(alphabet) for _ in range(1997))
+    with FakeProviders(api_key=key) as fake:
+        job = fake.add_job("rivya", ["running", "failed"], error=f"key {key} is out of credit")
+        client = fake.client("rivya", max_retries=0)
+        client._sleep = lambda seconds: None
+        status = client.wait(job, timeout=5, raise_on_failure=False)
+    assert status.error == "key [redacted] is out of credit"
+    texts = [repr(status), json.dumps(status.to_dict())]
+    # a reply body whose snippet cuts the key: the part of it in the snippet goes too
+    for written in (key, key.replace("_", "\\u005f").replace("-", "%2D")):
+        body = ("<html>" + "x" * 150 + written).encode()
+        with RawServer(lambda conn, body=body: conn.send(reply(400, body))) as server, \
+                pytest.raises(gs.APIError) as info:
+            gs.RivyaClient(api_key=key, base_url=server.url, max_retries=0).poll("t")
+        texts += [str(info.value), repr(info.value), str(info.value.body)]
+        assert "x" * 150 in str(info.value.body) and key[:3] not in str(info.value.body)
+    assert [t for t in texts if key[:40] in t or key[-40:] in t] == []
