@@ -268,9 +268,13 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
             best = (lag, schedule)
     # Records that say little (plain backoff's polls too far apart to tell when jobs ended)
     # are read pessimistically: a schedule no worse than plain is then worth it, for what its
-    # closer polls will tell.
+    # closer polls will tell. One whose polls are no closer than plain's (held apart by the
+    # backoff's min_interval) would tell no more, and the sample it was fitted to is a guess:
+    # none then.
     vague = sum(not _exact(r) for r in records) > len(records) / 2
     if best is None or best[0] > (1.0 if vague else _GAIN) * plain[1]:
+        return None
+    if vague and best[1].step >= backoff.initial:
         return None
     return best[1]
 
