@@ -45,7 +45,12 @@ class _Usage(Exception):
 
 
 def _client(provider: str, base_url: Optional[str]) -> Any:
-    return client_class(provider)(base_url=base_url)
+    cls = client_class(provider)
+    variable = f"{cls.env_prefix}_API_KEY"
+    if not os.environ.get(variable):
+        # (the library's own message would say "pass api_key=": no option of the command)
+        raise _Usage(f"no {provider} API key: set {variable}")
+    return cls(base_url=base_url)
 
 
 def _parser() -> argparse.ArgumentParser:

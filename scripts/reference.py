@@ -44,7 +44,9 @@ def _signature(name, obj):
         text = f"{name}{inspect.signature(obj)}"
     except (TypeError, ValueError):
         return name
-    return re.sub(r"genstatus_sync(?:\.\w+)*\.(\w+)", r"\1", text)
+    # module paths shortened in type names, not inside quoted defaults ('genstatus_sync.poll')
+    return re.sub(r"'[^']*'|\"[^\"]*\"|genstatus_sync(?:\.\w+)*\.(\w+)",
+                  lambda m: m.group(0) if m.group(1) is None else m.group(1), text)
 
 
 def _members(cls):

@@ -145,3 +145,12 @@ def test_status_of_a_finished_clipia_request_retries_its_result_as_its_poll(fake
                    env_extra={"CLIPIA_API_KEY": KEY, "CLIPIA_BASE_URL": server.url})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["result_urls"] == ["https://media.test/1.png"]
+
+
+def test_a_missing_key_is_told_as_the_command_can_take_it():
+    # the library's message says "pass api_key=": the command has no such option
+    env = {**cli_env(), "RIVYA_API_KEY": ""}
+    done = subprocess.run([sys.executable, "-m", "genstatus_sync", "status", "rivya", "t"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr == "genstatus: no rivya API key: set RIVYA_API_KEY\n"
