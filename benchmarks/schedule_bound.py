@@ -49,7 +49,7 @@ import polling_economy as pe
 import genstatus_sync as gs
 
 _UNIT = NormalDist()
-_GRID = 641  # grid points over +-_SPAN sigma
+_GRID = 641  # grid points over +-_SPAN sigma (further up for polls held apart)
 _SPAN = 4.0  # the jobs beyond it (6e-5 of them) are counted as caught by the floor
 _UNITS = 0.01  # requests per job are counted in these units
 _NONE = -1e9  # no schedule reaches this state
@@ -60,15 +60,21 @@ def _optimum(sigma, lag, budget, exact, first_by=math.inf, apart=0.0, grid=_GRID
     ``budget`` (times in sigma units), and its polls (z scores): relaxed to a bound when
     ``exact`` is False, a real schedule when True (see the module's docstring). ``apart``:
     the least time between two polls, as a share of the median (Rivya's 5 s)."""
-    step = 2 * _SPAN / (grid - 1)
-    xs = -_SPAN + step * np.arange(grid)
+    # polls held apart need room: the grid then reaches from 0.4 of the median (where plain
+    # backoff's first poll may come) to two spacings past it (its steps coarser: apart is a
+    # share of the median, and the lags are too)
+    lower = max(_SPAN, -math.log(0.4) / sigma) if apart else _SPAN
+    upper = max(_SPAN, math.log(1 + 2 * apart) / sigma)
+    step = (lower + upper) / (grid - 1)
+    xs = -lower + step * np.arange(grid)
     times = np.exp(sigma * xs)  # as multiples of the median
     cdf = np.array([_UNIT.cdf(x) for x in xs])
     width = math.log1p(lag) / sigma + (0.0 if exact else step)
     reach = np.array([_UNIT.cdf(x - width) for x in xs])
     running = (1.0 - cdf) / _UNITS
     # cost[i]: what the poll after one at grid point i costs, in units
-    cost = (np.ceil(running - 1e-9) if exact else np.floor(running)).astype(int)
+    # (rounded up for a real schedule, but for a share of a unit under 0.05: 0.0005 request)
+    cost = (np.ceil(running - 0.05) if exact else np.floor(running)).astype(int)
     units = int((budget - 1.0) / _UNITS + 1e-9)  # the first request is every job's
     # best[i, c]: the most jobs caught after a poll at grid point i with c units left
     best = np.full((grid, units + 1), _NONE)
@@ -103,7 +109,7 @@ def _optimum(sigma, lag, budget, exact, first_by=math.inf, apart=0.0, grid=_GRID
         j, c = after[j, c], c - cost[j]
         polls.append(xs[j])
     if not exact:
-        caught += 2 * _UNIT.cdf(-_SPAN)
+        caught += _UNIT.cdf(-lower) + (1 - _UNIT.cdf(upper))
     return min(1.0, caught), polls
 
 
