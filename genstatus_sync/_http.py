@@ -68,6 +68,21 @@ IdT = TypeVar("IdT")
 C = TypeVar("C", bound="BaseClient[Any, Any]")
 T = TypeVar("T")
 ErrorDetails = Tuple[Optional[str], Union[int, str, None], Optional[str]]
+_fork_hook_installed = False
+
+
+def _load_before_fork() -> None:
+    """Loads the wait machinery, which a client loads lazily with its first job or token: a
+    fork while another thread was loading it would leave that import's lock held in the
+    child for good (its first wait would hang). Run before each fork, the fork waits for it."""
+    from . import _job, _token  # noqa: F401
+
+
+def _install_fork_hook() -> None:
+    global _fork_hook_installed
+    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+        _fork_hook_installed = True
+        os.register_at_fork(before=_load_before_fork)
 
 
 class BaseClient(Generic[ModelT, IdT]):
@@ -90,6 +105,7 @@ class BaseClient(Generic[ModelT, IdT]):
                  history: Optional[DurationHistory] = None,
                  sleep: Optional[Callable[[float], None]] = None,
                  clock: Optional[Callable[[], float]] = None) -> None:
+        _install_fork_hook()
         variable = f"{self.env_prefix}_API_KEY"
         key = check_key(self.provider, os.environ.get(variable) if api_key is None else api_key,
                         variable)

@@ -3,11 +3,11 @@ around the time jobs of that kind usually end."""
 
 import json
 import math
-import threading
 from collections import OrderedDict, deque
 from typing import Any, Deque, Dict, Optional, Set, Tuple, Union
 
 from ._config import check_kind, kind_of_reply
+from ._locks import ForkSafeLock
 from ._plan import MIN_JOBS, Schedule, fit, regime
 from .backoff import Backoff
 from .errors import ConfigurationError
@@ -38,7 +38,7 @@ class DurationHistory:
     MIN_JOBS = MIN_JOBS
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = ForkSafeLock()  # (a lock held by another thread at a fork: free)
         self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
         # the version of each kind's records: a count of changes over the whole history, so
         # that a kind forgotten and fed again never meets a fit cached for its old records

@@ -923,6 +923,38 @@ def test_after_fork_the_childs_first_request_is_bounded():
             poller.join(5)
 
 
+@pytest.mark.parametrize("held", ["rate budget", "history"])
+def test_a_fork_while_another_thread_is_inside_the_client_leaves_the_child_free(fake, held):
+    # Another thread in the middle of the client's rate accounting (max_rate) or of its
+    # history at the fork: its lock stayed held in the child, whose first poll or wait hung
+    # for good (no deadline can end a lock's acquire).
+    job = fake.add_job("rivya", ["running", "succeeded"])
+    client = fake.client("rivya", max_rate=100.0, timeout=BOUND, max_retries=0)
+    client._sleep = lambda seconds: None
+    assert client.poll(job).state is State.RUNNING
+    lock = client._budget._lock if held == "rate budget" else client.history._lock
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            inside.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert inside.wait(5)
+    try:
+        def child():
+            status = client.wait(job, timeout=10)
+            return {"state": status.state.value, "polled": client.poll(job).state.value}
+
+        got = _in_fork(child, timeout=15).result()
+    finally:
+        release.set()
+        holder.join(5)
+    assert got == {"state": "succeeded", "polled": "succeeded"}, got
+
+
 def test_a_limit_that_comes_after_the_reply_was_read_cuts_nothing(fake, monkeypatch):
     """The connection goes back to its pool when the body's last byte is read, before the
     request is over; a limit that comes in that gap must neither call the whole reply timed
