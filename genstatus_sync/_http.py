@@ -38,7 +38,7 @@ from ._config import (
     is_given,
 )
 from ._redact import SNIPPET_CHARS, Redactor
-from ._retry import call, parse_retry_after
+from ._retry import call, hold_for, parse_retry_after
 from ._strict import Declined, loads
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
@@ -289,7 +289,7 @@ class BaseClient(Generic[ModelT, IdT]):
             self._redactor.exception(exc)
             raise
         self._budget.record(self._clock(), reply.status, None if reply.status != 429 else
-                            parse_retry_after(reply.headers.get("Retry-After")))
+                            hold_for(reply.headers.get("Retry-After")))
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, reply.status,
                      len(reply.body), (time.perf_counter() - started) * 1000)
         if reply.status in unread:
@@ -338,15 +338,17 @@ class BaseClient(Generic[ModelT, IdT]):
         self.raise_api_error(status, message or reply.reason or f"HTTP {status}", code=code,
                              trace_id=trace_id, body=snippet,
                              retry_after=parse_retry_after(reply.headers.get("Retry-After")),
-                             retry_after_sent="Retry-After" in reply.headers)
+                             retry_after_sent="Retry-After" in reply.headers,
+                             hold=hold_for(reply.headers.get("Retry-After")))
 
     def raise_api_error(self, status: int, message: str, *, retry_after_sent: bool = False,
-                        **fields: Any) -> NoReturn:
+                        hold: Optional[float] = None, **fields: Any) -> NoReturn:
         """Raise the APIError subclass for ``status`` (and the provider's error ``code``)."""
         cls = self._error_class(status, fields.get("code"))
         error = cls(self._redactor.text(message)[:SNIPPET_CHARS], provider=self.provider,
                     status_code=status, **fields)
         error._retry_after_sent = retry_after_sent
+        error._hold = hold
         raise self._redactor.exception(error)
 
     # -- lifetime ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Callable, Optional, TypeVar
 
 from .errors import APIError, GenStatusError, is_transient
 
-__all__ = ["call", "parse_retry_after"]
+__all__ = ["call", "hold_for", "parse_retry_after"]
 
 logger = logging.getLogger("genstatus_sync")
 
@@ -29,6 +29,19 @@ _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a Retry-After value (seconds or an HTTP date; a date in the past is
     0), or None when it is absent or unusable (unparsable, not finite, more than a day)."""
+    seconds = _seconds(value, now)
+    return None if seconds is None or seconds > MAX_RETRY_AFTER else seconds
+
+
+def hold_for(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """How long a Retry-After value asks to hold back: as ``parse_retry_after``, but more
+    than a day is a day (a server that says "not for a week" is not to be polled at once);
+    None when it is absent or unparsable."""
+    seconds = _seconds(value, now)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+
+
+def _seconds(value: Optional[str], now: Optional[float]) -> Optional[float]:
     if not value:
         return None
     value = value.strip()
@@ -42,9 +55,9 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
             seconds = when.timestamp() - (time.time() if now is None else now)
         except (TypeError, ValueError, IndexError, OverflowError, OSError):
             return None
-    if not math.isfinite(seconds) or seconds > MAX_RETRY_AFTER:
+    if math.isnan(seconds):
         return None
-    return max(0.0, seconds)
+    return max(0.0, seconds)  # (an infinite one is more than a day)
 
 
 def retry_delay(exc: GenStatusError, attempt: int) -> Optional[float]:

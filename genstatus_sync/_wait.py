@@ -159,7 +159,10 @@ class WaitState:
 
     def failed(self, error: GenStatusError) -> "WaitState":
         """The state after a poll that met the transient ``error``."""
-        retry_after = error.retry_after if isinstance(error, APIError) else None
+        # (a Retry-After of more than a day: held to the deadline, not dropped)
+        retry_after = None
+        if isinstance(error, APIError):
+            retry_after = error.retry_after if error._hold is None else error._hold
         return attrs.evolve(self, polls=self.polls + 1, last_error=error,
                             retry_after=retry_after)
 

@@ -88,6 +88,9 @@ class APIError(GenStatusError):
 
     # True when the reply carried a Retry-After, usable or not (retry_after None: unusable)
     _retry_after_sent = False
+    # how long that Retry-After asks to hold back, more than a day read as a day (waits and the
+    # rate budget honour it; retry_after stays None for it: no retry sleeps that long)
+    _hold: Optional[float] = None
 
     def __init__(
         self,

@@ -189,3 +189,21 @@ def test_a_rivya_wait_never_polls_sooner_than_the_document_asks_even_once_it_has
         assert min(gaps) >= 5.0 - 1e-6, (n, gaps)
     assert client.history.durations("z-image")  # (it did learn: the last waits planned)
     assert len(gaps) < 8  # a plain wait of a 60 s job polls 8 times after the first
+
+
+@pytest.mark.parametrize("retry_after", ["172800", "Wed, 21 Oct 2099 07:28:00 GMT"])
+def test_a_retry_after_of_more_than_a_day_holds_waits_back_to_their_deadline(timed,
+                                                                            retry_after):
+    # it was dropped as unusable, and the waits polled on as if none had come
+    fake, clock = timed
+    jobs = [fake.add_job("rivya", ["running"]) for _ in range(20)]
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    fake.fail("rivya", 429, times=1000, retry_after=retry_after)
+    with pytest.raises(gs.WaitTimeout) as info:
+        client.wait(jobs[0], timeout=60)
+    assert len(fake.requests) <= 2 and info.value.last_error.retry_after is None
+    before = len(fake.requests)
+    outcomes = gs.wait_all([client.job(job) for job in jobs[1:]], timeout=60, max_in_flight=1,
+                           sleep=clock.sleep, clock=clock)
+    assert all(isinstance(o, gs.WaitTimeout) for o in outcomes)
+    assert len(fake.requests) - before <= 2 * len(jobs[1:])  # not ~20 each
