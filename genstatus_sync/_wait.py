@@ -496,6 +496,10 @@ def iter_wait_all(
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     ahead = 0.0 if cap == 1 else _AHEAD  # (one after another, a wait for a turn holds all)
     in_flight: Set[int] = set()
+    # polls in flight per client: while several clients have polls to make, none takes more
+    # than its share of the places (a provider that hangs would hold them all, for as long as
+    # its read timeout, and starve the healthy ones)
+    flying: Dict[Hashable, int] = {}
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
@@ -503,6 +507,7 @@ def iter_wait_all(
 
     def submit(i: int, now: float) -> None:
         in_flight.add(i)
+        flying[owners[i]] = flying.get(owners[i], 0) + 1
         if deadline is not None and now >= deadline:
             final.add(i)
         runner.submit(i, _poll_call(handles[i], request_window(states[i], now)))
@@ -524,9 +529,11 @@ def iter_wait_all(
                     and limit < cap and (answered or now >= grown_at + _SILENT)):
                 limit = min(cap, limit + min((limit + 1) // 2, answered or limit))
                 answered, grown_at = 0, now
+            active = len(set(ready) | {o for o, n in flying.items() if n})
+            share = limit if active <= 1 else max(1, -(-limit // active))
             for o in going:
                 polls, take = ready[o], takes.get(o)
-                while polls and len(in_flight) < limit:
+                while polls and len(in_flight) < limit and flying.get(o, 0) < share:
                     hold = 0.0 if take is None else take(ahead)
                     if hold > 0:
                         held[o] = now + hold
@@ -569,6 +576,7 @@ def iter_wait_all(
             while got is not None:
                 i, result, error = got
                 in_flight.discard(i)
+                flying[owners[i]] -= 1
                 if waiter.get(owners[i]) == i:  # its client's turns are asked for again now
                     del waiter[owners[i]]
                     held.pop(owners[i], None)

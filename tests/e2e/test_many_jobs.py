@@ -101,6 +101,28 @@ def test_wait_all_over_1000_never_answering_jobs_ends_within_its_timeout_plus_ha
     print(f"\n1000 hanging jobs: wait_all(timeout=1.0) returned after {took:.2f} s")
 
 
+def test_a_provider_that_hangs_does_not_starve_the_others_in_one_wait_all(fake):
+    # 200 Sivi jobs whose server never answers, listed first, and 40 healthy Rivya jobs: the
+    # hung requests took every place in flight, and the Rivya jobs timed out behind them
+    fake.fault("sivi", "never", times=10**6, seconds=30)
+    quick = gs.Backoff(first_delay=0, initial=0.1, multiplier=1, max_interval=0.1, jitter=0)
+    sivi = fake.client("sivi", timeout=(1.0, 5.0), backoff=quick)
+    rivya = fake.client("rivya", backoff=quick)
+    healthy = [fake.add_job("rivya", ["running", "running", "succeeded"]) for _ in range(40)]
+    jobs = [sivi.job(f"stuck-{i}") for i in range(200)] + [rivya.job(j) for j in healthy]
+    done_at = {}
+    started = time.monotonic()
+
+    def on_update(status):
+        if status.state is State.SUCCEEDED:
+            done_at[status.job_id] = time.monotonic() - started
+
+    outcomes = gs.wait_all(jobs, timeout=4.0, on_update=on_update)
+    assert all(o.state is State.SUCCEEDED for o in outcomes[200:])
+    assert max(done_at[j] for j in healthy) < 3.0  # (each needs 0.2 s of polls; alone: 0.3 s)
+    assert all(isinstance(o, gs.WaitTimeout) for o in outcomes[:200])
+
+
 def test_a_providers_rate_limit_is_learned_without_a_storm_of_429s(fake):
     # 40 jobs due at once against 40 requests a second, and no max_rate set
     fake.rate_limit("rivya", per_second=40)
