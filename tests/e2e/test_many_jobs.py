@@ -101,6 +101,20 @@ def test_wait_all_over_1000_never_answering_jobs_ends_within_its_timeout_plus_ha
     print(f"\n1000 hanging jobs: wait_all(timeout=1.0) returned after {took:.2f} s")
 
 
+def test_wait_all_over_50000_jobs_given_as_pairs_keeps_its_deadline_too(fake):
+    # the handles made from the pairs, and the 50,000 WaitTimeouts made at the end, took
+    # a quarter of a second past the promise
+    fake.fault("rivya", "never", times=10**6, seconds=30)
+    client = fake.client("rivya", timeout=(1.0, 5.0))
+    pairs = [(client, f"stuck-{i}") for i in range(50_000)]
+    started = time.monotonic()
+    outcomes = gs.wait_all(pairs, timeout=1.0)
+    took = time.monotonic() - started
+    assert len(outcomes) == 50_000 and all(isinstance(o, gs.WaitTimeout) for o in outcomes)
+    assert took <= 1.0 + 0.5 + 0.1  # scheduling slack of a 2-core machine
+    print(f"\n50,000 hanging jobs: wait_all(timeout=1.0) returned after {took:.2f} s")
+
+
 def test_a_provider_that_hangs_does_not_starve_the_others_in_one_wait_all(fake):
     # 200 Sivi jobs whose server never answers, listed first, and 40 healthy Rivya jobs: the
     # hung requests took every place in flight, and the Rivya jobs timed out behind them
