@@ -2,6 +2,7 @@
 auth headers, the reply's error mapping and redaction. Requests go through a transport
 (``_transport``); waiting is the job handle's (``_job``)."""
 
+import json
 import logging
 import os
 import time
@@ -340,6 +341,11 @@ class BaseClient(Generic[ModelT, IdT]):
                              retry_after=parse_retry_after(reply.headers.get("Retry-After")),
                              retry_after_sent="Retry-After" in reply.headers,
                              hold=hold_for(reply.headers.get("Retry-After")))
+
+    def _body_of(self, data: Any) -> str:
+        """The start of a decoded reply, for an error found inside a 2xx one (an envelope's
+        status, an error object): its JSON again, at most SNIPPET_CHARS, without the key."""
+        return self._redactor.snippet(json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
     def raise_api_error(self, status: int, message: str, *, retry_after_sent: bool = False,
                         hold: Optional[float] = None, **fields: Any) -> NoReturn:

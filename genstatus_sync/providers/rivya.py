@@ -39,7 +39,8 @@ class RivyaClient(BaseClient[Generation, str]):
         _, data = self._get(f"/api/v1/generations/{encode_segment(job_id)}", seconds=seconds)
         if isinstance(data, dict) and "status" not in data and _is_error_object(data.get("error")):
             message, code, _ = self._error_details(data)  # not_found sent with a 2xx status
-            self.raise_api_error(200, message or "error reply", code=code)
+            self.raise_api_error(200, message or "error reply", code=code,
+                                 body=self._body_of(data))
         return structure(data, Generation, provider=self.provider)
 
     def _error_class(self, status: int, code: Union[int, str, None]) -> Type[APIError]:

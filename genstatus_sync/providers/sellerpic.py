@@ -66,7 +66,8 @@ class SellerPicClient(BaseClient[GenerateStatusResponse, Union[int, str]]):
         status, data = self._get("/v1/api/generate", {"id": job_id}, seconds)
         if isinstance(data, dict) and (data.get("code") != 0 or data.get("success") is False):
             message, code, trace_id = self._error_details(data)
-            self.raise_api_error(status, message or "error envelope", code=code, trace_id=trace_id)
+            self.raise_api_error(status, message or "error envelope", code=code, trace_id=trace_id,
+                                 body=self._body_of(data))
         return structure(data, GenerateStatusResponse, provider=self.provider)
 
     def _error_details(self, data: Any) -> ErrorDetails:

@@ -93,7 +93,7 @@ class SiviClient(BaseClient[RequestStatus, str]):
         if type(envelope_status) is int and envelope_status != 200:
             message, code, _ = self._error_details(data)
             self.raise_api_error(envelope_status, message or f"envelope status {envelope_status}",
-                                 code=code)
+                                 code=code, body=self._body_of(data))
         return structure(data, RequestStatusEnvelope, provider=self.provider).body
 
     def _error_details(self, data: Any) -> ErrorDetails:

@@ -124,3 +124,24 @@ def test_the_fakes_clipia_ends_a_wait_on_every_terminal_failure(fake, native):
     status = client.wait(job, timeout=5, raise_on_failure=False)
     assert status.state is State.FAILED and status.error == "Stopped"
     assert client.get_result(job).status.value == native
+
+
+@pytest.mark.parametrize("provider, job, sent", [
+    ("sellerpic", "5", {"code": 1001, "msg": "bad task", "success": False, "traceId": "tr-1",
+                        "data": None}),
+    ("sivi", "r-1", {"status": 404, "body": {"message": "no such request"}}),
+    ("rivya", "t-1", {"error": {"code": "not_found", "message": "no such task"}}),
+])
+def test_an_error_inside_a_2xx_reply_keeps_the_start_of_the_reply_as_its_body(provider, job,
+                                                                              sent):
+    # SellerPic reports every task error so (HTTP 200, code != 0): its errors had no body
+    def handler(conn):
+        conn.send(reply(200, json.dumps(sent).encode(), {"Content-Type": "application/json"}))
+
+    with RawServer(handler) as server:
+        client = {"sellerpic": gs.SellerPicClient, "sivi": gs.SiviClient,
+                  "rivya": gs.RivyaClient}[provider](api_key=KEY, base_url=server.url,
+                                                     max_retries=0)
+        with pytest.raises(gs.APIError) as info:
+            client.get_status(job)
+    assert info.value.body is not None and json.loads(info.value.body) == sent
