@@ -112,7 +112,8 @@ class Job:
                       self.kind_of(None))
         status = run_wait(self.poll_within, _done, state, backoff=backoff or client.backoff,
                           on_update=on_update, sleep=client._sleep, clock=client._clock,
-                          history=client.history, kind_of=self.kind_of)
+                          history=client.history, kind_of=self.kind_of,
+                          what=f"{self.provider} job {self.job_id!r} ")
         if raise_on_failure and status.state is State.FAILED:
             raise GenerationFailed(status)
         return status

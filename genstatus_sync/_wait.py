@@ -161,12 +161,14 @@ class WaitState:
                             retry_after=None)
 
     def failed(self, error: GenStatusError) -> "WaitState":
-        """The state after a poll that met the transient ``error``."""
+        """The state after a poll that met the transient ``error`` (a poll the client held
+        back unsent, its rate budget or its time run out, is not counted as made)."""
         # (a Retry-After of more than a day: held to the deadline, not dropped)
         retry_after = None
         if isinstance(error, APIError):
             retry_after = error.retry_after if error._hold is None else error._hold
-        return attrs.evolve(self, polls=self.polls + 1, last_error=error,
+        made = 0 if error._not_sent else 1
+        return attrs.evolve(self, polls=self.polls + made, last_error=error,
                             retry_after=retry_after)
 
     def next_delay(self, now: float, backoff: Backoff,
@@ -293,10 +295,11 @@ def run_wait(
     clock: Callable[[], float],
     history: Optional[DurationHistory] = None,
     kind_of: Optional[Callable[[R], Optional[str]]] = None,
+    what: str = "",
 ) -> R:
     """The loop behind ``wait`` and ``client.wait``: poll, report, plan, sleep. A job that
     ends is recorded in ``history`` under its kind (``kind_of`` names it from a result when
-    the state does not know it)."""
+    the state does not know it); ``what`` names the job in a WaitTimeout's message."""
     report = _Reporter(on_update)
     plan = None if history is None else history._frozen()  # what it held when the wait began
     delay = state.wait_for(state.started, backoff, plan)
@@ -330,7 +333,7 @@ def run_wait(
         raw = clock()
         now = trusted(raw)
         if state.deadline is not None and now >= state.deadline:
-            raise state.timed_out(now)
+            raise state.timed_out(now, what)
         delay = state.wait_for(now, backoff, plan)
         reading, slept_to = raw, now + delay
         sleep(delay)
