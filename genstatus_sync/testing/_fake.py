@@ -94,6 +94,7 @@ class _Job:
         self.every, self.polls = every, 0
         self.first_poll: Optional[float] = None
         self.hook: Optional[Hook] = None
+        self.user: Optional[str] = None  # Sivi: the abstractUserId whose request it is
         self.pushed: Optional[Tuple[str, Any, Any]] = None  # what the last push showed
         self.shown: Optional[int] = None  # the index the status endpoint last reported
         n = len(self.states)
@@ -280,7 +281,8 @@ class FakeProviders:
                 every: Optional[float] = None, job_id: Optional[str] = None,
                 webhook_url: Optional[str] = None,
                 webhook_secret: Union[str, bytes, None] = None,
-                webhook_scheme: Optional[ClipiaSignature] = None) -> str:
+                webhook_scheme: Optional[ClipiaSignature] = None,
+                abstract_user_id: Optional[str] = None) -> str:
         """Add a job and return its id. ``states`` are normalized names (queued, running,
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
         seconds from the first status poll); any other string is sent as the provider's raw
@@ -288,6 +290,10 @@ class FakeProviders:
         showed (202 until that was terminal). ``urls`` left out: two result files served by
         the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
         works offline. Raises ``ValueError`` on a bad argument.
+
+        ``abstract_user_id`` (Sivi only) makes the job that user's request: as on Sivi, it is
+        found only by a poll that names that user (``abstractUserId``); any other poll, one
+        that names no user included, gets 404 (a job added without it is found by any).
 
         With ``webhook_url`` (Sivi and Clipia, the providers that push), the job is pushed
         there, as JSON POSTs from a background thread (the body ``openapi/*.yaml`` assumes,
@@ -313,6 +319,10 @@ class FakeProviders:
                 raise ValueError(f"{name} must be a list, got the string {value!r}")
         if job_id is not None and (not isinstance(job_id, str) or not job_id):
             raise ValueError(f"job_id must be a non-empty string, got {job_id!r}")
+        if abstract_user_id is not None and (provider != "sivi" or not isinstance(
+                abstract_user_id, str) or not abstract_user_id):
+            raise ValueError("abstract_user_id is a non-empty string, for Sivi's jobs only; "
+                             f"got {abstract_user_id!r} for {provider}")
         if not states:
             raise ValueError("a job needs at least one state")
         if every is not None and not _check_seconds("every", every) > 0:
@@ -323,7 +333,7 @@ class FakeProviders:
                 provider, f"{provider}-job-{n}")
         job = _Job(job_id, states, progress, queue_positions,
                    None if urls is None else list(urls), error, every)
-        job.hook = hook
+        job.hook, job.user = hook, abstract_user_id
         with self._lock:
             if hook is not None and every is not None:
                 job.first_poll = self._clock()
@@ -502,14 +512,14 @@ class FakeProviders:
         return None
 
     def _job_view(self, provider: str, job_id: str, endpoint: str,
-                  now: float) -> Optional[JobView]:
+                  now: float, user: Optional[str] = None) -> Optional[JobView]:
         with self._lock:
             job = self._jobs.get((provider, job_id))
             if job is None and self._auto_jobs is not None:
                 job = self._jobs[(provider, job_id)] = _Job(job_id, self._auto_jobs, None, None,
                                                             None, None, None)
-            if job is None:
-                return None
+            if job is None or (job.user is not None and job.user != user):
+                return None  # (Sivi: a request added as one user's is not found by another)
             if endpoint != "status":
                 return self._shown(provider, job, job.result())
             view = self._shown(provider, job, job.poll(now))
@@ -522,7 +532,9 @@ class FakeProviders:
         if job.own_media:
             view.urls = self.media_urls(provider, job.job_id)
         if provider == "clipia" and self.api_key.startswith("clipia_test_"):
-            view.state, view.urls = "succeeded", view.urls or [_render.CLIPIA_SAMPLE]
+            # Clipia's sandbox: COMPLETED at once, with its one fixed sample asset, whatever
+            # the job (its own URLs would be what no sandbox returns)
+            view.state, view.urls = "succeeded", [_render.CLIPIA_SAMPLE]
         return view
 
     def _push(self, provider: str, job: _Job, view: JobView) -> Push:
@@ -667,6 +679,16 @@ def _sivi_request_id(query: Dict[str, str]) -> Optional[str]:
     return request_id if isinstance(request_id, str) and request_id else None
 
 
+def _sivi_user(query: Dict[str, str]) -> Optional[str]:
+    """The ``abstractUserId`` a Sivi poll names (None: the key's own user)."""
+    try:
+        params = json.loads(query.get("queryParams", ""))
+    except (ValueError, RecursionError):
+        return None
+    user = params.get("abstractUserId") if isinstance(params, dict) else None
+    return user if isinstance(user, str) and user else None
+
+
 def _is_json(content_type: Optional[str]) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
@@ -770,7 +792,8 @@ def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
             fault = fake._take_fault(provider, job_id)
             if fault is not None and self._apply(fault, provider, trace_id):
                 return
-            view = fake._job_view(provider, str(job_id), endpoint, now)
+            view = fake._job_view(provider, str(job_id), endpoint, now,
+                                  _sivi_user(query) if provider == "sivi" else None)
             if view is None:
                 message = "Record Not Found" if provider == "sellerpic" else "Task not found."
                 return self._send(404, _render.error_body(provider, 404, message, trace_id))

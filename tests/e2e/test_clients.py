@@ -87,8 +87,12 @@ def test_clipia_sandbox_key_completes_at_once():
     with FakeProviders(api_key="clipia_test_abc") as sandbox:
         job = sandbox.add_job("clipia", ["queued", "running", "succeeded"], urls=[])
         result = fast_client(sandbox, "clipia").wait(job)
+        mine = sandbox.add_job("clipia", ["running"], urls=["https://example.test/mine.mp4"])
+        served = sandbox.add_job("clipia", ["running", "succeeded"])  # the fake's own media
+        others = [fast_client(sandbox, "clipia").wait(j) for j in (mine, served)]
     assert result.state is State.SUCCEEDED
     assert result.result_urls == ("https://media.clipia.ai/sample/mock-result.png",)
+    assert [o.result_urls for o in others] == [result.result_urls] * 2  # one fixed sample
 
 
 def test_sivi_abstract_user_id_reaches_the_server(fake):

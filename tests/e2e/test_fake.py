@@ -10,6 +10,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+import genstatus_sync as gs
 from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders, RecordedRequest
 
@@ -492,3 +493,17 @@ def test_add_job_refuses_a_string_for_a_list_and_an_id_that_is_no_string(fake, a
 def test_fail_refuses_what_is_no_http_status(fake, status):
     with pytest.raises(ValueError, match="HTTP status"):
         fake.fail("rivya", status=status)
+
+
+def test_a_sivi_job_added_as_a_users_request_is_found_only_by_polls_naming_that_user(fake):
+    # code that forgot abstract_user_id= (or passed another user's) passed against the fake
+    job = fake.add_job("sivi", ["running"], abstract_user_id="user-7")
+    client = fake.client("sivi", max_retries=0)
+    assert client.poll(job, abstract_user_id="user-7").state is gs.State.RUNNING
+    for other in (None, "user-8"):
+        with pytest.raises(gs.NotFoundError):
+            client.poll(job, **({} if other is None else {"abstract_user_id": other}))
+    anyone = fake.add_job("sivi", ["running"])  # added without a user: found by any poll
+    assert client.poll(anyone).state is client.poll(anyone, abstract_user_id="u").state
+    with pytest.raises(ValueError, match="abstract_user_id"):
+        fake.add_job("rivya", ["running"], abstract_user_id="user-7")
