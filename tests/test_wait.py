@@ -95,21 +95,10 @@ def test_no_delay_after_the_first_is_shorter_than_min_interval():
 def test_no_poll_comes_sooner_than_min_interval_after_another_whatever_plans_it():
     # a schedule learned from 20 s jobs, progress that predicts an end 0.2 s away, jitter:
     # each would poll sooner than min_interval; none does, but the deadline's last poll
-    history = _learned_history(20.0)
     backoff = gs.Backoff(first_delay=2, initial=2, multiplier=1.3, max_interval=10,
                          min_interval=4.0)
-    assert history._schedule("kind", backoff) is not None
-    clock = Clock()
-    start = clock.now
-    times = []
-
-    def poll():
-        times.append(clock.now - start)
-        return status(State.RUNNING, progress=min(99, 5 * len(times)))
-
-    with pytest.raises(gs.WaitTimeout):
-        gs.wait(poll, is_done=lambda s: s.done, timeout=61, backoff=backoff,
-                sleep=clock.sleep, clock=clock, history=history, kind="kind")
+    times, _ = _polls_until_timeout(_learned_history(20.0), backoff, 61,
+                                    lambda n: min(99, 5 * n))
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert min(gaps[:-1]) >= 4.0 - 1e-9 and times[-1] == pytest.approx(61)
 
@@ -587,10 +576,10 @@ def _learned_history(median=20.0, sigma=0.1, n=20, seed=14):
     return history
 
 
-@pytest.mark.parametrize("median", [20.0, 600.0])
-def test_a_learned_schedule_keeps_the_wait_bounds(median):
-    history = _learned_history(median)
-    backoff = gs.Backoff(first_delay=2, initial=2, multiplier=1.3, max_interval=10)
+def _polls_until_timeout(history, backoff, timeout, progress=lambda n: None):
+    """The times (from the start) of a wait's polls, planned from ``history``'s kind, of a
+    job still running at ``timeout`` (its progress at the n-th poll: ``progress(n)``), and
+    the wait's virtual clock."""
     assert history._schedule("kind", backoff) is not None
     clock = Clock()
     start = clock.now
@@ -598,12 +587,19 @@ def test_a_learned_schedule_keeps_the_wait_bounds(median):
 
     def poll():
         times.append(clock.now - start)
-        return status(State.RUNNING)
+        return status(State.RUNNING, progress=progress(len(times)))
 
-    timeout = 2 * median
     with pytest.raises(gs.WaitTimeout):
         gs.wait(poll, is_done=lambda s: s.done, timeout=timeout, backoff=backoff,
                 sleep=clock.sleep, clock=clock, history=history, kind="kind")
+    return times, clock
+
+
+@pytest.mark.parametrize("median", [20.0, 600.0])
+def test_a_learned_schedule_keeps_the_wait_bounds(median):
+    backoff = gs.Backoff(first_delay=2, initial=2, multiplier=1.3, max_interval=10)
+    timeout = 2 * median
+    times, clock = _polls_until_timeout(_learned_history(median), backoff, timeout)
     assert max(clock.sleeps) <= 2 * backoff.max_interval + 1e-9
     assert times[-1] == pytest.approx(timeout) and all(t <= timeout + 1e-9 for t in times)
     # none long before the kind's jobs end: before them, the longest sleeps allowed
