@@ -311,15 +311,11 @@ class BaseClient(Generic[ModelT, IdT]):
         turn = self._budget.wait_turn(self._clock, self._sleep, seconds - 0.001)
         seconds -= self._clock() - before
         if not turn:
-            error: GenStatusError = RateLimitError(
-                f"GET {path} not sent: the client's rate budget has no turn for it before the "
-                "deadline", provider=self.provider)
-        elif seconds <= 0.001:
-            error = TransportError(f"{self.provider}: GET {path} not sent: no time left")
-        else:
-            return seconds
-        error._not_sent = True  # (a wait does not count it as a poll made)
-        raise error
+            raise RateLimitError(f"GET {path} not sent: the client's rate budget has no turn "
+                                 "for it before the deadline", provider=self.provider)
+        if seconds <= 0.001:
+            raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
+        return seconds
 
     def _read(self, reply: Reply) -> Tuple[int, Any]:
         status, body = reply.status, reply.body

@@ -274,7 +274,7 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
     vague = sum(not _exact(r) for r in records) > len(records) / 2
     if best is None or best[0] > (1.0 if vague else _GAIN) * plain[1]:
         return None
-    if vague and best[1].step >= backoff.initial:
+    if vague and backoff.shortest > 0 and best[1].step <= backoff.shortest:
         return None
     return best[1]
 

@@ -161,14 +161,13 @@ class WaitState:
                             retry_after=None)
 
     def failed(self, error: GenStatusError) -> "WaitState":
-        """The state after a poll that met the transient ``error`` (a poll the client held
-        back unsent, its rate budget or its time run out, is not counted as made)."""
+        """The state after a poll that met the transient ``error`` (one the client held back
+        unsent, its rate budget or its time run out, included: the schedule moves on)."""
         # (a Retry-After of more than a day: held to the deadline, not dropped)
         retry_after = None
         if isinstance(error, APIError):
             retry_after = error.retry_after if error._hold is None else error._hold
-        made = 0 if error._not_sent else 1
-        return attrs.evolve(self, polls=self.polls + made, last_error=error,
+        return attrs.evolve(self, polls=self.polls + 1, last_error=error,
                             retry_after=retry_after)
 
     def next_delay(self, now: float, backoff: Backoff,
@@ -502,28 +501,45 @@ def iter_wait_all(
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     ahead = 0.0 if cap == 1 else _AHEAD  # (one after another, a wait for a turn holds all)
     in_flight: Set[int] = set()
-    # polls in flight per client: while several clients have polls to make, none takes more
-    # than its share of the places (a provider that hangs would hold them all, for as long as
-    # its read timeout, and starve the healthy ones)
+    # polls in flight per client: while several clients may poll (none held by its budget), none
+    # takes more than its share of the places (a provider that hangs would hold them all, for
+    # as long as its read timeout, and starve the healthy ones)
     flying: Dict[Hashable, int] = {}
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
     slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
     answered, grown_at = 0, start  # replies since the limit last grew, and when it did
 
+    def early() -> float:
+        """How much sooner than ``end`` the call gives up: the time reporting the jobs still
+        left will take (and a request started now ends that much sooner too, to be heard)."""
+        return min(0.3, _REPORT_COST * (
+            len(due) + len(in_flight) + sum(len(r) for r in ready.values())))
+
     def submit(i: int, now: float) -> None:
         in_flight.add(i)
         flying[owners[i]] = flying.get(owners[i], 0) + 1
         if deadline is not None and now >= deadline:
             final.add(i)
-        runner.submit(i, _poll_call(handles[i], request_window(states[i], now)))
+        window = request_window(states[i], now)
+        if window is not None:
+            window = max(0.001, window - early())
+        runner.submit(i, _poll_call(handles[i], window))
 
     try:
         while due or in_flight or ready:
             now = max(clock(), slept_to)
-            give_up = None if end is None else end - min(0.3, _REPORT_COST * (
-                len(due) + len(in_flight) + sum(len(r) for r in ready.values())))
+            give_up = None if end is None else end - early()
             if give_up is not None and now >= give_up:
+                got = runner.get(0) if in_flight else None
+                while got is not None:  # the replies already in are heard first
+                    i, result, error = got
+                    in_flight.discard(i)
+                    outcome = _settle(i, result, error, states, handles, histories, plans,
+                                      reporters, now, deadline, final, due)
+                    if outcome is not None:
+                        yield i, outcome
+                    got = runner.get(0) if in_flight else None
                 left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
                 for i in left + sorted(in_flight):
                     yield i, states[i].timed_out(now, _what(handles[i]))
@@ -533,12 +549,14 @@ def iter_wait_all(
                 heapq.heappush(ready.setdefault(owners[item[1]], []), item)
             going = sorted((o for o in ready if held.get(o, -math.inf) <= now),
                            key=lambda o: ready[o][0])
-            if (going and len(in_flight) >= limit and ready[going[0]][0][0] <= now - _LATE
+            # a client whose budget holds its polls takes no share: only those that may poll
+            share = limit if len(going) <= 1 else max(1, -(-limit // len(going)))
+            refused = len(in_flight) >= limit or any(flying.get(o, 0) >= share for o in going)
+            if (going and refused and ready[going[0]][0][0] <= now - _LATE
                     and limit < cap and (answered or now >= grown_at + _SILENT)):
                 limit = min(cap, limit + min((limit + 1) // 2, answered or limit))
                 answered, grown_at = 0, now
-            active = len(set(ready) | {o for o, n in flying.items() if n})
-            share = limit if active <= 1 else max(1, -(-limit // active))
+                share = max(1, -(-limit // len(going))) if len(going) > 1 else limit
             for o in going:
                 polls, take = ready[o], takes.get(o)
                 while polls and len(in_flight) < limit and flying.get(o, 0) < share:

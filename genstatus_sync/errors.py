@@ -48,9 +48,6 @@ __all__ = [
 class GenStatusError(Exception):
     """The base of every genstatus_sync error."""
 
-    # True for a request the client held back unsent (its rate budget, or no time left)
-    _not_sent = False
-
 
 class ConfigurationError(GenStatusError, ValueError):
     """The caller's input cannot work: missing key, bad base URL, bad job id or option."""

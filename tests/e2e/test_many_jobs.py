@@ -137,6 +137,21 @@ def test_a_provider_that_hangs_does_not_starve_the_others_in_one_wait_all(fake):
     assert all(isinstance(o, gs.WaitTimeout) for o in outcomes[:200])
 
 
+def test_a_client_held_by_its_budget_takes_no_share_of_the_places_from_the_others(fake):
+    # 300 Sivi jobs whose replies take 0.3 s next to 10 Rivya jobs held back by max_rate=0.2:
+    # the held client counted as one that needed places, the Sivi jobs were kept to half of
+    # four, and none of them ended within 12 s (alone: within 3 s)
+    fake.latency("sivi", 0.3)
+    quick = gs.Backoff(first_delay=0.0, initial=0.5, multiplier=1.0, max_interval=0.5, jitter=0)
+    sivi = fake.client("sivi", backoff=quick)
+    rivya = fake.client("rivya", backoff=quick, max_rate=0.2)
+    jobs = [sivi.job(fake.add_job("sivi", ["running", "succeeded"])) for _ in range(300)]
+    jobs += [rivya.job(fake.add_job("rivya", ["running"])) for _ in range(10)]
+    outcomes = gs.wait_all(jobs, timeout=6)
+    assert all(isinstance(o, gs.JobStatus) and o.state is State.SUCCEEDED for o in outcomes[:300])
+    assert all(isinstance(o, gs.WaitTimeout) for o in outcomes[300:])
+
+
 def test_a_providers_rate_limit_is_learned_without_a_storm_of_429s(fake):
     # 40 jobs due at once against 40 requests a second, and no max_rate set
     fake.rate_limit("rivya", per_second=40)

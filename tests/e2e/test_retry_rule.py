@@ -80,10 +80,9 @@ def test_inside_a_wait_a_long_retry_after_is_honoured_up_to_the_deadline(fake):
     client = fake.client("rivya", sleep=clock.sleep, clock=clock)
     with pytest.raises(gs.WaitTimeout) as info:
         client.wait(job, timeout=100)
-    assert clock.now == 100 and info.value.polls == 1  # the failed poll (the last: below)
+    assert clock.now == 100 and info.value.polls == 2  # the failed poll, one last at the end
     assert isinstance(info.value.last_error, gs.RateLimitError)
-    # the one last at the end was not even sent (the Retry-After holds the whole client
-    # back), and is not counted as made
+    # that last one was not even sent: the Retry-After holds the whole client back
     assert len(fake.requests) == 1 and "not sent" in str(info.value.last_error)
 
 
@@ -132,15 +131,16 @@ def test_a_wait_timeout_that_is_not_a_number_is_a_configuration_error(fake):
     assert fake.requests == []
 
 
-def test_a_wait_counts_only_the_polls_it_sent_and_names_its_job(fake):
-    # a 429's Retry-After of 5 s past a 2 s deadline: the last poll is held back unsent; the
-    # WaitTimeout said 2 polls (the server saw 1) and did not say which job
+def test_a_wait_that_times_out_names_its_job_and_its_unsent_last_poll(fake):
+    # a 429's Retry-After of 5 s past a 2 s deadline: the last poll is held back unsent (it
+    # counts as attempted, and its error says so), and the message names the job
     job = fake.add_job("clipia", ["running"])
     fake.fail("clipia", 429, times=1, retry_after=5)
     clock = Clock(now=0.0)
     client = fake.client("clipia", sleep=clock.sleep, clock=clock)
     with pytest.raises(gs.WaitTimeout) as info:
         client.wait(job, timeout=2)
-    assert info.value.polls == len(fake.requests) == 1
-    assert str(info.value).startswith(f"clipia job {job!r} not done after 2.0s and 1 poll;")
+    assert len(fake.requests) == 1 and info.value.polls == 2
+    assert str(info.value).startswith(f"clipia job {job!r} not done after 2.0s and 2 polls;")
     assert "not sent" in str(info.value.last_error)
+    assert len(clock.sleeps) <= 3  # (no spinning on the unsent poll)
