@@ -501,6 +501,7 @@ def iter_wait_all(
     runner: Union[_Inline, _Threads] = _Inline() if cap == 1 else _Threads(cap)
     ahead = 0.0 if cap == 1 else _AHEAD  # (one after another, a wait for a turn holds all)
     in_flight: Set[int] = set()
+    soon_by = 0.0  # how much sooner than end the call gives up (see early)
     # polls in flight per client: while several clients may poll (none held by its budget), none
     # takes more than its share of the places (a provider that hangs would hold them all, for
     # as long as its read timeout, and starve the healthy ones)
@@ -522,14 +523,15 @@ def iter_wait_all(
         if deadline is not None and now >= deadline:
             final.add(i)
         window = request_window(states[i], now)
-        if window is not None:
-            window = max(0.001, window - early())
+        if window is not None and soon_by:
+            window = max(0.001, window - soon_by)
         runner.submit(i, _poll_call(handles[i], window))
 
     try:
         while due or in_flight or ready:
             now = max(clock(), slept_to)
-            give_up = None if end is None else end - early()
+            soon_by = 0.0 if end is None else early()
+            give_up = None if end is None else end - soon_by
             if give_up is not None and now >= give_up:
                 got = runner.get(0) if in_flight else None
                 while got is not None:  # the replies already in are heard first
@@ -551,9 +553,10 @@ def iter_wait_all(
                            key=lambda o: ready[o][0])
             # a client whose budget holds its polls takes no share: only those that may poll
             share = limit if len(going) <= 1 else max(1, -(-limit // len(going)))
-            refused = len(in_flight) >= limit or any(flying.get(o, 0) >= share for o in going)
-            if (going and refused and ready[going[0]][0][0] <= now - _LATE
-                    and limit < cap and (answered or now >= grown_at + _SILENT)):
+            if (going and ready[going[0]][0][0] <= now - _LATE and limit < cap
+                    and (answered or now >= grown_at + _SILENT)
+                    and (len(in_flight) >= limit
+                         or any(flying.get(o, 0) >= share for o in going))):
                 limit = min(cap, limit + min((limit + 1) // 2, answered or limit))
                 answered, grown_at = 0, now
                 share = max(1, -(-limit // len(going))) if len(going) > 1 else limit
