@@ -61,7 +61,9 @@ def test_a_sellerpic_id_with_leading_zeros_keeps_its_last_known_status(fake):
     with subprocess.Popen([sys.executable, "-m", "genstatus_sync", "wait", "sellerpic",
                            "00" + job, "--json", "--quiet", "--timeout", "60"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as child:
-        assert wait_until(lambda: len(fake.requests) >= 1, 30)
+        # the second poll comes after the first reply was read: only then is the job gone (at
+        # the first request's arrival, its reply could still take the 404 set here)
+        assert wait_until(lambda: len(fake.requests) >= 2, 30)
         fake.fail("sellerpic", status=404, times=1000)  # then the job is gone
         out, _ = child.communicate(timeout=90)
     assert child.returncode == 4
