@@ -373,6 +373,7 @@ def wait(
 
 Outcome = Union[JobStatus, Exception]
 JobLike = Union[Pollable, Tuple[Any, Any]]
+_Reply = Tuple[int, Any, Optional[BaseException]]  # a poll's job index, its result or error
 
 
 def _iterable(jobs: Iterable[JobLike]) -> Iterable[JobLike]:
@@ -406,7 +407,7 @@ class _Inline:
         except Exception as exc:  # noqa: BLE001 - this job's end; the others go on
             self._done.append((index, None, exc))
 
-    def get(self, timeout: Optional[float]) -> Optional[Tuple[int, Any, Optional[BaseException]]]:
+    def get(self, timeout: Optional[float]) -> Optional[_Reply]:
         return self._done.popleft() if self._done else None
 
     def close(self) -> None:
@@ -445,7 +446,7 @@ class _Threads:
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
                 self._done.put((index, None, exc))
 
-    def get(self, timeout: Optional[float]) -> Optional[Tuple[int, Any, Optional[BaseException]]]:
+    def get(self, timeout: Optional[float]) -> Optional[_Reply]:
         try:
             # at most an hour at a time: a queue refuses a wait past threading.TIMEOUT_MAX
             item = self._done.get(timeout=None if timeout is None else min(max(0.0, timeout),
@@ -527,21 +528,31 @@ def iter_wait_all(
             window = max(0.001, window - soon_by)
         runner.submit(i, _poll_call(handles[i], window))
 
+    def hear(got: Optional[_Reply]) -> Iterator[Tuple[int, Outcome]]:
+        """Record ``got`` and every other reply already in; yield the outcomes they end."""
+        nonlocal answered
+        while got is not None:
+            i, result, error = got
+            in_flight.discard(i)
+            flying[owners[i]] -= 1
+            if waiter.get(owners[i]) == i:  # its client's turns are asked for again now
+                del waiter[owners[i]]
+                held.pop(owners[i], None)
+            answered += 1
+            outcome = _settle(i, result, error, states, handles, histories, plans, reporters,
+                              max(clock(), slept_to), deadline, final, due)
+            if outcome is not None:
+                yield i, outcome
+            got = runner.get(0) if in_flight else None
+
     try:
         while due or in_flight or ready:
             now = max(clock(), slept_to)
             soon_by = 0.0 if end is None else early()
             give_up = None if end is None else end - soon_by
             if give_up is not None and now >= give_up:
-                got = runner.get(0) if in_flight else None
-                while got is not None:  # the replies already in are heard first
-                    i, result, error = got
-                    in_flight.discard(i)
-                    outcome = _settle(i, result, error, states, handles, histories, plans,
-                                      reporters, now, deadline, final, due)
-                    if outcome is not None:
-                        yield i, outcome
-                    got = runner.get(0) if in_flight else None
+                if in_flight:  # the replies already in are heard first
+                    yield from hear(runner.get(0))
                 left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
                 for i in left + sorted(in_flight):
                     yield i, states[i].timed_out(now, _what(handles[i]))
@@ -601,20 +612,7 @@ def iter_wait_all(
                            0.0 if answered else grown_at + _SILENT - now)
             if give_up is not None:
                 wake = give_up - now if wake is None else min(wake, give_up - now)
-            got = runner.get(wake)
-            while got is not None:
-                i, result, error = got
-                in_flight.discard(i)
-                flying[owners[i]] -= 1
-                if waiter.get(owners[i]) == i:  # its client's turns are asked for again now
-                    del waiter[owners[i]]
-                    held.pop(owners[i], None)
-                answered += 1
-                outcome = _settle(i, result, error, states, handles, histories, plans,
-                                  reporters, max(clock(), slept_to), deadline, final, due)
-                if outcome is not None:
-                    yield i, outcome
-                got = runner.get(0) if in_flight else None
+            yield from hear(runner.get(wake))
     finally:
         runner.close()
 
