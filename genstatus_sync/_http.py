@@ -38,8 +38,9 @@ from ._config import (
     check_transport,
     is_given,
 )
+from ._locks import at_fork
 from ._redact import SNIPPET_CHARS, Redactor
-from ._retry import call, hold_for, parse_retry_after
+from ._retry import call, parse_retry_after, read_retry_after
 from ._strict import Declined, loads
 from ._transport import Reply, Request, RequestsTransport, Transport
 from ._version import __version__
@@ -69,7 +70,6 @@ IdT = TypeVar("IdT")
 C = TypeVar("C", bound="BaseClient[Any, Any]")
 T = TypeVar("T")
 ErrorDetails = Tuple[Optional[str], Union[int, str, None], Optional[str]]
-_fork_hook_installed = False
 
 
 def _load_before_fork() -> None:
@@ -77,13 +77,6 @@ def _load_before_fork() -> None:
     fork while another thread was loading it would leave that import's lock held in the
     child for good (its first wait would hang). Run before each fork, the fork waits for it."""
     from . import _job, _token  # noqa: F401
-
-
-def _install_fork_hook() -> None:
-    global _fork_hook_installed
-    if not _fork_hook_installed and hasattr(os, "register_at_fork"):
-        _fork_hook_installed = True
-        os.register_at_fork(before=_load_before_fork)
 
 
 class BaseClient(Generic[ModelT, IdT]):
@@ -106,7 +99,7 @@ class BaseClient(Generic[ModelT, IdT]):
                  history: Optional[DurationHistory] = None,
                  sleep: Optional[Callable[[float], None]] = None,
                  clock: Optional[Callable[[], float]] = None) -> None:
-        _install_fork_hook()
+        at_fork("before", _load_before_fork)
         variable = f"{self.env_prefix}_API_KEY"
         key = check_key(self.provider, os.environ.get(variable) if api_key is None else api_key,
                         variable)
@@ -289,13 +282,14 @@ class BaseClient(Generic[ModelT, IdT]):
                     exc.message, exc.provider = exc.args[0], self.provider
             self._redactor.exception(exc)
             raise
-        self._budget.record(self._clock(), reply.status, None if reply.status != 429 else
-                            hold_for(reply.headers.get("Retry-After")))
+        waits = read_retry_after(reply.headers.get("Retry-After")) if reply.status >= 300 else (
+            None, None)  # (the seconds to wait and to hold back a Retry-After asks, read once)
+        self._budget.record(self._clock(), reply.status, waits[1] if reply.status == 429 else None)
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, reply.status,
                      len(reply.body), (time.perf_counter() - started) * 1000)
         if reply.status in unread:
             return reply.status, None
-        return self._read(reply)
+        return self._read(reply, waits)
 
     def _take_turn(self, ahead: float) -> float:
         """0.0 when this client's next turn comes within ``ahead`` seconds (kept for its next
@@ -317,7 +311,8 @@ class BaseClient(Generic[ModelT, IdT]):
             raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
         return seconds
 
-    def _read(self, reply: Reply) -> Tuple[int, Any]:
+    def _read(self, reply: Reply, waits: Tuple[Optional[float], Optional[float]]
+              ) -> Tuple[int, Any]:
         status, body = reply.status, reply.body
         try:
             data: Any = loads(body)
@@ -338,9 +333,8 @@ class BaseClient(Generic[ModelT, IdT]):
         message, code, trace_id = self._error_details(data)
         self.raise_api_error(status, message or reply.reason or f"HTTP {status}", code=code,
                              trace_id=trace_id, body=snippet,
-                             retry_after=parse_retry_after(reply.headers.get("Retry-After")),
-                             retry_after_sent="Retry-After" in reply.headers,
-                             hold=hold_for(reply.headers.get("Retry-After")))
+                             retry_after=waits[0], retry_after_sent="Retry-After" in reply.headers,
+                             hold=waits[1])
 
     def _body_of(self, data: Any) -> str:
         """The start of a decoded reply, for an error found inside a 2xx one (an envelope's

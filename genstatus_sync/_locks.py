@@ -10,12 +10,21 @@ one of them with a new, free lock. The hook is installed with the first lock, no
 import os
 import threading
 import weakref
-from typing import Any
+from typing import Any, Callable, Set, Tuple
 
-__all__ = ["ForkSafeLock"]
+__all__ = ["ForkSafeLock", "at_fork"]
 
 _made: "weakref.WeakSet[ForkSafeLock]" = weakref.WeakSet()
-_hook_installed = False
+_hooks: Set[Tuple[str, Callable[[], None]]] = set()
+
+
+def at_fork(when: str, hook: Callable[[], None]) -> None:
+    """Run ``hook`` at every fork from now on (``when``: "before", or "after_in_child"),
+    registered once however often it is asked for; where the platform has no fork hooks
+    (Windows), nothing. Every fork hook of the package is registered here, on first need."""
+    if (when, hook) not in _hooks and hasattr(os, "register_at_fork"):
+        _hooks.add((when, hook))
+        os.register_at_fork(**{when: hook})
 
 
 class ForkSafeLock:
@@ -24,11 +33,8 @@ class ForkSafeLock:
     __slots__ = ("_lock", "__weakref__")
 
     def __init__(self) -> None:
-        global _hook_installed
         self._lock = threading.Lock()
-        if not _hook_installed and hasattr(os, "register_at_fork"):
-            _hook_installed = True
-            os.register_at_fork(after_in_child=_renew_all)
+        at_fork("after_in_child", _renew_all)
         _made.add(self)
 
     def __enter__(self) -> bool:

@@ -12,11 +12,11 @@ import random
 import re
 import time
 from email.utils import parsedate_to_datetime
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Tuple, TypeVar
 
 from .errors import APIError, GenStatusError, is_transient
 
-__all__ = ["call", "hold_for", "parse_retry_after"]
+__all__ = ["call", "parse_retry_after", "read_retry_after"]
 
 logger = logging.getLogger("genstatus_sync")
 
@@ -29,16 +29,18 @@ _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a Retry-After value (seconds or an HTTP date; a date in the past is
     0), or None when it is absent or unusable (unparsable, not finite, more than a day)."""
-    seconds = _seconds(value, now)
-    return None if seconds is None or seconds > MAX_RETRY_AFTER else seconds
+    return read_retry_after(value, now)[0]
 
 
-def hold_for(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
-    """How long a Retry-After value asks to hold back: as ``parse_retry_after``, but more
-    than a day is a day (a server that says "not for a week" is not to be polled at once);
-    None when it is absent or unparsable."""
+def read_retry_after(value: Optional[str], now: Optional[float] = None
+                     ) -> Tuple[Optional[float], Optional[float]]:
+    """A Retry-After value read once: ``parse_retry_after``'s seconds, and how long it asks to
+    hold back (the same, but more than a day is a day: a server that says "not for a week" is
+    not to be polled at once); both None when it is absent or unparsable."""
     seconds = _seconds(value, now)
-    return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
+    if seconds is None:
+        return None, None
+    return (None if seconds > MAX_RETRY_AFTER else seconds), min(seconds, MAX_RETRY_AFTER)
 
 
 def _seconds(value: Optional[str], now: Optional[float]) -> Optional[float]:

@@ -25,7 +25,6 @@ import http.client
 import ipaddress
 import logging
 import math
-import os
 import re
 import socket
 import ssl
@@ -59,6 +58,7 @@ from urllib3.exceptions import ProtocolError as Urllib3ProtocolError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
+from ._locks import at_fork
 from .errors import ConfigurationError, ResponseFormatError, TransportError
 
 try:  # Protocol is in typing from Python 3.8
@@ -693,8 +693,7 @@ def _install_process_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+    at_fork("after_in_child", _after_fork_in_child)
     for name in ("urllib3.connection", "urllib3.connectionpool", "urllib3.response",
                  "urllib3.poolmanager", "urllib3.util.retry"):
         logging.getLogger(name).addFilter(_ServerTextFilter())
