@@ -29,7 +29,8 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple, Union
+import weakref
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Union
 
 from ._config import check_number, shown
 from ._registry import check_provider, client_class
@@ -51,6 +52,7 @@ logger = logging.getLogger("genstatus_sync")
 # unacked for longer, half of it is also the right cap.
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 SQS_VISIBILITY_TIMEOUT = 1800.0  # kombu's for SQS
+_registered: "weakref.WeakKeyDictionary[Any, Set[str]]" = weakref.WeakKeyDictionary()  # per app
 _REQUEUE_PAUSE = 1.0  # seconds a run that could not publish waits before going back
 
 TaskRef = Union[str, "Task", "Signature"]
@@ -70,7 +72,7 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     ``app.conf.broker_transport_options["visibility_timeout"]``, else kombu's: 3600 s, for an
     ``sqs://`` broker 1800 s) and at most
     ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
-    option."""
+    option, or a ``name`` already registered on ``app``."""
     _check_ref("on_done", on_done)
     if on_error is not None:
         _check_ref("on_error", on_error)
@@ -89,6 +91,12 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
         # the task's messages are JSON: a worker that accepts none drops every wait
         raise ConfigurationError("the app's accept_content must include 'json' (the polling "
                                  f"task's messages are JSON), got {shown(list(accepted))}")
+    names = _registered.setdefault(app, set())
+    if name in names or name in getattr(app, "_tasks", {}):  # (app.tasks would finalize it)
+        # Celery would keep the first task under the name, and this call's options be lost
+        raise ConfigurationError(f"a task named {name!r} is already registered on this app: "
+                                 "register the polling task once, or pass another name=")
+    names.add(name)
     return PollTask(app, on_done=on_done, on_error=on_error,
                     client_factory=client_factory or _client_from_environment, name=name,
                     visibility_timeout=visibility_timeout, max_countdown=max_countdown,
@@ -119,7 +127,10 @@ class PollTask:
         # worker died does (Celery acknowledges it by default, and the wait was lost):
         # acks_on_timeout from Celery 5.7, acks_on_failure_or_timeout before (a run that
         # fails is then rejected without requeue, which ends it as an ack does).
-        self.task: Task = app.task(poll, bind=True, name=name, acks_late=True,
+        # shared=False: a shared task (Celery's default) is added to every app finalized
+        # later, and a second app's register would then get the first one's task, its
+        # on_done and clients and all
+        self.task: Task = app.task(poll, bind=True, name=name, shared=False, acks_late=True,
                                    reject_on_worker_lost=True, acks_on_timeout=False,
                                    acks_on_failure_or_timeout=False, max_retries=None,
                                    ignore_result=True, serializer="json")

@@ -75,11 +75,11 @@ def test_the_task_acks_late_requeues_a_lost_run_and_retries_for_ever_in_json():
 
 def test_countdowns_stay_below_half_the_visibility_timeout_or_max_countdown():
     assert register(_app(), on_done="d").max_countdown == DEFAULT_VISIBILITY_TIMEOUT / 2
-    app = _app(broker_transport_options={"visibility_timeout": 600})
-    assert register(app, on_done="d").max_countdown == 300
-    assert register(app, on_done="d", max_countdown=20).max_countdown == 20
-    assert register(app, on_done="d", max_countdown=900).max_countdown == 300
-    assert register(app, on_done="d", visibility_timeout=100).max_countdown == 50
+    options = {"broker_transport_options": {"visibility_timeout": 600}}
+    assert register(_app(**options), on_done="d").max_countdown == 300
+    assert register(_app(**options), on_done="d", max_countdown=20).max_countdown == 20
+    assert register(_app(**options), on_done="d", max_countdown=900).max_countdown == 300
+    assert register(_app(**options), on_done="d", visibility_timeout=100).max_countdown == 50
     late = _app()
     poll = register(late, on_done="d")
     late.conf.broker_transport_options = {"visibility_timeout": 60}  # configured after
@@ -278,3 +278,49 @@ def test_a_run_killed_at_its_hard_time_limit_goes_back_to_the_queue():
     assert task.acks_on_failure_or_timeout is False
     if hasattr(celery.Task, "acks_on_timeout"):  # Celery 5.7 and later
         assert task.acks_on_timeout is False
+
+
+# -- two registrations in one process ---------------------------------------------------------
+
+def test_each_app_runs_its_own_registration():
+    # a shared task (Celery's default) reached every app made later: the second app's worker
+    # ran the first registration, with its on_done and its clients
+    from genstatus_sync.testing import FakeProviders
+
+    from .clock import Clock
+
+    clock = Clock(now=time.time())
+    outcomes = []
+    with FakeProviders(api_key="k-two-apps") as fake:
+        polls = []
+        for label in ("first", "second"):
+            app = _app(task_always_eager=True)
+            app.finalize()  # (the tasks shared by apps before are in it now, not in any order)
+
+            @app.task(name="tests.two_apps_done", shared=False)  # (this app's own)
+            def done(status, key, label=label):
+                outcomes.append((label, status["state"]))
+
+            polls.append(register(app, on_done="tests.two_apps_done", client_factory=(
+                lambda provider: fake.client(provider, clock=clock, sleep=clock.sleep))))
+        for poll in reversed(polls):
+            poll.start("rivya", fake.add_job("rivya", ["running", "succeeded"]))
+    assert outcomes == [("second", "succeeded"), ("first", "succeeded")]
+
+
+def test_a_second_registration_of_a_name_on_one_app_is_refused():
+    # Celery keeps the first task under a name: the second call's options would be lost
+    app = _app()
+    register(app, on_done="d")
+    with pytest.raises(ConfigurationError, match="already registered.*name="):
+        register(app, on_done="other")
+    assert register(app, on_done="other", name="genstatus_sync.poll_other").name == (
+        "genstatus_sync.poll_other")
+
+    @app.task(name="mine")
+    def mine():
+        pass
+
+    app.finalize()
+    with pytest.raises(ConfigurationError, match="'mine' is already registered"):
+        register(app, on_done="d", name="mine")
