@@ -9,7 +9,7 @@ import bisect
 import functools
 import math
 from array import array
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import attrs
 
@@ -157,15 +157,23 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
     before make unlikely to come that late (as many in a row as would happen by chance about
     once in a thousand)."""
     n = len(records)
-    if n <= MIN_JOBS + 1:
+    shifts = [shift for shift in (2, 3, 4, 5, 6) if n - shift >= MIN_JOBS]
+    if not shifts:
         return 0
-    for shift in (2, 3, 4, 5, 6):
-        before, latest = records[:-shift], records[-shift:]
-        if len(before) < MIN_JOBS:
-            break
+    # the starts and the ends of the records before each shift's latest, sorted: those of the
+    # fewest sorted once, then grown a record at a time (a history's every record asks this)
+    los = sorted(lo for lo, _ in records[:n - shifts[-1]])
+    his = sorted(hi for _, hi in records[:n - shifts[-1]])
+    bounds: Dict[int, Tuple[float, float]] = {}
+    for shift in reversed(shifts):
+        if len(los) < n - shift:
+            bisect.insort(los, records[n - shift - 1][0])
+            bisect.insort(his, records[n - shift - 1][1])
         tail = 0.05 if shift == 2 else 0.1
-        earliest = _quantile(sorted(lo for lo, _ in before), tail)
-        latest_end = _quantile(sorted(hi for _, hi in before), 1 - tail)
+        bounds[shift] = (_quantile(los, tail), _quantile(his, 1 - tail))
+    for shift in shifts:
+        before, latest = records[:-shift], records[-shift:]
+        earliest, latest_end = bounds[shift]
         if all(lo > latest_end for lo, _ in latest):
             return n - shift
         below = [_exact(r) and r[1] < earliest for r in latest]
