@@ -55,6 +55,19 @@ SQS_VISIBILITY_TIMEOUT = 1800.0  # kombu's for SQS
 _registered: "weakref.WeakKeyDictionary[Any, Set[str]]" = weakref.WeakKeyDictionary()  # per app
 _REQUEUE_PAUSE = 1.0  # seconds a run that could not publish waits before going back
 
+# The polling task's options that a wait relies on; the app's task_annotations (applied after
+# a task's own options: {"*": {"max_retries": 3}} is a common default) cannot change them.
+# max_retries=None: retried until the wait ends (retry(max_retries=None) means "the task's").
+# A run the pool kills at its hard time limit goes back to the queue, as one whose worker died
+# does (Celery acknowledges it by default, and the wait was lost): acks_on_timeout from Celery
+# 5.7, acks_on_failure_or_timeout before (a run that fails is then rejected without requeue,
+# which ends it as an ack does). retry_on_worker_lost would send a killed run back only after
+# default_retry_delay (3 minutes), where reject_on_worker_lost requeues it at once.
+_PINNED: Dict[str, Any] = {
+    "acks_late": True, "reject_on_worker_lost": True, "retry_on_worker_lost": False,
+    "acks_on_timeout": False, "acks_on_failure_or_timeout": False, "max_retries": None,
+    "ignore_result": True, "serializer": "json"}
+
 TaskRef = Union[str, "Task", "Signature"]
 ClientFactory = Callable[[str], "BaseClient[Any, Any]"]
 
@@ -72,7 +85,8 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     ``app.conf.broker_transport_options["visibility_timeout"]``, else kombu's: 3600 s, for an
     ``sqs://`` broker 1800 s) and at most
     ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
-    option, or a ``name`` already registered on ``app``."""
+    option, a ``name`` already registered on ``app``, or an app configured to lose waits (no
+    JSON accepted, successful runs deduplicated)."""
     _check_ref("on_done", on_done)
     if on_error is not None:
         _check_ref("on_error", on_error)
@@ -86,11 +100,7 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
                          ("max_countdown", max_countdown)):
         if value is not None:
             _check_seconds(label, value)
-    accepted = app.conf.accept_content
-    if accepted is not None and not {"json", "application/json"} & set(accepted):
-        # the task's messages are JSON: a worker that accepts none drops every wait
-        raise ConfigurationError("the app's accept_content must include 'json' (the polling "
-                                 f"task's messages are JSON), got {shown(list(accepted))}")
+    _check_app(app)
     names = _registered.setdefault(app, set())
     if name in names or name in getattr(app, "_tasks", {}):  # (app.tasks would finalize it)
         # Celery would keep the first task under the name, and this call's options be lost
@@ -122,18 +132,12 @@ class PollTask:
         poll.__doc__ = "One step of a genstatus_sync wait (see genstatus_sync.celery)."
         # sent with each message: the task attribute `queue` is deprecated in Celery 5
         self._route: Dict[str, Any] = {"queue": queue} if queue is not None else {}
-        # max_retries=None belongs here: retry(max_retries=None) means "the task's default"
-        # A run the pool kills at its hard time limit goes back to the queue, as one whose
-        # worker died does (Celery acknowledges it by default, and the wait was lost):
-        # acks_on_timeout from Celery 5.7, acks_on_failure_or_timeout before (a run that
-        # fails is then rejected without requeue, which ends it as an ack does).
+        self._poll = poll
         # shared=False: a shared task (Celery's default) is added to every app finalized
         # later, and a second app's register would then get the first one's task, its
         # on_done and clients and all
-        self.task: Task = app.task(poll, bind=True, name=name, shared=False, acks_late=True,
-                                   reject_on_worker_lost=True, acks_on_timeout=False,
-                                   acks_on_failure_or_timeout=False, max_retries=None,
-                                   ignore_result=True, serializer="json")
+        self.task: Task = app.task(poll, bind=True, name=name, shared=False,
+                                   base=_pinned(app), **_PINNED)
 
     @property
     def max_countdown(self) -> float:
@@ -178,6 +182,14 @@ class PollTask:
         # went out: one that cannot load would raise with the wait already started (and a
         # caller who tried again would start a second one). Loaded here, it raises first.
         self.app.backend  # noqa: B018 - loaded for its error
+        _check_app(self.app)  # (configured after register, as Django settings may be)
+        found = self.app.tasks.get(self.name)
+        if getattr(getattr(found, "run", None), "__func__", None) is not self._poll:
+            # a task of the user's declared under the name before register (not yet in the
+            # app then): Celery kept it, and it would get the waits
+            raise ConfigurationError(f"the app's task {self.name!r} is not this polling task "
+                                     "(another task has the name): register under another "
+                                     "name=")
         self.task.apply_async(args=[provider, token, key],
                               countdown=self._countdown(due - time.time()), **self._route)
         return key
@@ -199,10 +211,10 @@ class PollTask:
                 if self._on_error is None:
                     raise
                 logger.info("%s: wait %s ended: %s", provider, key, type(exc).__name__)
-                self._send(self._on_error, _report(provider, token, exc), key)
+                self._send(self._on_error, _report(provider, token, exc), key, eager)
                 return
             if step.done and step.status is not None:
-                self._send(self._on_done, step.status.to_dict(), key)
+                self._send(self._on_done, step.status.to_dict(), key, eager)
                 return
             if not eager:
                 break
@@ -218,10 +230,12 @@ class PollTask:
         except Exception as exc:  # noqa: BLE001 - Celery's Reject(requeue=False) drops the wait
             raise _requeued(exc) from None
 
-    def _send(self, target: TaskRef, payload: Dict[str, Any], key: str) -> None:
+    def _send(self, target: TaskRef, payload: Dict[str, Any], key: str, eager: bool) -> None:
         try:
             self.app.signature(target).apply_async(args=(payload, key))
-        except Exception as exc:  # noqa: BLE001 - failed, the task would be acknowledged
+        except Exception as exc:  # failed, the task would be acknowledged
+            if eager:  # no queue to go back to: the caller hears it (a name no task has, that
+                raise  # Celery sent to a broker, one that is not there)
             raise _requeued(exc) from None
 
     def __repr__(self) -> str:
@@ -297,7 +311,38 @@ def _check_ref(label: str, ref: object) -> None:
     elif not (isinstance(ref, dict) or callable(ref)):  # a task (not evaluated yet: lazy)
         raise ConfigurationError(f"{label} must be a task name, a task or a signature, got "
                                  f"{type(ref).__name__}")
+    elif isinstance(ref, dict) and ref.get("immutable"):
+        raise ConfigurationError(f"{label} is an immutable signature (.si()): it would not get "
+                                 "the status or report and the key; give .s() instead")
 
 
 def _check_seconds(label: str, value: object) -> float:
     return check_number(value, f"{label} must be a positive number of seconds", positive=True)
+
+
+def _pinned(app: "Celery") -> type:
+    """The app's task class, with ``_PINNED`` applied again after the app's annotations."""
+
+    class PinnedTask(app.Task):  # type: ignore[misc]
+        @classmethod
+        def annotate(cls) -> None:
+            super().annotate()
+            for option, value in _PINNED.items():
+                setattr(cls, option, value)
+
+    return PinnedTask
+
+
+def _check_app(app: "Celery") -> None:
+    """Refuse an app whose configuration would lose waits."""
+    accepted = app.conf.accept_content
+    if accepted is not None and not {"json", "application/json"} & set(accepted):
+        # the task's messages are JSON: a worker that accepts none drops every wait
+        raise ConfigurationError("the app's accept_content must include 'json' (the polling "
+                                 f"task's messages are JSON), got {shown(list(accepted))}")
+    if app.conf.get("worker_deduplicate_successful_tasks"):
+        # every run of a wait has the wait's task id, and each ends in SUCCESS: a worker that
+        # deduplicates skips a run delivered again (after a lost connection), and the wait
+        raise ConfigurationError("worker_deduplicate_successful_tasks must be off: the runs of "
+                                 "a wait share one task id, and a run delivered again would be "
+                                 "skipped, its wait lost")

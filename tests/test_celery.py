@@ -324,3 +324,82 @@ def test_a_second_registration_of_a_name_on_one_app_is_refused():
     app.finalize()
     with pytest.raises(ConfigurationError, match="'mine' is already registered"):
         register(app, on_done="d", name="mine")
+
+
+# -- found in a third review: the app's own defaults against the polling task's --------------
+
+def test_the_apps_annotations_cannot_change_the_options_a_wait_relies_on():
+    # task_annotations are applied after a task's own options: {"*": {"max_retries": 3}}
+    # ended every wait at its 4th run, without on_error
+    app = _app(task_annotations={"*": {"max_retries": 3, "acks_late": False,
+                                       "retry_on_worker_lost": True, "time_limit": 30}})
+    poll = register(app, on_done="d")
+    task = app.tasks[poll.name]
+    assert (task.max_retries, task.acks_late, task.reject_on_worker_lost,
+            task.retry_on_worker_lost, task.ignore_result) == (None, True, True, False, True)
+    assert task.time_limit == 30  # the rest of the annotations apply
+
+
+def test_an_app_that_deduplicates_successful_runs_is_refused():
+    # a wait's runs share a task id and end in SUCCESS: a run delivered again was skipped
+    with pytest.raises(ConfigurationError, match="worker_deduplicate_successful_tasks"):
+        register(_app(worker_deduplicate_successful_tasks=True), on_done="d")
+    app = _app()
+    poll = register(app, on_done="d", client_factory=lambda provider: genstatus_sync.RivyaClient(
+        api_key="k", base_url="http://127.0.0.1:9"))
+    app.conf.worker_deduplicate_successful_tasks = True  # configured after register
+    with pytest.raises(ConfigurationError, match="worker_deduplicate_successful_tasks"):
+        poll.start("rivya", "task-1")
+    assert _sent(app) == []
+
+
+def test_a_task_declared_before_register_under_its_name_is_refused_at_start():
+    # (declared, not yet in the app: Celery kept the user's task and it got the waits)
+    app = _app()
+    ran = []
+
+    @app.task(name="myproj.poll", shared=False)
+    def mine(*args):
+        ran.append(args)
+
+    poll = register(app, on_done="d", name="myproj.poll", client_factory=lambda provider:
+                    genstatus_sync.RivyaClient(api_key="k", base_url="http://127.0.0.1:9"))
+    with pytest.raises(ConfigurationError, match="not this polling task"):
+        poll.start("rivya", "task-1")
+    assert _sent(app) == [] and ran == []
+
+
+def test_an_immutable_signature_is_refused():
+    # .si() drops the arguments it is called with: on_done would never get the status
+    app = _app()
+
+    @app.task(name="tests.job_done_si", shared=False)
+    def job_done(*args):
+        pass
+
+    with pytest.raises(ConfigurationError, match="immutable"):
+        register(app, on_done=job_done.si())
+    with pytest.raises(ConfigurationError, match="immutable"):
+        register(app, on_done="d", on_error=job_done.si(), name="other")
+    assert register(app, on_done=job_done.s(), name="third")
+
+
+def test_an_eager_run_whose_on_done_cannot_be_sent_raises_it_to_the_caller():
+    import kombu.exceptions
+
+    # a name no task of the app has is sent to the broker, even eagerly; with none there the
+    # run was put "back in the queue" (there is none) after a pause, and on_done never came
+    from genstatus_sync.testing import FakeProviders
+
+    from .clock import Clock
+
+    app = celery.Celery("unit-eager", broker="redis://127.0.0.1:1/0", set_as_current=False)
+    app.conf.update(task_always_eager=True, task_eager_propagates=True,
+                    broker_connection_timeout=0.5, broker_connection_retry=False,
+                    task_publish_retry=False)
+    clock = Clock(now=time.time())
+    with FakeProviders(api_key="k-eager-send") as fake:
+        poll = register(app, on_done="tests.no_such_task", client_factory=lambda provider:
+                        fake.client(provider, clock=clock, sleep=clock.sleep))
+        with pytest.raises(kombu.exceptions.OperationalError):  # (not Celery's Reject)
+            poll.start("rivya", fake.add_job("rivya", ["succeeded"]))

@@ -30,8 +30,12 @@ app.conf.update(
     broker_transport_options={"visibility_timeout": 60},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
-    # a hard limit below the clients' own (2 s + 5 s): a run held by a slow reply is killed
-    task_annotations={"genstatus_sync.poll": {"time_limit": 4}},
+    # a hard limit below the clients' own (2 s + 5 s): a run held by a slow reply is killed;
+    # and the defaults for all tasks a project may have, which the polling task keeps its
+    # own options against (3 retries would end a wait at its 4th run; a killed child's run
+    # retried on worker loss would come back after 3 minutes, not at once)
+    task_annotations={"genstatus_sync.poll": {"time_limit": 4},
+                      "*": {"max_retries": 3, "retry_on_worker_lost": True}},
 )
 
 
