@@ -340,7 +340,8 @@ def _check_app(app: "Celery") -> None:
         # the task's messages are JSON: a worker that accepts none drops every wait
         raise ConfigurationError("the app's accept_content must include 'json' (the polling "
                                  f"task's messages are JSON), got {shown(list(accepted))}")
-    if app.conf.get("worker_deduplicate_successful_tasks"):
+    if (app.conf.get("worker_deduplicate_successful_tasks")
+            and getattr(app.backend, "persistent", True)):  # (Celery's own condition for it)
         # every run of a wait has the wait's task id, and each ends in SUCCESS: a worker that
         # deduplicates skips a run delivered again (after a lost connection), and the wait
         raise ConfigurationError("worker_deduplicate_successful_tasks must be off: the runs of "

@@ -344,6 +344,9 @@ def test_an_app_that_deduplicates_successful_runs_is_refused():
     # a wait's runs share a task id and end in SUCCESS: a run delivered again was skipped
     with pytest.raises(ConfigurationError, match="worker_deduplicate_successful_tasks"):
         register(_app(worker_deduplicate_successful_tasks=True), on_done="d")
+    # (Celery deduplicates only with a result backend it calls persistent, or none)
+    assert register(_app(worker_deduplicate_successful_tasks=True, result_backend="rpc://"),
+                    on_done="d")
     app = _app()
     poll = register(app, on_done="d", client_factory=lambda provider: genstatus_sync.RivyaClient(
         api_key="k", base_url="http://127.0.0.1:9"))
