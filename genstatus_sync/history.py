@@ -35,6 +35,7 @@ class DurationHistory:
     MAX_KINDS = 32
     MAX_DURATIONS = 32
     MAX_SECONDS = 1e6
+    MAX_TEXT = 1 << 20  # loads() refuses a longer text (dumps() stays under 64 KB)
     MIN_JOBS = MIN_JOBS
 
     def __init__(self) -> None:
@@ -137,7 +138,12 @@ class DurationHistory:
 
     @classmethod
     def loads(cls, text: Union[str, bytes]) -> "DurationHistory":
-        """A history from ``dumps()``'s text; ConfigurationError for text that is not one."""
+        """A history from ``dumps()``'s text; ConfigurationError for text that is not one
+        (or is longer than ``MAX_TEXT`` characters: no ``dumps()`` comes near it)."""
+        if isinstance(text, (str, bytes, bytearray)) and len(text) > cls.MAX_TEXT:
+            # (a damaged cache value: refused before it is parsed, not read for seconds)
+            raise ConfigurationError(f"a garbled duration history (longer than {cls.MAX_TEXT} "
+                                     "characters, which no DurationHistory.dumps() is)")
         if isinstance(text, (bytes, bytearray)):
             try:
                 text = text.decode("utf-8")

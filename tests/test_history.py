@@ -129,6 +129,21 @@ def test_a_garbled_history_is_a_configuration_error(text):
         gs.DurationHistory.loads(text)
 
 
+def test_a_history_text_longer_than_any_dumps_is_refused_unread():
+    # (a damaged cache value of 40 MB was parsed for 11 s, 600 MB, and accepted)
+    kinds = ",".join(f'["k{i}", [[1.5, 2.5]]]' for i in range(60_000))
+    text = '{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": [' + kinds + "]}"
+    assert len(text) > gs.DurationHistory.MAX_TEXT
+    for given in (text, text.encode()):
+        with pytest.raises(gs.ConfigurationError, match="longer than"):
+            gs.DurationHistory.loads(given)
+    full = gs.DurationHistory()
+    for kind in range(full.MAX_KINDS):
+        for i in range(full.MAX_DURATIONS):
+            full.add("k" * 90 + str(kind), 1e5 + i / 3)
+    assert len(gs.DurationHistory.loads(full.dumps())) == len(full)  # (the largest it holds)
+
+
 def test_a_history_reads_numbers_that_are_durations_however_written():
     text = ('{"format": "genstatus_sync.DurationHistory", "version": 1, "kinds": '
             '[["k", [[0, 1e-400], [1, 2.5E1], [0.%s1, 1000000]]]]}' % ("0" * 400))
