@@ -179,10 +179,12 @@ class BaseClient(Generic[ModelT, IdT]):
 
     def step(self, token: str) -> "Step":
         """Exactly one poll of the job a token names (Clipia: and its result when done), if
-        it is due: a Step with ``status``, ``error`` (a transient error met), ``done``,
-        ``retry_in`` (seconds until the next poll) and the next ``token``. At or past the
-        deadline it makes one last poll and raises WaitTimeout if the job is not done; other
-        errors are raised as by ``poll``; a bad token is a ConfigurationError."""
+        it is due and the client's rate budget has a turn for it (a step never sleeps for
+        one): a Step with ``status``, ``error`` (a transient error met), ``done``,
+        ``retry_in`` (seconds until the next poll, or until the budget's turn) and the next
+        ``token``. At or past the deadline it makes at most one last poll, with the client's
+        own timeout, and raises WaitTimeout if the job is not done; other errors are raised
+        as by ``poll``; a bad token is a ConfigurationError."""
         from ._token import decode  # (loaded with the first token read)
 
         saved = decode(token, self.provider)

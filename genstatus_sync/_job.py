@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import attrs
 
 from ._config import Args
-from ._wait import REQUEST_GRACE, begin, job_seed, learn, request_window, run_wait
+from ._wait import begin, job_seed, learn, request_window, run_wait
 from .backoff import Backoff, check_backoff
-from .errors import GenerationFailed, GenStatusError, is_transient
+from .errors import GenerationFailed, GenStatusError, RateLimitError, is_transient
 from .history import DurationHistory
 from .status import JobStatus, State
 
@@ -134,16 +134,26 @@ class Job:
 
         clock = self.client._step_clock
         state, now = saved.state, clock()
-        at_deadline = state.deadline is not None and now >= state.deadline
-        if now < saved.due - _EARLY and not at_deadline:
+        what = f"{self.provider} job {self.job_id!r} "
+        # the last poll: at or past the deadline, or the deadline's own poll as near it as a
+        # scheduler's rounding comes (else each step in that moment would poll again)
+        last = state.deadline is not None and (now >= state.deadline or (
+            saved.due >= state.deadline and now >= saved.due - _EARLY))
+        if now < saved.due - _EARLY and not last:
             return Step(None, None, False, saved.due - now, encode(saved))
+        hold = self.take_turn(_EARLY)
+        if hold > 0:  # the client's rate budget has no turn for it yet: no sleep in here
+            if last:
+                raise state.failed(RateLimitError(
+                    f"{what}not polled: the client's rate budget had no turn for its last "
+                    "poll", provider=self.provider)).timed_out(now, what)
+            retry_in = min(hold, state.time_left(now))
+            return Step(None, None, False, retry_in, encode(attrs.evolve(saved,
+                                                                         due=now + retry_in)))
         error: Optional[GenStatusError] = None
         status: Optional[JobStatus] = None
-        window = request_window(state, now)
-        if window is not None and at_deadline:  # a late step still gets its last poll
-            window = max(window, REQUEST_GRACE)
-        try:
-            status = self.poll_within(window)
+        try:  # (a last poll has the client's own timeout: a late step still gets its poll)
+            status = self.poll_within(None if last else request_window(state, now))
         except GenStatusError as exc:
             if not is_transient(exc):
                 raise
@@ -152,14 +162,14 @@ class Job:
             before, seen_at = state, clock()
             state = state.polled(status, seen_at,
                                  None if state.kind is not None else self.kind_of(status))
-            if status.done:
+            if status.done and not saved.done:  # (a done token stepped again teaches nothing)
                 learn(self.history, state, before, status, seen_at)
         now = clock()
         if status is not None and status.done:
             return Step(status, None, True, None, encode(attrs.evolve(saved, state=state,
-                                                                       due=now)))
-        if at_deadline:
-            raise state.timed_out(now, f"{self.provider} job {self.job_id!r} ")
+                                                                       due=now, done=True)))
+        if last:
+            raise state.timed_out(now, what)
         delay = state.wait_for(now, self.backoff, self.history)
         return Step(status, error, False, delay,
                     encode(attrs.evolve(saved, state=state, due=now + delay)))

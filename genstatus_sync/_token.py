@@ -50,6 +50,7 @@ class Saved:
     args: Tuple[Tuple[str, str], ...]
     state: WaitState
     due: float
+    done: bool = False  # the step that made it saw the job done
 
 
 def encode(saved: Saved) -> str:
@@ -63,6 +64,8 @@ def encode(saved: Saved) -> str:
             "a": [list(pair) for pair in saved.args], "s": state.started, "d": state.deadline,
             "r": state.seed, "n": state.polls, "k": state.kind, "sn": state.seen, "l": line,
             "m": state.misses, "ra": state.retry_after, "du": saved.due}
+    if saved.done:  # (only then: the tokens of waits going on read as before, by any version)
+        data["x"] = True
     try:  # UTF-8 (an emoji 4 bytes, not the 12 of "\\ud83d\\ude00"); read by every version
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, which no checked id or kind holds
@@ -77,6 +80,9 @@ def decode(token: object, provider: str) -> Saved:
     or is another provider's."""
     if not isinstance(token, str) or not token.isascii() or not token.startswith("gs"):
         raise ConfigurationError("not a genstatus_sync wait token")
+    if len(token) > MAX_CHARS:  # (checked before it is split: a huge one costs no copies)
+        raise ConfigurationError(f"a garbled wait token (longer than {MAX_CHARS} characters, "
+                                 "which no wait token is)")
     parts = token.split(".")
     head = _HEAD.fullmatch(parts[0])
     if head is None:
@@ -91,7 +97,7 @@ def decode(token: object, provider: str) -> Saved:
         if len(parts) < 4 or len(parts[3]) < 8:
             raise ConfigurationError("a truncated wait token (part of it is missing)")
         raise ConfigurationError("a garbled wait token (its layout is damaged)")
-    if len(token) > MAX_CHARS or len(parts[1]) > _LENGTH_DIGITS:
+    if len(parts[1]) > _LENGTH_DIGITS:
         raise ConfigurationError(f"a garbled wait token (longer than {MAX_CHARS} characters, "
                                  "which no wait token is)")
     if len(parts[2]) < int(parts[1]):
@@ -152,8 +158,10 @@ def _read(data: Any) -> Saved:
             raise ConfigurationError("a garbled wait token (a field has an impossible value)")
         state = attrs.evolve(state, kind=kind, seen=seen, misses=data["m"],
                              line=None if line is None else _line(line))
+    if type(data.get("x", False)) is not bool:
+        raise ConfigurationError("a garbled wait token (a field has an impossible value)")
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
-                 state=state, due=due)
+                 state=state, due=due, done=data.get("x", False) is True)
 
 
 def _is_kind(kind: str) -> bool:

@@ -72,6 +72,7 @@ REALTIME = {
         "test_one_budget_for_all_threads_of_a_client_counted_at_the_server",
     },
     "e2e/test_clients.py": {"test_wait_deadline_holds_when_the_server_hangs"},
+    "e2e/test_tokens.py": {"test_a_late_step_gets_the_clients_own_timeout_for_its_last_poll"},
     "e2e/test_odd_servers.py": {
         "test_a_resolver_that_gets_no_answer_cannot_carry_a_request_past_its_bound",
         "test_a_download_with_a_total_is_cut_at_it_and_leaves_no_file",

@@ -410,3 +410,112 @@ def test_a_wait_of_an_endless_or_huge_timeout_still_steps(fake, timeout):
     step = client.step(token)
     assert step.status.state is State.RUNNING and not step.done and 0 < step.retry_in < 60
     assert client.step(step.token).status is None  # early: its next poll is not due yet
+
+
+# -- found in a review of waits that outlive a process --------------------------------------
+
+def test_a_done_token_stepped_again_polls_once_more_and_teaches_nothing(fake):
+    # a Celery redelivery or a cron run again: it recorded the job as taking until now
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    token = client.wait_token(fake.add_job("rivya", ["running", "succeeded"]))
+    while True:
+        step = client.step(token)
+        token = step.token
+        if step.done:
+            break
+        clock.sleep(step.retry_in)
+    learned = client.history.durations("z-image")
+    assert len(learned) == 1 and learned[0] < 60
+    polls = len(fake.requests)
+    for _ in range(3):
+        clock.sleep(3600)
+        again = client.step(token)
+        assert again.done and again.status.state is State.SUCCEEDED
+        token = again.token
+    assert len(fake.requests) == polls + 3
+    assert client.history.durations("z-image") == learned
+
+
+def test_a_step_held_by_the_rate_budget_returns_when_to_come_back_without_sleeping(fake):
+    # step() slept in the call for max_rate and for a 429's Retry-After, holding the worker
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep, max_rate=0.2)
+    tokens = [client.wait_token(fake.add_job("rivya", ["running"])) for _ in range(3)]
+    clock.sleep(30)
+    clock.sleeps.clear()
+    first = client.step(tokens[0])
+    assert first.status.state is State.RUNNING
+    held = client.step(tokens[1])
+    assert held.status is None and held.error is None and not held.done
+    assert held.retry_in == pytest.approx(5.0, abs=0.3)
+    assert len(fake.requests) == 1 and clock.sleeps == []
+    clock.sleep(held.retry_in)
+    assert client.step(held.token).status.state is State.RUNNING
+    assert len(fake.requests) == 2
+
+    other = fake.client("clipia", clock=clock, sleep=clock.sleep)
+    jobs = [other.wait_token(fake.add_job("clipia", ["running"])) for _ in range(2)]
+    fake.fail("clipia", 429, retry_after=90)
+    assert isinstance(other.step(jobs[0]).error, gs.RateLimitError)
+    clock.sleeps.clear()
+    paused = other.step(jobs[1])  # another job of the client: the pause is the account's
+    assert paused.status is None and paused.retry_in == pytest.approx(90, abs=1)
+    assert clock.sleeps == [] and len(fake.requests) == 3
+
+
+def test_a_step_held_by_the_budget_at_its_deadline_times_out_without_a_request(fake):
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("clipia", clock=clock, sleep=clock.sleep)
+    jobs = [client.wait_token(fake.add_job("clipia", ["running"]), timeout=20)
+            for _ in range(2)]
+    fake.fail("clipia", 429, retry_after=90)
+    client.step(jobs[0])
+    clock.sleep(30)  # past the second wait's deadline, within the client's pause
+    clock.sleeps.clear()
+    with pytest.raises(gs.WaitTimeout, match="rate budget") as info:
+        client.step(jobs[1])  # (its last poll has the client's own timeout, not the pause)
+    assert isinstance(info.value.last_error, gs.RateLimitError) and len(fake.requests) == 1
+    assert clock.sleeps == []
+
+
+def test_steps_that_come_back_early_make_the_requests_of_one_wait(fake):
+    # a scheduler that rounds down came back before the deadline's poll again and again,
+    # each time polling: 29 requests where one wait makes 7
+    clock = Clock(now=1_000_000.0)
+    with fake.client("rivya", clock=clock, sleep=clock.sleep) as client, pytest.raises(
+            gs.WaitTimeout):
+        client.wait(fake.add_job("rivya", ["running"]), timeout=61)
+    waited = len(fake.requests)
+    fake.reset()
+    clock.now = 1_000_000.0
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    token = client.wait_token(fake.add_job("rivya", ["running"]), timeout=61)
+    for _ in range(500):
+        try:
+            step = client.step(token)
+        except gs.WaitTimeout:
+            break
+        token = step.token
+        clock.sleep(max(0.0, step.retry_in - 0.2))
+    else:
+        pytest.fail("the steps never reached their deadline")
+    assert len(fake.requests) == waited
+
+
+def test_a_late_step_gets_the_clients_own_timeout_for_its_last_poll(fake):
+    # its last poll had 0.45 s (wait()'s grace): a job done long ago, a reply of 0.6 s, and
+    # the step said WaitTimeout
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    token = client.wait_token(fake.add_job("rivya", ["succeeded"]), timeout=10)
+    clock.sleep(3600)
+    fake.latency("rivya", 0.7)
+    step = client.step(token)
+    assert step.done and step.status.state is State.SUCCEEDED
+
+
+def test_a_huge_token_is_refused_as_too_long_before_it_is_read(fake):
+    client, _ = _token(fake)
+    with pytest.raises(gs.ConfigurationError, match="longer than"):
+        client.step("gs2." + "." * 5_000_000)
