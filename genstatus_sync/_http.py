@@ -179,7 +179,7 @@ class BaseClient(Generic[ModelT, IdT]):
 
     def step(self, token: str) -> "Step":
         """Exactly one poll of the job a token names (Clipia: and its result when done), if
-        it is due and the client's rate budget has a turn for it (a step never sleeps for
+        it is due and the client's rate budget has a turn for it (the step does not wait for
         one): a Step with ``status``, ``error`` (a transient error met), ``done``,
         ``retry_in`` (seconds until the next poll, or until the budget's turn) and the next
         ``token``. At or past the deadline it makes at most one last poll, with the client's
