@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 from ._open_enum import OpenEnum
 
@@ -65,10 +65,10 @@ def _finite(text: str) -> float:
     return value
 
 
-def loads(body: bytes) -> Any:
-    """``json.loads(body)``; raises TooManyValues, before decoding, for a body of more than
-    MAX_JSON_VALUES values (counted by commas, colons and opening brackets) or one whose
-    strings could take more than MAX_STRING_BYTES."""
+def loads(body: bytes, pairs: Optional[Callable[[List[Tuple[str, Any]]], Any]] = None) -> Any:
+    """``json.loads(body)`` (``pairs``: its object_pairs_hook); raises TooManyValues, before
+    decoding, for a body of more than MAX_JSON_VALUES values (counted by commas, colons and
+    opening brackets) or one whose strings could take more than MAX_STRING_BYTES."""
     if len(body) > MAX_JSON_VALUES:  # a smaller body cannot decode into much more than itself
         if sum(body.count(mark) for mark in (b",", b":", b"[", b"{")) > MAX_JSON_VALUES:
             raise TooManyValues(f"too large to decode (more than {MAX_JSON_VALUES} JSON values)")
@@ -76,7 +76,8 @@ def loads(body: bytes) -> Any:
         if len(body) * width > MAX_STRING_BYTES:
             raise TooManyValues(f"too large to decode ({len(body)} bytes of characters "
                                 f"{width} bytes wide)")
-    return json.loads(body, parse_constant=_constant, parse_float=_finite)
+    return json.loads(body, parse_constant=_constant, parse_float=_finite,
+                      object_pairs_hook=pairs)
 
 
 class Mismatch(ValueError):

@@ -25,19 +25,21 @@ import time
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
+    Any,
     Callable,
     Dict,
     Iterable,
     List,
     Mapping,
     Optional,
+    Set,
     Tuple,
     Type,
     TypeVar,
     Union,
 )
 
-from ._config import check_number, shown
+from ._config import as_float, check_number, shown
 from ._registry import PROVIDERS
 from ._strict import Declined, loads
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
@@ -73,7 +75,8 @@ def parse(provider: str, body: bytes) -> "JobStatus":
     (as ``get_status`` returns), Clipia's the ``models.clipia.WebhookEvent``; Clipia's
     ``result_urls`` are the ``url`` values under ``output`` (empty when the push has none:
     ``ClipiaClient.get_result`` then has them). Raises ResponseFormatError for a body that is
-    not bytes, not JSON or off the spec (a Sivi envelope whose status is not 200 included),
+    not bytes, not JSON (an object with a key twice included: parsers differ on which one
+    counts) or off the spec (a Sivi envelope whose status is not 200 included),
     ConfigurationError for a provider without webhooks. Parsing checks no signature: verify
     first.
     """
@@ -90,8 +93,8 @@ def _json(provider: str, body: object) -> object:
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise ResponseFormatError(f"{provider}: a webhook body must be the raw bytes received, "
                                   f"got {type(body).__name__}", provider=provider)
-    try:
-        return loads(bytes(body))  # (bounded: a small body cannot decode into a huge one)
+    try:  # (bounded: a small body cannot decode into a huge one)
+        return loads(bytes(body), pairs=_unique)
     except RecursionError:
         failure = "nested too deeply"
     except Declined as exc:
@@ -100,6 +103,19 @@ def _json(provider: str, body: object) -> object:
         failure = "not JSON"
     raise ResponseFormatError(f"{provider}: webhook body ({len(body)} bytes) is {failure}",
                               provider=provider)
+
+
+def _unique(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """An object of a push, refused when it has a key twice: which of them counts differs
+    between parsers (a proxy in front may have read the other), so neither is guessed."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: Set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise Declined(f"ambiguous: it has the key {key!r} twice in one object")
+            seen.add(key)
+    return found
 
 
 def _structure(data: object, cls: Type[T], provider: str) -> T:
@@ -203,7 +219,7 @@ def verify(body: bytes, signature: str, secret: Union[str, bytes], *,
             f"{'' if len(candidates) == 1 else 's'} checked, HMAC-SHA256 {what}): wrong "
             "secret, or a body changed on the way (verify the raw bytes, before any parsing)")
     if stamp is not None and check_tolerance is not None:
-        age = clock() - seconds
+        age = _now(clock) - seconds
         if age > check_tolerance:
             raise WebhookVerificationError(
                 f"webhook timestamp is {age:.0f} s old, more than the tolerance of "
@@ -263,6 +279,16 @@ def _clock(now: object) -> Callable[[], float]:
         raise ConfigurationError(f"now must be a function returning Unix seconds "
                                  f"(as time.time), got {type(now).__name__}")
     return now
+
+
+def _now(clock: Callable[[], float]) -> float:
+    """``clock()``, which must be Unix seconds: a finite number (ConfigurationError else)."""
+    value: object = clock()
+    seconds = as_float(value) if not isinstance(value, bool) else None
+    if seconds is None or not math.isfinite(seconds):
+        raise ConfigurationError(f"now() must return Unix seconds (as time.time), got "
+                                 f"{shown(value)}")
+    return seconds
 
 
 def _timestamp(value: object) -> Tuple[bytes, float]:
@@ -418,8 +444,14 @@ def _header(headers: object, name: str) -> List[str]:
     for key, value in found:
         if isinstance(key, bytes):
             key = key.decode("latin-1")
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        if isinstance(key, str) and key.strip().lower() == wanted and isinstance(value, str):
-            values.append(value.strip())
+        if not (isinstance(key, str) and key.strip().lower() == wanted):
+            continue
+        # a framework's multi-valued header: each value counts, as repeated headers do
+        for one in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(one, bytes):
+                one = one.decode("latin-1")
+            if not isinstance(one, str):
+                raise ConfigurationError(f"header {name} must have text values (str or bytes, "
+                                         f"or a list of them), got {type(one).__name__}")
+            values.append(one.strip())
     return values

@@ -588,3 +588,35 @@ def test_the_public_names():
     assert set(webhooks.__all__) == {"DEFAULT_CLIPIA_SIGNATURE", "ClipiaSignature", "parse",
                                      "sign", "verify", "verify_clipia"}
     assert issubclass(gs.WebhookVerificationError, gs.GenStatusError)
+
+
+# -- found in a review of the user-facing edges ---------------------------------------------
+
+@pytest.mark.parametrize(("provider", "body"), [
+    ("sivi", b'{"status": 200, "status": 500, "body": {}}'),
+    ("clipia", b'{"request_id": "%s", "status": "COMPLETED", "status": "FAILED"}'
+     % REQUEST_ID.encode()),
+    ("clipia", b'{"request_id": "%s", "status": "FAILED", "error": {"a": 1, "a": 2}}'
+     % REQUEST_ID.encode()),
+])
+def test_a_push_with_a_key_twice_in_an_object_is_refused_not_guessed(provider, body):
+    # the last one won: another parser in front (a proxy, a WAF) may have read the first
+    with pytest.raises(gs.ResponseFormatError, match="twice"):
+        parse(provider, body)
+
+
+@pytest.mark.parametrize("now", [lambda: "x", lambda: None, lambda: float("nan"),
+                                 lambda: True])
+def test_a_clock_that_gives_no_unix_seconds_is_a_configuration_error(now):
+    headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=clock())
+    with pytest.raises(gs.ConfigurationError, match="now"):
+        verify_clipia(headers, BODY, SECRET, now=now)
+
+
+def test_header_values_given_as_lists_are_candidates_and_other_types_are_named():
+    headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=clock())
+    listed = {"X-Clipia-Timestamp": [headers["X-Clipia-Timestamp"]],
+              "X-Clipia-Signature": ["ab" * 32, headers["X-Clipia-Signature"].encode()]}
+    verify_clipia(listed, BODY, SECRET, now=clock())
+    with pytest.raises(gs.ConfigurationError, match="X-Clipia-Timestamp.*int"):
+        verify_clipia({**headers, "X-Clipia-Timestamp": NOW}, BODY, SECRET, now=clock())
