@@ -23,7 +23,7 @@ import unicodedata
 from typing import Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Tuple, Union
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ._config import check_count, check_number, check_timeout
+from ._config import check_callable, check_count, check_number, check_timeout
 from ._retry import parse_retry_after
 from ._transport import Request, RequestsTransport, for_any_url
 from ._transport import shown_url as _shown
@@ -37,9 +37,11 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 DEFAULT_NAME = "download"
 MAX_NAME_BYTES = 200  # UTF-8 bytes of a final name, suffix included (file systems allow 255)
 MAX_SUFFIX = 9999  # name-1 ... name-9999, then a random suffix
+# (Windows also reads the superscript digits ¹²³ as device numbers, and "con .txt" as "con")
 _WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
-     *(f"lpt{i}" for i in range(10))})
+    {"con", "prn", "aux", "nul", "conin$", "conout$", "clock$",
+     *(f"{device}{digit}" for device in ("com", "lpt")
+       for digit in "0123456789\u00b9\u00b2\u00b3")})
 _UNSAFE = frozenset('/\\<>:"|?*')
 _HEADERS = {"User-Agent": f"genstatus_sync/{__version__}", "Accept-Encoding": "identity"}
 
@@ -76,9 +78,10 @@ class Downloader:
     """``download`` with one session (and its kept-alive connections) for many downloads:
     the command line's. Safe in threads; ``close()`` when done. Not exported."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, direct: bool = False) -> None:
         self._transport: Optional[RequestsTransport] = None
         self._lock = threading.Lock()
+        self._direct = direct  # no proxy (the demo's downloads from its own fake servers)
 
     def download(self, url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
                  timeout: Union[float, Tuple[float, float]] = (5.0, 30.0),
@@ -89,6 +92,8 @@ class Downloader:
         folder = _check_folder(dest_dir)
         limit = check_count("max_bytes", max_bytes)
         pair = check_timeout(timeout)
+        if on_progress is not None:
+            check_callable("on_progress", on_progress)  # (before a request, not after one)
         seconds = check_number(total, "total must be seconds > 0 or None", positive=True,
                                maximum=math.inf) if total is not None else None
         end = None if seconds is None else time.monotonic() + seconds
@@ -114,7 +119,7 @@ class Downloader:
     def _the_transport(self) -> RequestsTransport:
         with self._lock:
             if self._transport is None:
-                self._transport = for_any_url()
+                self._transport = for_any_url(direct=self._direct)
             return self._transport
 
     def close(self) -> None:
@@ -151,7 +156,7 @@ def safe_name(url: str) -> str:
     text = text.lstrip(". ").rstrip(". ")
     if not text:
         return DEFAULT_NAME
-    if text.split(".", 1)[0].lower() in _WINDOWS_RESERVED:
+    if text.split(".", 1)[0].rstrip(" ").lower() in _WINDOWS_RESERVED:
         text = "_" + text
     return _fit(text, MAX_NAME_BYTES)
 

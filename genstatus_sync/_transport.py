@@ -131,6 +131,7 @@ class RequestsTransport:
         # settings are taken once (a caller's session is asked at every request).
         self._defaults = dict(self.session.headers) if self._owns_session else None
         self._any_url = False  # see for_any_url: proxies per URL, its query kept secret
+        self._direct = False  # (for_any_url(direct=True): no proxy, whatever the environment)
         _transports.add(self)
 
     def get(self, request: Request, *, timeout: Tuple[float, float], total: Optional[float],
@@ -171,7 +172,7 @@ class RequestsTransport:
                              headers={**self._defaults, **request.headers})
             url = prepared.url or request.url
             verify, cert, proxies = session.verify, session.cert, session.proxies
-            if self._any_url:
+            if self._any_url and not self._direct:
                 proxies = _environ_proxies(url)
         return session.get_adapter(url).send(prepared, stream=True, timeout=timeout,
                                              verify=True if verify is None else verify,
@@ -889,12 +890,15 @@ class _BoundAdapter(HTTPAdapter):
         return manager
 
 
-def for_any_url(pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> RequestsTransport:
+def for_any_url(pool_maxsize: int = DEFAULT_POOL_MAXSIZE, *,
+                direct: bool = False) -> RequestsTransport:
     """A transport for URLs of any host (downloads and their redirects): the proxy of each
     request is the one the environment gives for its URL (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
-    NO_PROXY), read at that request, rather than once for one base URL."""
+    NO_PROXY), read at that request, rather than once for one base URL; ``direct``: none."""
     transport = RequestsTransport(pool_maxsize=pool_maxsize)
     transport._any_url = True
+    if direct:
+        transport.session.proxies, transport._direct = {}, True
     return transport
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -88,18 +89,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _env_size(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.isascii() and value.isdigit() and 0 < int(value) < 10_000 else (
+        default)
+
+
+class _Signalled(BaseException):
+    """SIGTERM or SIGHUP, raised where the command is, so that what it cleans up on the way
+    out (a download's temporary file) is cleaned up, as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_signalled(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
+def _on_signals() -> Dict[int, Any]:
+    """Route SIGTERM and SIGHUP to ``_Signalled`` (in the main thread, where a handler can be
+    set; one ignored, as under nohup, stays ignored); the handlers they had, to be put back."""
+    before: Dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return before
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)  # (no SIGHUP on Windows)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            before[number] = signal.signal(number, _raise_signalled)
+    return before
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command line; return the exit code."""
     out, err = Output(sys.stdout), Output(sys.stderr)
     saved = sys.stdout, sys.stderr
     # argparse's messages and logging's last resort go through the same guards
     sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
+    handlers = _on_signals()
     try:
         code = _run(argv, out, err)
     except KeyboardInterrupt:
         err.write("\ngenstatus: interrupted\n")
         return EXIT_INTERRUPTED
+    except _Signalled as stop:
+        err.write(f"\ngenstatus: stopped by {signal.Signals(stop.signum).name}\n")
+        return 128 + stop.signum
     finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         out.flush()
         err.flush()
         sys.stdout, sys.stderr = saved
@@ -534,9 +573,13 @@ class Live(Display):
     def _columns_rows(self) -> Tuple[int, int]:
         try:
             size = os.get_terminal_size(self.stream.fileno())
-            return max(20, size.columns), max(2, size.lines)
         except (OSError, ValueError):
             return 80, 24
+        # a terminal of no known size (0 x 0: an unsized pty) is taken as 80 x 24, as COLUMNS
+        # and LINES say otherwise (shutil's way)
+        columns = size.columns or _env_size("COLUMNS", 80)
+        lines = size.lines or _env_size("LINES", 24)
+        return max(20, columns), max(2, lines)
 
     def _line(self, text: str) -> None:
         columns, _ = self._columns_rows()
@@ -680,7 +723,8 @@ class Output:
 def demo(out: Optional["Output"] = None) -> int:
     """Wait for one scripted job of each provider on the built-in fake providers, then save
     their results (served by the fake) in a new temporary folder."""
-    from . import Backoff, download, wait_all
+    from . import Backoff, wait_all
+    from ._download import Downloader
     from .testing import FakeProviders
 
     out = out or Output(sys.stdout)
@@ -704,7 +748,9 @@ def demo(out: Optional["Output"] = None) -> int:
         for client, _ in jobs:
             client.close()
         write("results:\n")
-        ok = True
+        ok, saved = True, 0
+        # (from the fake servers directly, as its clients poll them: never through a proxy)
+        downloader = Downloader(direct=True)
         try:
             folder: Optional[str] = tempfile.mkdtemp(prefix="genstatus-demo-")
         except OSError as exc:
@@ -720,13 +766,18 @@ def demo(out: Optional["Output"] = None) -> int:
                 if folder is None:
                     break
                 try:
-                    files.append(str(download(url, folder)))
+                    files.append(str(downloader.download(url, folder)))
+                    saved += 1
                 except (GenStatusError, OSError) as exc:
                     write(f"  download failed: {exc}\n")
                     files.append(None)
                     ok = False
             _print_status(outcome, out, files)
             ok = ok and outcome.state is State.SUCCEEDED
-    if folder is not None:
+        downloader.close()
+    if folder is not None and saved:
         write(f"results saved in {folder}\n")
+    elif folder is not None:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)  # (nothing saved: no empty folder left behind)
     return EXIT_OK if ok else EXIT_ERROR

@@ -30,6 +30,7 @@ from typing import (
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from .._registry import PROVIDERS, check_provider, client_class
+from .._transport import RequestsTransport
 from ..webhooks import WEBHOOK_PROVIDERS, ClipiaSignature
 from . import _render
 from ._render import JobView
@@ -442,14 +443,24 @@ class FakeProviders:
 
     def client(self, provider: str, **kwargs: Any) -> Any:
         """A client of ``provider`` pointed at this server, with its key (``base_url`` or
-        ``api_key`` left out or ``None`` mean this server's, never the environment's)."""
+        ``api_key`` left out or ``None`` mean this server's, never the environment's). With
+        this server's base URL (``base_url`` left out), its requests go here directly, never
+        through the environment's proxy (HTTP_PROXY without a NO_PROXY for 127.0.0.1 would
+        take them elsewhere); a ``base_url``, ``session`` or ``transport`` given is used as
+        it is."""
         check_provider(provider)
         cls = client_class(provider)
         if kwargs.get("api_key") is None:
             kwargs["api_key"] = self.api_key
-        if kwargs.get("base_url") is None:
+        direct = kwargs.get("base_url") is None
+        if direct:
             kwargs["base_url"] = self.url
-        return cls(**kwargs)
+        client = cls(**kwargs)
+        transport = client.transport
+        if (direct and kwargs.get("session") is None and kwargs.get("transport") is None
+                and isinstance(transport, RequestsTransport)):
+            transport.session.proxies = {}  # (the client's own session: read per request)
+        return client
 
     def media_urls(self, provider: str, job_id: str) -> List[str]:
         """The result URLs a job added without ``urls=`` reports: two files on this server,

@@ -280,6 +280,18 @@ def test_a_terminal_shows_one_line_per_job_redrawn_in_place(fake, tmp_path):
     assert "Traceback" not in "\n".join(lines)
 
 
+def test_a_terminal_of_no_known_size_is_drawn_as_80_by_24(fake):
+    # an unsized pty (0 x 0: CI, docker exec -t) was drawn as 20 x 2: one clipped summary
+    ids = [fake.add_job("clipia", ["succeeded"]) for _ in range(3)] + [
+        fake.add_job("clipia", ["failed"])]
+    env = {k: v for k, v in env_for(fake).items() if k not in ("COLUMNS", "LINES")}
+    code, data = run_in_pty(["wait", "clipia", *ids, "--timeout", "10"], env, rows=0,
+                            columns=0)
+    assert code == 1
+    lines = screen(data, 80)
+    assert [line.split(":")[0] for line in live_lines(lines)] == [f"clipia {i}" for i in ids]
+
+
 def test_more_jobs_than_the_terminal_has_rows_end_in_a_summary_line(fake):
     ids = [fake.add_job("clipia", ["succeeded"]) for _ in range(5)] + [
         fake.add_job("clipia", ["failed"])]

@@ -4,9 +4,11 @@ that cannot encode a character gets it escaped, and Ctrl-C is exit 130. Real sub
 real pipes."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -145,3 +147,51 @@ def test_ctrl_c_is_exit_130_without_a_traceback(fake):
     assert code == 130
     clean(rest)
     assert "interrupted" in rest
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, signum):
+    # (kill, docker stop, a closed terminal: the process died on the signal and its
+    # temporary .part file stayed in the user's folder)
+    from .test_download import ResultServer
+
+    results = ResultServer()
+    threading.Thread(target=results.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
+    try:
+        job = fake.add_job("clipia", ["succeeded"], urls=[results.url + "/trickle/0.5"])
+        proc = subprocess.Popen([*COMMAND, "wait", "clipia", job, "--download", str(tmp_path)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env_for(fake))
+        deadline = time.monotonic() + 20
+        while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)  # (a real process and a real download: no clock to inject)
+        assert list(tmp_path.iterdir()), "the download never started"
+        proc.send_signal(signum)
+        code = proc.wait(timeout=10)
+        rest = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    finally:
+        results.shutdown()
+        results.server_close()
+    assert code == 128 + signum
+    clean(rest)
+    assert f"stopped by {signal.Signals(signum).name}" in rest
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_demo_and_fake_clients_are_offline_behind_a_proxy(tmp_path):
+    # HTTP_PROXY without a NO_PROXY for 127.0.0.1 took the demo's requests to the proxy: every
+    # job failed after 30 s, and "results saved" named an empty folder
+    env = {**env_for_demo(), "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY":
+           "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9", "TMPDIR": str(tmp_path)}
+    result = subprocess.run([*COMMAND, "demo"], capture_output=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    saved = [p for folder in tmp_path.iterdir() for p in folder.iterdir()]
+    assert len(saved) == 8
+
+
+def env_for_demo():
+    return {k: v for k, v in os.environ.items()
+            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}

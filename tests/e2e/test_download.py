@@ -209,6 +209,8 @@ def test_concurrent_downloads_of_one_name_each_get_a_whole_file(server, tmp_path
     ("...", "download"),
     (".bashrc", "bashrc"),                # no hidden files
     ("con", "_con"), ("NUL.txt", "_NUL.txt"), ("com1.png", "_com1.png"),  # Windows devices
+    ("COM%C2%B9.png", "_COM¹.png"), ("lpt%C2%B2", "_lpt²"), ("CONIN$", "_CONIN$"),
+    ("con%20.txt", "_con .txt"), ("clock$.log", "_clock$.log"),
     ("%E2%80%AEgnp.exe", "_gnp.exe"),     # a right-to-left override (a format character)
     ("a%00b%1B%5B31m.png", "a_b_[31m.png"),  # control characters
     ("%C3%BCn%C3%AF%F0%9F%A6%84.png", "ünï🦄.png"),  # unicode kept
@@ -565,3 +567,9 @@ def test_a_folder_that_is_not_a_path_is_a_configuration_error(server, folder):
     with pytest.raises(gs.ConfigurationError, match="dest_dir"):
         gs.download(f"{server.url}/files/a.bin", folder)
     assert server.requests == []
+
+
+def test_an_on_progress_that_is_not_callable_is_refused_before_any_request(server, tmp_path):
+    with pytest.raises(gs.ConfigurationError, match="on_progress"):
+        gs.download(f"{server.url}/files/x.bin", tmp_path, on_progress=3)
+    assert server.requests == [] and listing(tmp_path) == []
