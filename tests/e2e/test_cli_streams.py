@@ -149,34 +149,43 @@ def test_ctrl_c_is_exit_130_without_a_traceback(fake):
     assert "interrupted" in rest
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, signum):
+@pytest.mark.parametrize(("signum", "ignored"), [(signal.SIGTERM, False),
+                                                (signal.SIGHUP, False), (signal.SIGHUP, True)])
+def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, signum,
+                                                                  ignored):
     # (kill, docker stop, a closed terminal: the process died on the signal and its
-    # temporary .part file stayed in the user's folder)
-    from .test_download import ResultServer
+    # temporary .part file stayed in the user's folder); a signal ignored, as under nohup,
+    # stays ignored: the download goes on to its end
+    from .test_download import BODY, ResultServer
+
+    def as_started():  # (as from a terminal, or under nohup: whatever this test runs under)
+        signal.signal(signum, signal.SIG_IGN if ignored else signal.SIG_DFL)
 
     results = ResultServer()
     threading.Thread(target=results.serve_forever, kwargs={"poll_interval": 0.05},
                      daemon=True).start()
     try:
-        job = fake.add_job("clipia", ["succeeded"], urls=[results.url + "/trickle/0.5"])
+        job = fake.add_job("clipia", ["succeeded"], urls=[results.url + "/trickle/0.3"])
         proc = subprocess.Popen([*COMMAND, "wait", "clipia", job, "--download", str(tmp_path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=env_for(fake))
+                                env=env_for(fake), preexec_fn=as_started)
         deadline = time.monotonic() + 20
         while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.02)  # (a real process and a real download: no clock to inject)
         assert list(tmp_path.iterdir()), "the download never started"
         proc.send_signal(signum)
-        code = proc.wait(timeout=10)
+        code = proc.wait(timeout=20)
         rest = proc.stderr.read().decode()
         proc.stdout.close()
         proc.stderr.close()
     finally:
         results.shutdown()
         results.server_close()
-    assert code == 128 + signum
     clean(rest)
+    if ignored:
+        assert code == 0 and [p.read_bytes() for p in tmp_path.iterdir()] == [BODY]
+        return
+    assert code == 128 + signum
     assert f"stopped by {signal.Signals(signum).name}" in rest
     assert list(tmp_path.iterdir()) == []
 
