@@ -40,7 +40,14 @@ import attrs
 from ._config import check_callable, check_count, check_kind, check_wait_timeout
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
 from .backoff import Backoff, check_backoff
-from .errors import APIError, ConfigurationError, GenStatusError, WaitTimeout, is_transient
+from .errors import (
+    APIError,
+    ConfigurationError,
+    GenStatusError,
+    ResponseFormatError,
+    WaitTimeout,
+    is_transient,
+)
 from .history import DurationHistory, check_history
 from .status import JobStatus, State
 
@@ -241,9 +248,20 @@ def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
           kind: Optional[str] = None) -> WaitState:
     """A new wait's state, its deadline ``timeout`` seconds from now on ``clock``."""
     seconds = check_wait_timeout(timeout)
-    start = clock()
+    start = reading(clock)
     return WaitState(started=start, deadline=None if seconds is None else start + seconds,
                      seed=seed, kind=kind)
+
+
+def reading(clock: Callable[[], float]) -> float:
+    """``clock()``, refused (ConfigurationError) unless it is a finite number of seconds: a
+    NaN start would be a deadline that never comes, and no poll ever due."""
+    value: object = clock()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+            value):
+        raise ConfigurationError(f"clock() must return seconds (a finite number, as "
+                                 f"time.monotonic), got {value!r}"[:200])
+    return float(value)
 
 
 def request_window(state: WaitState, now: float) -> Optional[float]:
@@ -474,7 +492,7 @@ def iter_wait_all(
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
     check_callable("sleep", sleep)
     check_callable("clock", clock)
-    start = clock()  # (the call's own work on 50,000 jobs takes a tenth of a second: it counts)
+    start = reading(clock)  # (the call's own work on 50,000 jobs, a tenth of a second, counts)
     handles = [_pollable(job) for job in _iterable(jobs)]
     cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)
@@ -667,6 +685,10 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             return error
         states[i] = state = state.failed(error)
     else:
+        if not isinstance(getattr(result, "done", None), bool):
+            # a job of the caller's own (anything with poll_within) that returned no status
+            return ResponseFormatError(f"{_what(handles[i])}poll_within() returned "
+                                       f"{type(result).__name__}, not a JobStatus")
         before = state
         states[i] = state = state.polled(
             result, now, None if state.kind is not None else _kind_of(handles[i], result))

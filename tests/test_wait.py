@@ -722,3 +722,43 @@ def test_a_sleep_that_returns_early_on_a_moving_clock_ends_no_wait_early():
                 backoff=gs.Backoff(initial=0.5, max_interval=5, jitter=0))
     assert 1.0 <= info.value.elapsed < 1.1
     assert len(polls) > 10
+
+
+# -- found in a review of clients' lifetime and sharing ----------------------------------------
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, None, "12", True])
+def test_a_clock_that_gives_no_seconds_is_a_configuration_error(value):
+    # a NaN start was a deadline that never came: gs.wait polled for ever, and wait_all spun
+    # sleep(0) without a poll
+    polls = []
+
+    def poll():
+        polls.append(1)
+        return JobStatus(provider="fake", job_id="j", state=State.RUNNING)
+
+    with pytest.raises(gs.ConfigurationError, match="clock"):
+        gs.wait(poll, is_done=lambda s: s.done, timeout=5, sleep=lambda s: None,
+                clock=lambda: value)
+    client = FakeClient({"j": [State.RUNNING]})
+    with pytest.raises(gs.ConfigurationError, match="clock"):
+        gs.wait_all([(client, "j")], timeout=5, sleep=lambda s: None, clock=lambda: value)
+    assert polls == [] and client.calls == {"j": 0}
+
+
+class _Careless(FakeJob):
+    def poll_within(self, seconds):
+        self.client.poll_job(self.job_id)
+        return None  # a job of the caller's own that returns no status
+
+
+def test_a_job_of_ones_own_that_returns_no_status_ends_alone_in_a_typed_error():
+    # a bare AttributeError escaped wait_all, and the other jobs' outcomes were lost
+    clock = Clock()
+    client = FakeClient({"bad": [State.RUNNING], "good": [State.RUNNING, State.SUCCEEDED]})
+    for max_in_flight in (1, 4):
+        outcomes = gs.wait_all([_Careless(client, "bad"), client.job("good")], timeout=60,
+                               sleep=clock.sleep, clock=clock, max_in_flight=max_in_flight)
+        assert isinstance(outcomes[0], gs.ResponseFormatError)
+        assert "returned NoneType, not a JobStatus" in str(outcomes[0])
+        assert outcomes[1].state is State.SUCCEEDED
+        client.calls = dict.fromkeys(client.scripts, 0)
