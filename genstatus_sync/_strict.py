@@ -37,6 +37,12 @@ FROMISOFORMAT_READS_RFC3339 = sys.version_info >= (3, 11)
 # reply decodes into to a few times the cap's size at most.
 MAX_JSON_VALUES = 100_000
 MAX_STRING_BYTES = 10 * 2**20
+# Nor does one nest deeper than a few levels: a deeper body is refused before decoding, so that
+# no reply takes the decoder near the interpreter's recursion limit (where anything else that
+# runs then, a finalizer in the user's code, would fail with RecursionError).
+MAX_DEPTH = 200
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
 _BEYOND_LATIN_1 = re.compile(rb"[\xc4-\xef]|\\u(?:0[1-9a-fA-F]|[1-9a-fA-F])")
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]|\\u[dD][89abAB]")
 
@@ -76,8 +82,23 @@ def loads(body: bytes, pairs: Optional[Callable[[List[Tuple[str, Any]]], Any]] =
         if len(body) * width > MAX_STRING_BYTES:
             raise TooManyValues(f"too large to decode ({len(body)} bytes of characters "
                                 f"{width} bytes wide)")
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
+        _check_depth(body)
     return json.loads(body, parse_constant=_constant, parse_float=_finite,
                       object_pairs_hook=pairs)
+
+
+def _check_depth(body: bytes) -> None:
+    """Declined for a body whose arrays and objects nest deeper than MAX_DEPTH (brackets in
+    strings not counted)."""
+    depth = 0
+    for bracket in _BRACKET.finditer(_STRING.sub(b"", body)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise Declined(f"nested too deeply (more than {MAX_DEPTH} levels)")
+        else:
+            depth -= 1
 
 
 class Mismatch(ValueError):

@@ -442,3 +442,17 @@ def test_a_malformed_reply_from_a_mock_handler_is_named_at_once(reply, says):
                             max_retries=0)
     with pytest.raises(TypeError, match=says):
         client.get_status("t")
+
+
+def test_a_reply_nested_deeper_than_any_provider_sends_is_refused_before_decoding():
+    # 100,000 levels went to the decoder, which stopped at the recursion limit: at that depth
+    # anything else running (a finalizer collected then) failed with RecursionError too
+    for depth, refused in ((201, True), (5000, True), (150, False)):
+        body = b'{"id": "t", "status": "running", "x": ' + b"[" * depth + b"]" * depth + b"}"
+        client = gs.RivyaClient(KEY, max_retries=0, transport=testing.MockTransport(
+            lambda request, body=body: testing.Reply(200, {}, body)))
+        if refused:
+            with pytest.raises(gs.ResponseFormatError, match="nested too deeply"):
+                client.get_status("t")
+        else:
+            client.get_status("t")  # (an unknown field, however deep, is no error)
