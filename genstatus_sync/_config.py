@@ -176,6 +176,17 @@ def check_callable(name: str, value: F) -> F:
     return value
 
 
+def read_clock(clock: Callable[[], Any], expected: str) -> float:
+    """``clock()`` as a float, if it is a finite number; else ConfigurationError ``"{expected},
+    got ..."`` (a NaN reading would be a deadline that never comes, a str a TypeError deep
+    inside). Every clock a caller gives (``clock=``, ``now=``) is read through this."""
+    value = clock()
+    number = as_float(value)
+    if number is None or not math.isfinite(number):
+        raise ConfigurationError(f"{expected}, got {shown(value)}")
+    return number
+
+
 def check_transport(transport: object) -> None:
     """None, or an object with the Transport methods ``get`` and ``close``."""
     if transport is not None and not (callable(getattr(transport, "get", None))

@@ -35,6 +35,7 @@ _PROVIDER = re.compile(r"[a-z0-9_]{1,40}")
 # nests deep enough to exhaust the JSON reader in more than a moment.
 MAX_CHARS = 1 << 18
 _LENGTH_DIGITS = len(str(MAX_CHARS))
+_TOO_LONG = f"a garbled wait token (longer than {MAX_CHARS} characters, which no wait token is)"
 # Times (on the stepping client's clock) and counts beyond these are forged: arithmetic
 # on them (a schedule's grid, a power of the backoff's multiplier) would overflow.
 MAX_SECONDS = 1e18
@@ -81,8 +82,7 @@ def decode(token: object, provider: str) -> Saved:
     if not isinstance(token, str) or not token.isascii() or not token.startswith("gs"):
         raise ConfigurationError("not a genstatus_sync wait token")
     if len(token) > MAX_CHARS:  # (checked before it is split: a huge one costs no copies)
-        raise ConfigurationError(f"a garbled wait token (longer than {MAX_CHARS} characters, "
-                                 "which no wait token is)")
+        raise ConfigurationError(_TOO_LONG)
     parts = token.split(".")
     head = _HEAD.fullmatch(parts[0])
     if head is None:
@@ -98,8 +98,7 @@ def decode(token: object, provider: str) -> Saved:
             raise ConfigurationError("a truncated wait token (part of it is missing)")
         raise ConfigurationError("a garbled wait token (its layout is damaged)")
     if len(parts[1]) > _LENGTH_DIGITS:
-        raise ConfigurationError(f"a garbled wait token (longer than {MAX_CHARS} characters, "
-                                 "which no wait token is)")
+        raise ConfigurationError(_TOO_LONG)
     if len(parts[2]) < int(parts[1]):
         raise ConfigurationError("a truncated wait token (part of it is missing)")
     if len(parts[2]) != int(parts[1]) or f"{zlib.crc32(parts[2].encode()):08x}" != parts[3]:
@@ -158,10 +157,11 @@ def _read(data: Any) -> Saved:
             raise ConfigurationError("a garbled wait token (a field has an impossible value)")
         state = attrs.evolve(state, kind=kind, seen=seen, misses=data["m"],
                              line=None if line is None else _line(line))
-    if type(data.get("x", False)) is not bool:
+    done = data.get("x", False)
+    if type(done) is not bool:
         raise ConfigurationError("a garbled wait token (a field has an impossible value)")
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
-                 state=state, due=due, done=data.get("x", False) is True)
+                 state=state, due=due, done=done)
 
 
 def _is_kind(kind: str) -> bool:

@@ -37,7 +37,7 @@ from typing import (
 
 import attrs
 
-from ._config import check_callable, check_count, check_kind, check_wait_timeout
+from ._config import check_callable, check_count, check_kind, check_wait_timeout, read_clock
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
 from .backoff import Backoff, check_backoff
 from .errors import (
@@ -248,20 +248,12 @@ def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
           kind: Optional[str] = None) -> WaitState:
     """A new wait's state, its deadline ``timeout`` seconds from now on ``clock``."""
     seconds = check_wait_timeout(timeout)
-    start = reading(clock)
+    start = read_clock(clock, _CLOCK_EXPECTED)
     return WaitState(started=start, deadline=None if seconds is None else start + seconds,
                      seed=seed, kind=kind)
 
 
-def reading(clock: Callable[[], float]) -> float:
-    """``clock()``, refused (ConfigurationError) unless it is a finite number of seconds: a
-    NaN start would be a deadline that never comes, and no poll ever due."""
-    value: object = clock()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
-            value):
-        raise ConfigurationError(f"clock() must return seconds (a finite number, as "
-                                 f"time.monotonic), got {value!r}"[:200])
-    return float(value)
+_CLOCK_EXPECTED = "clock() must return seconds (a finite number, as time.monotonic)"
 
 
 def request_window(state: WaitState, now: float) -> Optional[float]:
@@ -492,7 +484,8 @@ def iter_wait_all(
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
     check_callable("sleep", sleep)
     check_callable("clock", clock)
-    start = reading(clock)  # (the call's own work on 50,000 jobs, a tenth of a second, counts)
+    # (the call's own work on 50,000 jobs, a tenth of a second, counts)
+    start = read_clock(clock, _CLOCK_EXPECTED)
     handles = [_pollable(job) for job in _iterable(jobs)]
     cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)

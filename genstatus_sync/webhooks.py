@@ -39,7 +39,7 @@ from typing import (
     Union,
 )
 
-from ._config import as_float, check_number, shown
+from ._config import check_number, read_clock, shown
 from ._registry import PROVIDERS
 from ._strict import Declined, loads
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
@@ -219,7 +219,7 @@ def verify(body: bytes, signature: str, secret: Union[str, bytes], *,
             f"{'' if len(candidates) == 1 else 's'} checked, HMAC-SHA256 {what}): wrong "
             "secret, or a body changed on the way (verify the raw bytes, before any parsing)")
     if stamp is not None and check_tolerance is not None:
-        age = _now(clock) - seconds
+        age = read_clock(clock, "now() must return Unix seconds (as time.time)") - seconds
         if age > check_tolerance:
             raise WebhookVerificationError(
                 f"webhook timestamp is {age:.0f} s old, more than the tolerance of "
@@ -279,16 +279,6 @@ def _clock(now: object) -> Callable[[], float]:
         raise ConfigurationError(f"now must be a function returning Unix seconds "
                                  f"(as time.time), got {type(now).__name__}")
     return now
-
-
-def _now(clock: Callable[[], float]) -> float:
-    """``clock()``, which must be Unix seconds: a finite number (ConfigurationError else)."""
-    value: object = clock()
-    seconds = as_float(value) if not isinstance(value, bool) else None
-    if seconds is None or not math.isfinite(seconds):
-        raise ConfigurationError(f"now() must return Unix seconds (as time.time), got "
-                                 f"{shown(value)}")
-    return seconds
 
 
 def _timestamp(value: object) -> Tuple[bytes, float]:
