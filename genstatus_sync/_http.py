@@ -38,7 +38,7 @@ from ._config import (
     check_transport,
     is_given,
 )
-from ._locks import at_fork
+from ._locks import abandoned, at_fork
 from ._redact import SNIPPET_CHARS, Redactor
 from ._retry import call, parse_retry_after, read_retry_after
 from ._strict import Declined, loads
@@ -299,18 +299,23 @@ class BaseClient(Generic[ModelT, IdT]):
         return self._budget.take(self._clock(), ahead)
 
     def _wait_turn(self, path: str, seconds: Optional[float]) -> Optional[float]:
-        """Wait for the rate budget's turn; the seconds then left of ``seconds``."""
+        """Wait for the rate budget's turn; the seconds then left of ``seconds``. A request
+        of a wait_all that ended meanwhile (its thread's poll waited for the turn) is not
+        sent."""
         if seconds is None:
             self._budget.wait_turn(self._clock, self._sleep)
-            return None
-        before = self._clock()
-        turn = self._budget.wait_turn(self._clock, self._sleep, seconds - 0.001)
-        seconds -= self._clock() - before
-        if not turn:
-            raise RateLimitError(f"GET {path} not sent: the client's rate budget has no turn "
-                                 "for it before the deadline", provider=self.provider)
-        if seconds <= 0.001:
-            raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
+        else:
+            before = self._clock()
+            turn = self._budget.wait_turn(self._clock, self._sleep, seconds - 0.001)
+            seconds -= self._clock() - before
+            if not turn:
+                raise RateLimitError(f"GET {path} not sent: the client's rate budget has no "
+                                     "turn for it before the deadline", provider=self.provider)
+            if seconds <= 0.001:
+                raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
+        if abandoned():
+            raise TransportError(f"{self.provider}: GET {path} not sent: the wait_all it was "
+                                 "for has ended")
         return seconds
 
     def _read(self, reply: Reply, waits: Tuple[Optional[float], Optional[float]]

@@ -38,6 +38,7 @@ from typing import (
 import attrs
 
 from ._config import check_callable, check_count, check_kind, check_wait_timeout, read_clock
+from ._locks import abandon_with
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
 from .backoff import Backoff, check_backoff
 from .errors import (
@@ -426,10 +427,12 @@ class _Inline:
 
 class _Threads:
     """Runs polls on up to ``limit`` daemon threads, started as the polls in flight need
-    them; results come back through a queue to the calling thread."""
+    them; results come back through a queue to the calling thread. Once closed, a poll not
+    started is dropped, and one waiting for its client's turn is not sent."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
+        self._ended = threading.Event()
         self._tasks: queue.SimpleQueue[Optional[Tuple[int, Callable[[], Any]]]] = (
             queue.SimpleQueue())
         self._done: queue.SimpleQueue[Tuple[int, Any, Optional[BaseException]]] = (
@@ -446,10 +449,13 @@ class _Threads:
         self._tasks.put((index, poll))
 
     def _work(self) -> None:
+        abandon_with(self._ended)
         while True:
             task = self._tasks.get()
             if task is None:
                 return
+            if self._ended.is_set():
+                continue
             index, poll = task
             try:
                 self._done.put((index, poll(), None))
@@ -467,6 +473,7 @@ class _Threads:
         return item
 
     def close(self) -> None:
+        self._ended.set()
         for _ in self._threads:
             self._tasks.put(None)
 

@@ -240,3 +240,33 @@ def test_a_budget_on_the_clients_own_clock_is_waited_on_that_clock(max_in_flight
         outcomes = gs.wait_all(jobs, timeout=20, max_in_flight=max_in_flight)
     assert all(isinstance(o, gs.JobStatus) and o.state is State.SUCCEEDED for o in outcomes)
     assert sum(clock.sleeps) >= 2 * (6 - 1) - 0.01  # one turn every 2 s, on the virtual clock
+
+
+@pytest.mark.parametrize("error", [KeyError, KeyboardInterrupt])
+def test_a_poll_waiting_for_its_turn_is_not_sent_once_wait_all_has_raised(fake, error):
+    # Rivya behind max_rate=1: the first poll goes at once, the second waits for its turn in a
+    # thread, on the client's sleep (held here until the call has ended). on_update raising
+    # at the first reply (a caller's bug, or Ctrl-C arriving there) ends the call: the
+    # waiting poll must not go out after it.
+    released = threading.Event()
+
+    def held_sleep(seconds):
+        released.wait(10)
+
+    now = gs.Backoff(first_delay=0, initial=0.5, jitter=0)
+    client = fake.client("rivya", max_rate=1, backoff=now, sleep=held_sleep)
+    jobs = [client.job(fake.add_job("rivya", ["succeeded"])) for _ in range(3)]
+
+    def broken(status):
+        raise error("the caller's")
+
+    with pytest.raises(error, match="the caller's"):
+        gs.wait_all(jobs, timeout=30, max_in_flight=4, on_update=broken)
+    sent = len(fake.requests)
+    released.set()
+    for thread in threading.enumerate():
+        if thread.name == "genstatus-wait_all":
+            thread.join(5)
+            assert not thread.is_alive()
+    assert sent == 1
+    assert len(fake.requests) == sent
