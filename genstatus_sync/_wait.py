@@ -224,10 +224,16 @@ class WaitState:
         """Seconds from ``now`` until the next poll: ``next_delay``, clipped to the deadline."""
         return max(0.0, min(self.next_delay(now, backoff, history), self.time_left(now)))
 
-    def timed_out(self, now: float, what: str = "") -> WaitTimeout:
+    def timed_out(self, now: float, what: str = "", read: Optional[float] = None) -> WaitTimeout:
+        """The WaitTimeout of this wait at ``now``; ``read``, what the wait's clock said then
+        (a sleep is trusted to reach its time, so ``now`` may be later: the message says so
+        when the clock moved, but less, as it does when a sleep returns early)."""
+        early = read is not None and self.started < read < now - 1e-3
         return WaitTimeout(
             f"{what}not done after {now - self.started:.1f}s and {self.polls} "
             f"poll{'' if self.polls == 1 else 's'}"
+            + (f" (its sleeps returned early: {read - self.started:.1f}s passed on its clock)"
+               if early else "")
             # a wait that ends on errors says which (a mistyped port is no slow job)
             + ("" if self.last_error is None else f"; the last poll failed: {self.last_error}"),
             last=self.last, last_error=self.last_error, elapsed=now - self.started,
@@ -313,14 +319,10 @@ def run_wait(
     report = _Reporter(on_update)
     plan = None if history is None else history._frozen()  # what it held when the wait began
     delay = state.wait_for(state.started, backoff, plan)
-    # A clock that did not move across a sleep (time.process_time) is not the wait's time:
-    # the sleep is taken to have reached the time it slept to, so that the deadline comes.
-    # (A clock that moves is believed: a sleep that returns early makes the wait poll sooner.)
-    reading, slept_to = state.started, state.started + delay
-
-    def trusted(raw: float) -> float:
-        return max(raw, slept_to) if raw <= reading < slept_to else raw
-
+    # A sleep is taken to have reached the time it slept to, whatever the clock says (one
+    # that did not move, as a virtual clock's with a no-op sleep, or moved less, as a sleep
+    # that returns early): the schedule moves on and the deadline comes, as in wait_all.
+    slept_to = state.started + delay
     if delay > 0:
         sleep(delay)
     while True:
@@ -332,7 +334,7 @@ def run_wait(
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            now = trusted(clock())
+            now = max(clock(), slept_to)
             before = state
             state = state.polled(result, now, None if state.kind is not None or kind_of is None
                                  else kind_of(result))
@@ -340,12 +342,12 @@ def run_wait(
             if is_done(result):
                 learn(history, state, before, result, now)
                 return result
-        raw = clock()
-        now = trusted(raw)
+        read = clock()
+        now = max(read, slept_to)
         if state.deadline is not None and now >= state.deadline:
-            raise state.timed_out(now, what)
+            raise state.timed_out(now, what, read)
         delay = state.wait_for(now, backoff, plan)
-        reading, slept_to = raw, now + delay
+        slept_to = now + delay
         sleep(delay)
 
 
@@ -557,8 +559,9 @@ def iter_wait_all(
                 del waiter[owners[i]]
                 held.pop(owners[i], None)
             answered += 1
+            read = clock()
             outcome = _settle(i, result, error, states, handles, histories, plans, reporters,
-                              max(clock(), slept_to), deadline, final, due)
+                              (max(read, slept_to), read), deadline, final, due)
             if outcome is not None:
                 yield i, outcome
             got = runner.get(0) if in_flight else None
@@ -572,8 +575,9 @@ def iter_wait_all(
                 if in_flight:  # the replies already in are heard first
                     yield from hear(runner.get(0))
                 left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
+                read = clock()
                 for i in left + sorted(in_flight):
-                    yield i, states[i].timed_out(now, _what(handles[i]))
+                    yield i, states[i].timed_out(now, _what(handles[i]), read)
                 return
             while due and due[0][0] <= now:
                 item = heapq.heappop(due)
@@ -673,11 +677,12 @@ def _kind_of(job: Pollable, status: Optional[JobStatus]) -> Optional[str]:
 
 def _settle(i: int, result: Any, error: Optional[BaseException], states: List[WaitState],
             handles: List[Pollable], histories: List[Optional[DurationHistory]],
-            plans: List[Optional[DurationHistory]], reporters: List[_Reporter], now: float,
-            deadline: Optional[float], final: Set[int],
+            plans: List[Optional[DurationHistory]], reporters: List[_Reporter],
+            times: Tuple[float, float], deadline: Optional[float], final: Set[int],
             due: List[Tuple[float, int]]) -> Optional[Outcome]:
-    """Record job ``i``'s poll; return its outcome if it ended, else schedule its next poll."""
-    state = states[i]
+    """Record job ``i``'s poll; return its outcome if it ended, else schedule its next poll.
+    ``times``: the call's time now (a sleep trusted to reach its time) and its clock's."""
+    state, (now, read) = states[i], times
     if error is not None:
         if not isinstance(error, GenStatusError) or not is_transient(error):
             if not isinstance(error, Exception):
@@ -697,7 +702,7 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             learn(histories[i], state, before, result, now)
             return result  # type: ignore[no-any-return]
     if i in final or (deadline is not None and now >= deadline):
-        return state.timed_out(now, _what(handles[i]))
+        return state.timed_out(now, _what(handles[i]), read)
     when = now + state.wait_for(now, handles[i].backoff, plans[i])
     heapq.heappush(due, (when, i))
     return None

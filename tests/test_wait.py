@@ -712,16 +712,33 @@ def test_a_backoff_of_extreme_but_accepted_values_yields_its_delays(backoff, n, 
     assert [next(delays) for _ in range(3)][0] == 0.0
 
 
-def test_a_sleep_that_returns_early_on_a_moving_clock_ends_no_wait_early():
-    # the clock is believed when it moves: a sleep that returned at once slept nothing
+@pytest.mark.parametrize("waiter", ["wait", "wait_all"])
+def test_a_sleep_that_returns_early_makes_no_more_polls_than_the_schedule(waiter):
+    # A sleep that returns at once (stop_event.wait once the event is set) on a clock that
+    # moves 1 ms a reading: the wait is taken to have slept (gs.wait polled without pause,
+    # 372 requests in 0.5 s, until its clock reached the deadline); it makes the polls of the
+    # schedule and ends at its deadline, saying the sleeps returned early.
+    backoff = gs.Backoff(initial=0.5, max_interval=5, jitter=0)
+
+    def polls_of(sleep, clock):
+        client = FakeClient({"j": [State.RUNNING]}, backoff)
+        if waiter == "wait":
+            with pytest.raises(gs.WaitTimeout) as info:
+                gs.wait(lambda: client.poll_job("j"), is_done=lambda s: s.done, timeout=60.0,
+                        sleep=sleep, clock=clock, backoff=backoff)
+            error = info.value
+        else:
+            [error] = gs.wait_all([(client, "j")], timeout=60.0, sleep=sleep, clock=clock)
+            assert isinstance(error, gs.WaitTimeout)
+        return client.calls["j"], error
+
+    virtual = Clock()
+    expected, on_time = polls_of(virtual.sleep, virtual)
     ticks = iter(range(10**6))
-    polls = []
-    with pytest.raises(gs.WaitTimeout) as info:
-        gs.wait(lambda: polls.append(1), is_done=lambda r: False, timeout=1.0,
-                sleep=lambda seconds: None, clock=lambda: next(ticks) * 0.001,
-                backoff=gs.Backoff(initial=0.5, max_interval=5, jitter=0))
-    assert 1.0 <= info.value.elapsed < 1.1
-    assert len(polls) > 10
+    polls, early = polls_of(lambda seconds: None, lambda: next(ticks) * 0.001)
+    assert 10 <= polls <= expected
+    assert "returned early" in str(early) and "returned early" not in str(on_time)
+    assert early.elapsed >= 60.0
 
 
 # -- found in a review of clients' lifetime and sharing ----------------------------------------
