@@ -109,7 +109,8 @@ class _Job:
     def poll(self, now: float) -> JobView:
         """What a status poll at ``now`` shows; the job moves on (by poll, or by time)."""
         if self.every is not None:
-            if self.first_poll is None:
+            # (a poll held by a slow reply may come with a time before the first one answered)
+            if self.first_poll is None or now < self.first_poll:
                 self.first_poll = now
             index = int((now - self.first_poll) / self.every)
         else:

@@ -310,6 +310,37 @@ def test_clipia_result_of_a_timed_job_follows_what_the_status_last_showed():
         assert _clipia(fake, job, result=True) == (200, "FAILED")
 
 
+def test_a_timed_job_polled_late_by_a_slow_reply_never_shows_a_state_from_its_end():
+    # A poll held by a slow fault reads the clock when it arrives; a poll that came after it
+    # and answered first started the job's clock. The slow one's "time since the first poll"
+    # was negative, read as an index from the end of the states: it showed "succeeded" (or
+    # its thread failed with an IndexError and the connection dropped).
+    clock = Clock(100.0)
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        job = fake.add_job("rivya", ["queued", "running", "succeeded"], every=1.0)
+        fake.fault("rivya", "slow", seconds=0.5)
+        slow = []
+        thread = threading.Thread(target=lambda: slow.append(_rivya_state(fake, job)))
+        thread.start()
+        _until_recorded(fake, 1)
+        clock.now += 1.0
+        assert _rivya_state(fake, job) is State.QUEUED  # the first poll to answer
+        thread.join(5)
+        assert slow == [State.QUEUED]
+
+
+def _rivya_state(fake, job):
+    with fake.client("rivya") as client:
+        return client.poll(job).state
+
+
+def _until_recorded(fake, n):
+    deadline = time.monotonic() + 5
+    while len(fake.requests) < n:
+        assert time.monotonic() < deadline, "the request was not recorded"
+        time.sleep(0.01)
+
+
 # -- SellerPic's Content-Type ---------------------------------------------------------------
 
 @pytest.mark.parametrize(("content_type", "status"), [
