@@ -43,15 +43,18 @@ if TYPE_CHECKING:
 
     from ._http import BaseClient
 
-__all__ = ["DEFAULT_VISIBILITY_TIMEOUT", "PollTask", "SQS_VISIBILITY_TIMEOUT", "register"]
+__all__ = ["DEFAULT_VISIBILITY_TIMEOUT", "PollTask", "RABBITMQ_CONSUMER_TIMEOUT",
+           "SQS_VISIBILITY_TIMEOUT", "register"]
 
 logger = logging.getLogger("genstatus_sync")
 
-# kombu's visibility timeout for Redis (SQS: 1800 s) when broker_transport_options sets none. With
-# RabbitMQ, whose consumer_timeout (30 min by default) ends a channel that holds a message
-# unacked for longer, half of it is also the right cap.
+# kombu's visibility timeout for Redis (SQS: 1800 s) when broker_transport_options sets none.
+# RabbitMQ has none, but its consumer_timeout (30 min by default) ends a channel that holds a
+# message unacknowledged for longer (a countdown is held so): read as one.
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 SQS_VISIBILITY_TIMEOUT = 1800.0  # kombu's for SQS
+RABBITMQ_CONSUMER_TIMEOUT = 1800.0  # RabbitMQ's default consumer_timeout
+_AMQP = ("amqp", "pyamqp", "librabbitmq")  # the URL schemes of a RabbitMQ broker
 _registered: "weakref.WeakKeyDictionary[Any, Set[str]]" = weakref.WeakKeyDictionary()  # per app
 _REQUEUE_PAUSE = 1.0  # seconds a run that could not publish waits before going back
 
@@ -83,7 +86,8 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     makes the clients, once per process (default: each provider's client with its key and base
     URL from the environment). Countdowns stay at most half of ``visibility_timeout`` (default:
     ``app.conf.broker_transport_options["visibility_timeout"]``, else kombu's: 3600 s, for an
-    ``sqs://`` broker 1800 s) and at most
+    ``sqs://`` broker 1800 s; for RabbitMQ, ``amqp://``, its default ``consumer_timeout``,
+    1800 s) and at most
     ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
     option, a ``name`` already registered on ``app``, or an app configured to lose waits (no
     JSON accepted, successful runs deduplicated)."""
@@ -147,8 +151,9 @@ class PollTask:
         timeout = self._visibility_timeout
         if timeout is None:
             options = self.app.conf.broker_transport_options or {}
-            broker = str(self.app.conf.broker_url or "").lower()
-            default = (SQS_VISIBILITY_TIMEOUT if broker.startswith("sqs")
+            scheme = str(self.app.conf.broker_url or "").lower().partition(":")[0]
+            default = (SQS_VISIBILITY_TIMEOUT if scheme == "sqs"
+                       else RABBITMQ_CONSUMER_TIMEOUT if scheme in _AMQP
                        else DEFAULT_VISIBILITY_TIMEOUT)
             timeout = _check_seconds("broker_transport_options['visibility_timeout']",
                                      options.get("visibility_timeout", default))

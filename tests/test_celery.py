@@ -42,7 +42,12 @@ def test_the_integration_imports_celery_for_type_checkers_only():
 celery = pytest.importorskip("celery",
                              reason="Celery is not installed (pip install -e '.[celery]')")
 
-from genstatus_sync.celery import DEFAULT_VISIBILITY_TIMEOUT, register  # noqa: E402
+from genstatus_sync.celery import (  # noqa: E402
+    DEFAULT_VISIBILITY_TIMEOUT,
+    RABBITMQ_CONSUMER_TIMEOUT,
+    SQS_VISIBILITY_TIMEOUT,
+    register,
+)
 
 
 def _app(**conf):
@@ -84,6 +89,20 @@ def test_countdowns_stay_below_half_the_visibility_timeout_or_max_countdown():
     poll = register(late, on_done="d")
     late.conf.broker_transport_options = {"visibility_timeout": 60}  # configured after
     assert poll.max_countdown == 30
+
+
+@pytest.mark.parametrize(("broker", "timeout"), [
+    ("redis://127.0.0.1:6379/0", DEFAULT_VISIBILITY_TIMEOUT),
+    ("sqs://", SQS_VISIBILITY_TIMEOUT), ("amqp://guest@127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
+    ("pyamqp://127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
+    ("AMQP://127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
+])
+def test_countdowns_stay_below_half_of_what_the_broker_holds_a_message_unacknowledged(
+        broker, timeout):
+    # RabbitMQ has no visibility timeout, but closes a channel that holds a message
+    # unacknowledged past its consumer_timeout (30 min): a countdown is held so
+    app = celery.Celery("unit", broker=broker, set_as_current=False)
+    assert register(app, on_done="d").max_countdown == timeout / 2
 
 
 @pytest.mark.parametrize("options", [

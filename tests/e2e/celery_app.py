@@ -1,6 +1,7 @@
 """The Celery app of tests/e2e/test_celery.py: imported by the test and by the worker it starts.
 
-Configured from the environment: GS_TEST_REDIS_URL (broker), GS_TEST_FAKE_URL and
+Configured from the environment: GS_TEST_BROKER_URL (the broker: a Redis or a RabbitMQ),
+GS_TEST_REDIS_URL (where the user's tasks record what they get), GS_TEST_FAKE_URL and
 GS_TEST_FAKE_KEY (the FakeProviders the clients talk to). The user's tasks record what they
 get in Redis: every call, its key, and whether the key was new (the dedupe a user would do).
 """
@@ -19,7 +20,7 @@ from genstatus_sync.celery import register
 QUICK = gs.Backoff(first_delay=0.8, initial=1.0, multiplier=1.5, max_interval=3.0, jitter=0.1)
 MAX_COUNTDOWN = 2.0  # below QUICK's longer delays: some runs come early and make no request
 
-app = Celery("gs_test", broker=os.environ.get("GS_TEST_REDIS_URL", "redis://127.0.0.1:1/0"))
+app = Celery("gs_test", broker=os.environ.get("GS_TEST_BROKER_URL", "redis://127.0.0.1:1/0"))
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -27,7 +28,7 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     task_ignore_result=True,
-    broker_transport_options={"visibility_timeout": 60},
+    broker_transport_options={"visibility_timeout": 60},  # (Redis; RabbitMQ has none)
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     # a hard limit below the clients' own (2 s + 5 s): a run held by a slow reply is killed;
@@ -60,7 +61,7 @@ def store():
     return _redis[pid]
 
 
-@app.task(name="gs_test.done", acks_late=True, reject_on_worker_lost=True)
+@app.task(name="gs_test.done", shared=False, acks_late=True, reject_on_worker_lost=True)
 def done(status, key):
     job = f"{status['provider']}:{status['job_id']}"
     r = store()
@@ -72,7 +73,7 @@ def done(status, key):
         r.incr("duplicates")
 
 
-@app.task(name="gs_test.error", acks_late=True, reject_on_worker_lost=True)
+@app.task(name="gs_test.error", shared=False, acks_late=True, reject_on_worker_lost=True)
 def error(report, key):
     store().hset("errors", f"{report['provider']}:{report['job_id']}",
                  json.dumps({"report": report, "key": key}))

@@ -1,4 +1,6 @@
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -50,3 +52,48 @@ def redis_port():
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(tmp_path_factory):
+    """The URL of a RabbitMQ (Debian's rabbitmq-server) started for the test session on free
+    ports, its files in a temporary folder; tests that need it skip where it is missing."""
+    # Debian's /usr/sbin/rabbitmq-server runs the server as the rabbitmq user, with its files;
+    # the script behind it runs it as this user, with the files here
+    server_path = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+    if not os.access(server_path, os.X_OK):
+        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    kombu = pytest.importorskip("kombu", reason="kombu is not installed "
+                                                "(pip install -e '.[celery]')")
+    base = tmp_path_factory.mktemp("rabbitmq")
+    port = free_port()
+    env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": f"gs-test-{os.getpid()}@localhost",
+           "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(port),
+           "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(base / "db"),
+           "RABBITMQ_LOG_BASE": str(base / "log"),
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
+    (base / "enabled_plugins").write_text("[].\n")
+    server = subprocess.Popen([server_path], env=env, stdin=subprocess.DEVNULL,
+                              stdout=(base / "server.log").open("wb"),
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"amqp://guest:guest@127.0.0.1:{port}//"
+    try:
+        def answers():
+            assert server.poll() is None, ("rabbitmq-server exited:\n"
+                                           + (base / "server.log").read_text(errors="replace"))
+            try:
+                with kombu.Connection(url, connect_timeout=1) as connection:
+                    connection.connect()
+                return True
+            except OSError:
+                return False
+
+        until(answers, 60, "rabbitmq-server accepts a connection")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
