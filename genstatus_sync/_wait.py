@@ -228,12 +228,11 @@ class WaitState:
         """The WaitTimeout of this wait at ``now``; ``read``, what the wait's clock said then
         (a sleep is trusted to reach its time, so ``now`` may be later: the message says so
         when the clock moved, but less, as it does when a sleep returns early)."""
-        early = read is not None and self.started < read < now - 1e-3
+        early = ("" if read is None or not self.started < read < now - 1e-3 else
+                 f" (its sleeps returned early: {read - self.started:.1f}s passed on its clock)")
         return WaitTimeout(
             f"{what}not done after {now - self.started:.1f}s and {self.polls} "
-            f"poll{'' if self.polls == 1 else 's'}"
-            + (f" (its sleeps returned early: {read - self.started:.1f}s passed on its clock)"
-               if early else "")
+            f"poll{'' if self.polls == 1 else 's'}{early}"
             # a wait that ends on errors says which (a mistyped port is no slow job)
             + ("" if self.last_error is None else f"; the last poll failed: {self.last_error}"),
             last=self.last, last_error=self.last_error, elapsed=now - self.started,
