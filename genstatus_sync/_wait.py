@@ -226,10 +226,12 @@ class WaitState:
 
     def timed_out(self, now: float, what: str = "", read: Optional[float] = None) -> WaitTimeout:
         """The WaitTimeout of this wait at ``now``; ``read``, what the wait's clock said then
-        (a sleep is trusted to reach its time, so ``now`` may be later: the message says so
-        when the clock moved, but less, as it does when a sleep returns early)."""
-        early = ("" if read is None or not self.started < read < now - 1e-3 else
-                 f" (its sleeps returned early: {read - self.started:.1f}s passed on its clock)")
+        (``now`` is later by the sleeps that returned at once: the message says so when the
+        clock moved, but far less)."""
+        early = ("" if read is None or not self.started < read
+                 or now - read <= max(1e-3, 0.05 * (now - self.started)) else
+                 f" (its sleeps returned at once: {read - self.started:.1f}s passed on its "
+                 "clock)")
         return WaitTimeout(
             f"{what}not done after {now - self.started:.1f}s and {self.polls} "
             f"poll{'' if self.polls == 1 else 's'}{early}"
@@ -260,6 +262,19 @@ def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
 
 
 _CLOCK_EXPECTED = "clock() must return seconds (a finite number, as time.monotonic)"
+
+
+_AT_ONCE = 0.01  # seconds: a sleep after which the clock moved less returned at once
+
+
+def _unseen(asked: float, before: float, after: float) -> float:
+    """The seconds a sleep of ``asked`` is taken to have slept that the clock (read
+    ``before`` and ``after`` it) does not show: the rest of what it asked for when it returned
+    at once (a no-op sleep on a virtual clock that stands still, or on a real one; an event
+    already set), so that the wait's schedule moves on and its deadline comes; none when the
+    clock moved (a sleep woken early, as by a nudge, is believed: the wait polls sooner)."""
+    moved = after - before
+    return max(0.0, asked - moved) if moved < _AT_ONCE else 0.0
 
 
 def request_window(state: WaitState, now: float) -> Optional[float]:
@@ -318,22 +333,20 @@ def run_wait(
     report = _Reporter(on_update)
     plan = None if history is None else history._frozen()  # what it held when the wait began
     delay = state.wait_for(state.started, backoff, plan)
-    # A sleep is taken to have reached the time it slept to, whatever the clock says (one
-    # that did not move, as a virtual clock's with a no-op sleep, or moved less, as a sleep
-    # that returns early): the schedule moves on and the deadline comes, as in wait_all.
-    slept_to = state.started + delay
-    if delay > 0:
-        sleep(delay)
+    skipped, read = 0.0, state.started  # the sleeps' time the clock does not show (_unseen)
     while True:
+        if delay > 0:
+            sleep(delay)
+            skipped += _unseen(delay, read, clock())
         try:
-            result = poll(request_window(state, clock()))
+            result = poll(request_window(state, clock() + skipped))
         except GenStatusError as exc:
             if not is_transient(exc):
                 raise
             logger.debug("transient error while waiting: %s", type(exc).__name__)
             state = state.failed(exc)
         else:
-            now = max(clock(), slept_to)
+            now = clock() + skipped
             before = state
             state = state.polled(result, now, None if state.kind is not None or kind_of is None
                                  else kind_of(result))
@@ -342,12 +355,10 @@ def run_wait(
                 learn(history, state, before, result, now)
                 return result
         read = clock()
-        now = max(read, slept_to)
+        now = read + skipped
         if state.deadline is not None and now >= state.deadline:
             raise state.timed_out(now, what, read)
         delay = state.wait_for(now, backoff, plan)
-        slept_to = now + delay
-        sleep(delay)
 
 
 def wait(
@@ -528,7 +539,7 @@ def iter_wait_all(
     flying: Dict[Hashable, int] = {}
     final: Set[int] = set()  # jobs whose poll in flight started at or after the deadline
     end = None if deadline is None else deadline + _GIVE_UP_GRACE
-    slept_to = -math.inf  # a sleep is trusted to have reached the time it slept to
+    skipped = 0.0  # the sleeps' time the clock does not show (see _unseen)
     answered, grown_at = 0, start  # replies since the limit last grew, and when it did
 
     def early() -> float:
@@ -560,14 +571,14 @@ def iter_wait_all(
             answered += 1
             read = clock()
             outcome = _settle(i, result, error, states, handles, histories, plans, reporters,
-                              (max(read, slept_to), read), deadline, final, due)
+                              (read + skipped, read), deadline, final, due)
             if outcome is not None:
                 yield i, outcome
             got = runner.get(0) if in_flight else None
 
     try:
         while due or in_flight or ready:
-            now = max(clock(), slept_to)
+            now = clock() + skipped
             soon_by = 0.0 if end is None else early()
             give_up = None if end is None else end - soon_by
             if give_up is not None and now >= give_up:
@@ -620,8 +631,9 @@ def iter_wait_all(
                     del ready[o]
             if not in_flight:
                 if soon is not None:
-                    sleep(max(0.0, soon - now))
-                    slept_to = soon
+                    asked, before = max(0.0, soon - now), clock()
+                    sleep(asked)
+                    skipped += _unseen(asked, before, clock())
                 continue
             wake = None  # at the limit: until a result comes, or a due poll is late enough
             waiting = [ready[o][0][0] for o in ready if held.get(o, -math.inf) <= now]

@@ -713,11 +713,14 @@ def test_a_backoff_of_extreme_but_accepted_values_yields_its_delays(backoff, n, 
 
 
 @pytest.mark.parametrize("waiter", ["wait", "wait_all"])
-def test_a_sleep_that_returns_early_makes_no_more_polls_than_the_schedule(waiter):
+def test_a_sleep_that_returns_at_once_makes_no_more_polls_than_the_schedule(waiter):
     # A sleep that returns at once (stop_event.wait once the event is set) on a clock that
     # moves 1 ms a reading: the wait is taken to have slept (gs.wait polled without pause,
-    # 372 requests in 0.5 s, until its clock reached the deadline); it makes the polls of the
-    # schedule and ends at its deadline, saying the sleeps returned early.
+    # 20,000 requests where the schedule makes 17, until its clock reached the deadline); it
+    # makes the polls of the schedule and ends at its deadline, saying the sleeps returned at
+    # once. A sleep woken early after some time (a nudge every 0.2 s) is believed, and the
+    # deadline kept on the clock: gs.wait polls at each nudge, wait_all (whose polls fall due
+    # at set times) sleeps again until the next one is due.
     backoff = gs.Backoff(initial=0.5, max_interval=5, jitter=0)
 
     def polls_of(sleep, clock):
@@ -735,10 +738,21 @@ def test_a_sleep_that_returns_early_makes_no_more_polls_than_the_schedule(waiter
     virtual = Clock()
     expected, on_time = polls_of(virtual.sleep, virtual)
     ticks = iter(range(10**6))
-    polls, early = polls_of(lambda seconds: None, lambda: next(ticks) * 0.001)
+    polls, at_once = polls_of(lambda seconds: None, lambda: next(ticks) * 0.001)
     assert 10 <= polls <= expected
-    assert "returned early" in str(early) and "returned early" not in str(on_time)
-    assert early.elapsed >= 60.0
+    assert "returned at once" in str(at_once) and "returned at once" not in str(on_time)
+    assert at_once.elapsed >= 60.0
+    nudged = Clock()
+
+    def woken(seconds):
+        nudged.now += min(seconds, 0.2)
+
+    polls, late = polls_of(woken, nudged)
+    if waiter == "wait":
+        assert polls >= 0.9 * 60 / 0.2
+    else:
+        assert polls == expected
+    assert 60.0 <= late.elapsed < 60.5 and "returned" not in str(late)
 
 
 # -- found in a review of clients' lifetime and sharing ----------------------------------------
