@@ -30,7 +30,7 @@ import math
 from collections import deque
 from typing import Callable, Deque, Optional, Tuple
 
-from ._locks import ForkSafeLock
+from ._locks import ForkSafeLock, abandoned, pause
 
 __all__ = ["RateBudget"]
 
@@ -135,8 +135,10 @@ class RateBudget:
             else:
                 delay, seen = self._reserve(now, max_wait), self._decreases
         while delay is not None and delay > 0:
+            if abandoned():  # its call has ended: the turn is used up, the request not sent
+                return True
             turn = now + delay
-            sleep(delay)
+            pause(sleep, delay)
             with self._lock:
                 if seen == self._decreases:
                     return True

@@ -302,20 +302,20 @@ class BaseClient(Generic[ModelT, IdT]):
         """Wait for the rate budget's turn; the seconds then left of ``seconds``. A request
         of a wait_all that ended meanwhile (its thread's poll waited for the turn) is not
         sent."""
-        if seconds is None:
-            self._budget.wait_turn(self._clock, self._sleep)
-        else:
-            before = self._clock()
-            turn = self._budget.wait_turn(self._clock, self._sleep, seconds - 0.001)
-            seconds -= self._clock() - before
-            if not turn:
-                raise RateLimitError(f"GET {path} not sent: the client's rate budget has no "
-                                     "turn for it before the deadline", provider=self.provider)
-            if seconds <= 0.001:
-                raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
+        before = self._clock()
+        turn = self._budget.wait_turn(self._clock, self._sleep,
+                                      None if seconds is None else seconds - 0.001)
         if abandoned():
             raise TransportError(f"{self.provider}: GET {path} not sent: the wait_all it was "
                                  "for has ended")
+        if seconds is None:
+            return None
+        seconds -= self._clock() - before
+        if not turn:
+            raise RateLimitError(f"GET {path} not sent: the client's rate budget has no turn "
+                                 "for it before the deadline", provider=self.provider)
+        if seconds <= 0.001:
+            raise TransportError(f"{self.provider}: GET {path} not sent: no time left")
         return seconds
 
     def _read(self, reply: Reply, waits: Tuple[Optional[float], Optional[float]]

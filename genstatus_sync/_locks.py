@@ -9,16 +9,17 @@ one of them with a new, free lock. The hook is installed with the first lock, no
 
 ``wait_all`` hands polls to threads of its own; once the call has ended (raised, or been
 left), a poll of its that a thread has not sent yet (one waiting for its client's turn) is
-dropped: the thread is tied to the call with ``abandon_with``, and the client asks
-``abandoned()`` before it sends.
+dropped: the thread is tied to the call with ``abandon_with``, a rate budget's wait for a turn
+ends early (``pause``), and the client asks ``abandoned()`` before it sends.
 """
 
 import os
 import threading
+import time
 import weakref
 from typing import Any, Callable, Set, Tuple
 
-__all__ = ["ForkSafeLock", "abandon_with", "abandoned", "at_fork"]
+__all__ = ["ForkSafeLock", "abandon_with", "abandoned", "at_fork", "pause"]
 
 _made: "weakref.WeakSet[ForkSafeLock]" = weakref.WeakSet()
 _hooks: Set[Tuple[str, Callable[[], None]]] = set()
@@ -67,3 +68,13 @@ def abandoned() -> bool:
     not sent yet are then not sent. False in every thread not tied to a call."""
     ended = getattr(_thread, "ended", None)
     return ended is not None and ended.is_set()
+
+
+def pause(sleep: Callable[[float], None], seconds: float) -> None:
+    """``sleep(seconds)``; in a thread tied to a call, ended as soon as the call ends (when
+    ``sleep`` is ``time.sleep``: a sleep of the caller's own is the caller's to end)."""
+    ended = getattr(_thread, "ended", None)
+    if ended is not None and sleep is time.sleep:
+        ended.wait(seconds)
+    else:
+        sleep(seconds)

@@ -424,7 +424,7 @@ class _Inline:
     def __init__(self) -> None:
         self._done: Deque[Tuple[int, Any, Optional[BaseException]]] = deque()
 
-    def submit(self, index: int, poll: Callable[[], Any]) -> None:
+    def submit(self, index: int, poll: Callable[[], Any], turn: bool = False) -> None:
         try:
             self._done.append((index, poll(), None))
         except Exception as exc:  # noqa: BLE001 - this job's end; the others go on
@@ -439,26 +439,28 @@ class _Inline:
 
 class _Threads:
     """Runs polls on up to ``limit`` daemon threads, started as the polls in flight need
-    them; results come back through a queue to the calling thread. Once closed, a poll not
-    started is dropped, and one waiting for its client's turn is not sent."""
+    them; results come back through a queue to the calling thread. Once closed, nothing more
+    is sent: a poll not started is dropped, unless it holds a turn of its client's rate budget
+    (``turn``: it is run, to use the turn up, and its client sends nothing, see ``_locks``),
+    and one waiting for its turn stops waiting."""
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._ended = threading.Event()
-        self._tasks: queue.SimpleQueue[Optional[Tuple[int, Callable[[], Any]]]] = (
+        self._tasks: queue.SimpleQueue[Optional[Tuple[int, Callable[[], Any], bool]]] = (
             queue.SimpleQueue())
         self._done: queue.SimpleQueue[Tuple[int, Any, Optional[BaseException]]] = (
             queue.SimpleQueue())
         self._threads: List[threading.Thread] = []
         self._busy = 0
 
-    def submit(self, index: int, poll: Callable[[], Any]) -> None:
+    def submit(self, index: int, poll: Callable[[], Any], turn: bool = False) -> None:
         self._busy += 1
         if self._busy > len(self._threads) and len(self._threads) < self._limit:
             thread = threading.Thread(target=self._work, name="genstatus-wait_all", daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._tasks.put((index, poll))
+        self._tasks.put((index, poll, turn))
 
     def _work(self) -> None:
         abandon_with(self._ended)
@@ -466,9 +468,9 @@ class _Threads:
             task = self._tasks.get()
             if task is None:
                 return
-            if self._ended.is_set():
+            index, poll, turn = task
+            if self._ended.is_set() and not turn:
                 continue
-            index, poll = task
             try:
                 self._done.put((index, poll(), None))
             except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
@@ -556,7 +558,7 @@ def iter_wait_all(
         window = request_window(states[i], now)
         if window is not None and soon_by:
             window = max(0.001, window - soon_by)
-        runner.submit(i, _poll_call(handles[i], window))
+        runner.submit(i, _poll_call(handles[i], window), owners[i] in takes)
 
     def hear(got: Optional[_Reply]) -> Iterator[Tuple[int, Outcome]]:
         """Record ``got`` and every other reply already in; yield the outcomes they end."""

@@ -270,3 +270,23 @@ def test_a_poll_waiting_for_its_turn_is_not_sent_once_wait_all_has_raised(fake, 
             assert not thread.is_alive()
     assert sent == 1
     assert len(fake.requests) == sent
+
+
+def test_a_poll_waiting_for_a_far_turn_stops_waiting_when_wait_all_raises(fake):
+    # Rivya behind one request every 30 s, on time.sleep: the second poll waits for its turn
+    # in a thread. The call raises at the first reply: that thread stops waiting then (it
+    # slept out the 30 s, and kept a thread of the caller's process for them).
+    client = fake.client("rivya", max_rate=1 / 30, backoff=gs.Backoff(first_delay=0, jitter=0),
+                         sleep=time.sleep)
+    jobs = [client.job(fake.add_job("rivya", ["succeeded"])) for _ in range(2)]
+
+    def broken(status):
+        raise KeyError("the caller's")
+
+    with pytest.raises(KeyError):
+        gs.wait_all(jobs, timeout=60, max_in_flight=4, on_update=broken)
+    for thread in threading.enumerate():
+        if thread.name == "genstatus-wait_all":
+            thread.join(5)
+            assert not thread.is_alive()
+    assert len(fake.requests) == 1
