@@ -109,14 +109,15 @@ class _Job:
     def poll(self, now: float) -> JobView:
         """What a status poll at ``now`` shows; the job moves on (by poll, or by time)."""
         if self.every is not None:
-            # (a poll held by a slow reply may come with a time before the first one answered)
-            if self.first_poll is None or now < self.first_poll:
+            if self.first_poll is None:
                 self.first_poll = now
             index = int((now - self.first_poll) / self.every)
         else:
             index = self.polls
             self.polls += 1
-        self.shown = min(index, len(self.states) - 1)
+        # A poll held by a slow reply comes with the time it arrived, maybe before the first
+        # poll that answered, or one that showed a later state: a job never moves back.
+        self.shown = max(min(index, len(self.states) - 1), self.shown or 0)
         return self.view(self.shown)
 
     def result(self) -> JobView:

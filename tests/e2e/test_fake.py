@@ -310,7 +310,7 @@ def test_clipia_result_of_a_timed_job_follows_what_the_status_last_showed():
         assert _clipia(fake, job, result=True) == (200, "FAILED")
 
 
-def test_a_timed_job_polled_late_by_a_slow_reply_never_shows_a_state_from_its_end():
+def test_a_timed_job_polled_by_a_slow_reply_shows_no_state_out_of_order():
     # A poll held by a slow fault reads the clock when it arrives; a poll that came after it
     # and answered first started the job's clock. The slow one's "time since the first poll"
     # was negative, read as an index from the end of the states: it showed "succeeded" (or
@@ -327,6 +327,16 @@ def test_a_timed_job_polled_late_by_a_slow_reply_never_shows_a_state_from_its_en
         assert _rivya_state(fake, job) is State.QUEUED  # the first poll to answer
         thread.join(5)
         assert slow == [State.QUEUED]
+        # and one held while later polls showed the job further on shows it no further back
+        fake.fault("rivya", "slow", seconds=0.5)
+        slow.clear()
+        thread = threading.Thread(target=lambda: slow.append(_rivya_state(fake, job)))
+        thread.start()
+        _until_recorded(fake, 3)
+        clock.now += 1.0
+        assert _rivya_state(fake, job) is State.RUNNING
+        thread.join(5)
+        assert slow == [State.RUNNING]  # (by its time of arrival, still queued)
 
 
 def _rivya_state(fake, job):
