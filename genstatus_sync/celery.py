@@ -26,6 +26,7 @@ app it is given.
 
 import inspect
 import logging
+import math
 import os
 import threading
 import time
@@ -54,7 +55,8 @@ logger = logging.getLogger("genstatus_sync")
 DEFAULT_VISIBILITY_TIMEOUT = 3600.0
 SQS_VISIBILITY_TIMEOUT = 1800.0  # kombu's for SQS
 RABBITMQ_CONSUMER_TIMEOUT = 1800.0  # RabbitMQ's default consumer_timeout
-_AMQP = ("amqp", "pyamqp", "librabbitmq")  # the URL schemes of a RabbitMQ broker
+# a broker's kind by its URL's scheme, where kombu cannot load its transport to say
+_KINDS = {"sqs": "sqs", "amqp": "amqp", "amqps": "amqp", "pyamqp": "amqp", "librabbitmq": "amqp"}
 _registered: "weakref.WeakKeyDictionary[Any, Set[str]]" = weakref.WeakKeyDictionary()  # per app
 _REQUEUE_PAUSE = 1.0  # seconds a run that could not publish waits before going back
 
@@ -129,6 +131,7 @@ class PollTask:
         self._on_done, self._on_error = on_done, on_error
         self._clients = _Clients(client_factory)
         self._visibility_timeout, self._max_countdown = visibility_timeout, max_countdown
+        self._broker: Tuple[str, str] = ("", "")  # (the broker's URL, its kind), see _driver
 
         def poll(task: Any, provider: str, token: str, key: str) -> None:
             self._run(task, provider, token, key)
@@ -151,14 +154,41 @@ class PollTask:
         timeout = self._visibility_timeout
         if timeout is None:
             options = self.app.conf.broker_transport_options or {}
-            scheme = str(self.app.conf.broker_url or "").lower().partition(":")[0]
-            default = (SQS_VISIBILITY_TIMEOUT if scheme == "sqs"
-                       else RABBITMQ_CONSUMER_TIMEOUT if scheme in _AMQP
+            driver = self._driver()
+            default = (SQS_VISIBILITY_TIMEOUT if driver == "sqs"
+                       else RABBITMQ_CONSUMER_TIMEOUT if driver == "amqp"
                        else DEFAULT_VISIBILITY_TIMEOUT)
             timeout = _check_seconds("broker_transport_options['visibility_timeout']",
                                      options.get("visibility_timeout", default))
+            if driver == "amqp":  # (RabbitMQ ignores the option: a Redis setting, kept lower)
+                timeout = min(timeout, RABBITMQ_CONSUMER_TIMEOUT)
         cap = timeout / 2
         return cap if self._max_countdown is None else min(cap, self._max_countdown)
+
+    def _driver(self) -> str:
+        """The broker's kind, as kombu names it: "amqp" for RabbitMQ however its URL says so
+        (amqp://, amqps://, pyamqp://, none: Celery's default), "redis", "sqs", ...; read
+        once per broker URL (no connection is made; by the URL's scheme when kombu cannot load
+        the transport), "" when neither tells."""
+        conf = self.app.conf
+        url = repr((conf.broker_write_url, conf.broker_url))
+        if self._broker[0] != url:
+            kind = ""
+            try:
+                connection = self.app.connection_for_write()
+                try:
+                    kind = str(getattr(connection.transport, "driver_type", ""))
+                finally:
+                    connection.release()
+            except Exception:  # a transport kombu cannot load here (SQS without boto3)
+                logger.debug("kombu cannot load the broker's transport", exc_info=True)
+                first = conf.broker_write_url or conf.broker_url or ""
+                if isinstance(first, (list, tuple)):
+                    first = first[0] if first else ""
+                scheme = str(first).split(";")[0].partition(":")[0].strip().lower()
+                kind = _KINDS.get(scheme, "")
+            self._broker = (url, kind)
+        return self._broker[1]
 
     def start(self, provider: str, job_id: Any, *, timeout: Optional[float] = 600.0,
               **provider_args: Any) -> str:
@@ -204,7 +234,11 @@ class PollTask:
         return self._clients.get(check_provider(provider))
 
     def _countdown(self, retry_in: float) -> float:
-        return max(0.0, min(retry_in, self.max_countdown))
+        countdown = max(0.0, min(retry_in, self.max_countdown))
+        # RabbitMQ's quorum queues (native delayed delivery) take whole seconds, at least one
+        # (a fraction is cut off; 0.6 s is a ValueError): a countdown is rounded up, never
+        # to a run that comes early
+        return float(math.ceil(countdown)) if countdown and self._driver() == "amqp" else countdown
 
     def _run(self, task: Any, provider: str, token: str, key: str) -> None:
         eager = bool(getattr(getattr(task, "request", None), "is_eager", False))

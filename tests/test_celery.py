@@ -91,18 +91,37 @@ def test_countdowns_stay_below_half_the_visibility_timeout_or_max_countdown():
     assert poll.max_countdown == 30
 
 
-@pytest.mark.parametrize(("broker", "timeout"), [
-    ("redis://127.0.0.1:6379/0", DEFAULT_VISIBILITY_TIMEOUT),
-    ("sqs://", SQS_VISIBILITY_TIMEOUT), ("amqp://guest@127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
-    ("pyamqp://127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
-    ("AMQP://127.0.0.1//", RABBITMQ_CONSUMER_TIMEOUT),
+@pytest.mark.parametrize(("broker", "options", "timeout"), [
+    ("redis://127.0.0.1:6379/0", {}, DEFAULT_VISIBILITY_TIMEOUT),
+    ("sqs://", {}, SQS_VISIBILITY_TIMEOUT),
+    ("amqp://guest@127.0.0.1//", {}, RABBITMQ_CONSUMER_TIMEOUT),
+    ("pyamqp://127.0.0.1//", {}, RABBITMQ_CONSUMER_TIMEOUT),
+    ("amqps://user@broker.example//", {}, RABBITMQ_CONSUMER_TIMEOUT),  # (TLS: CloudAMQP)
+    (None, {}, RABBITMQ_CONSUMER_TIMEOUT),  # Celery's default broker is a local RabbitMQ
+    (["amqp://a.example//", "amqp://b.example//"], {}, RABBITMQ_CONSUMER_TIMEOUT),  # failover
+    # a visibility_timeout copied from a Redis setup: RabbitMQ ignores it
+    ("amqp://127.0.0.1//", {"visibility_timeout": 43200}, RABBITMQ_CONSUMER_TIMEOUT),
+    ("amqp://127.0.0.1//", {"visibility_timeout": 600}, 600),
 ])
 def test_countdowns_stay_below_half_of_what_the_broker_holds_a_message_unacknowledged(
-        broker, timeout):
+        broker, options, timeout):
     # RabbitMQ has no visibility timeout, but closes a channel that holds a message
     # unacknowledged past its consumer_timeout (30 min): a countdown is held so
     app = celery.Celery("unit", broker=broker, set_as_current=False)
+    app.conf.broker_transport_options = options
     assert register(app, on_done="d").max_countdown == timeout / 2
+
+
+@pytest.mark.parametrize(("broker", "countdowns"), [
+    ("amqp://127.0.0.1//", [0.0, 1.0, 1.0, 3.0, 900.0]),
+    ("memory://", [0.0, 0.3, 1.0, 2.4, 900.0]),
+])
+def test_countdowns_to_rabbitmq_are_whole_seconds_rounded_up(broker, countdowns):
+    # quorum queues (native delayed delivery) take whole seconds, at least one: 0.3 s was a
+    # ValueError when the run was retried, and 2.4 s came 0.4 s early
+    app = celery.Celery("unit", broker=broker, set_as_current=False)
+    poll = register(app, on_done="d", max_countdown=900)
+    assert [poll._countdown(s) for s in (0.0, 0.3, 1.0, 2.4, 5000.0)] == countdowns
 
 
 @pytest.mark.parametrize("options", [
