@@ -155,7 +155,11 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
     before those ones' earliest, or, for some of them, done at a first poll that came later
     than half of those ones' ends), or when they were all done at a first poll that the ones
     before make unlikely to come that late (as many in a row as would happen by chance about
-    once in a thousand)."""
+    once in a thousand), or when the ones before make it that unlikely that all of them were
+    still running when they were last seen running. The second test for a slower kind catches
+    what the first misses when a few of the ones before were seen done only by plain
+    backoff's far-apart polls (their latest possible ends, far out, set that bound): until it
+    is noticed, each job of a slower kind pays for all the close polls of the old schedule."""
     n = len(records)
     shifts = [shift for shift in (2, 3, 4, 5, 6) if n - shift >= MIN_JOBS]
     if not shifts:
@@ -180,6 +184,11 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
         if any(below) and all(was or (not _exact(r) and _ended_by(before, r[1]) <= 0.5)
                               for was, r in zip(below, latest)):
             return n - shift
+        running = 1.0
+        for lo, _ in latest:
+            running *= 1.0 - _ended_by(before, lo)
+        if _product_tail(running, len(latest)) <= 0.001:
+            return n - shift
         if all(not _exact(r) for r in latest):
             chance = 1.0
             for _, hi in latest:
@@ -187,6 +196,13 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
             if chance <= 0.001:
                 return n - shift
     return 0
+
+
+def _product_tail(product: float, k: int) -> float:
+    """The chance that ``k`` independent chances, each uniform in (0, 1), multiply to at most
+    ``product`` (> 0): what a product of ``k`` jobs' chances says, however many they are."""
+    log = -math.log(product)
+    return product * sum(log ** j / math.factorial(j) for j in range(k))
 
 
 def _ended_by(records: Sequence[Tuple[float, float]], seconds: float) -> float:
