@@ -175,6 +175,10 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
             bisect.insort(his, records[n - shift - 1][1])
         tail = 0.05 if shift == 2 else 0.1
         bounds[shift] = (_quantile(los, tail), _quantile(his, 1 - tail))
+    # for each record a shift may test, the share of the oldest ones ended by its start (the
+    # ones before any shift's latest), summed once and grown per shift (see _ended_by)
+    first = n - shifts[-1]
+    base = [_ended_total(records[:first], lo) for lo, _ in records[first:]]
     for shift in shifts:
         before, latest = records[:-shift], records[-shift:]
         earliest, latest_end = bounds[shift]
@@ -185,9 +189,12 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
                               for was, r in zip(below, latest)):
             return n - shift
         running = 1.0
-        for lo, _ in latest:
-            running *= 1.0 - _ended_by(before, lo)
-        if _product_tail(running, len(latest)) <= 0.001:
+        for j in range(n - shift, n):
+            lo = records[j][0]
+            total = _ended_total(records[first:n - shift], lo, base[j - first])
+            running *= 1.0 - (total + 0.5) / (n - shift + 1)
+        # (the tail is never below the product: most records stop at the product)
+        if running <= 0.001 and _product_tail(running, shift) <= 0.001:
             return n - shift
         if all(not _exact(r) for r in latest):
             chance = 1.0
@@ -208,10 +215,16 @@ def _product_tail(product: float, k: int) -> float:
 def _ended_by(records: Sequence[Tuple[float, float]], seconds: float) -> float:
     """The chance that a job like ``records``' ended within ``seconds`` (each record's job
     taken to end anywhere in its interval), never quite 0 or 1."""
-    total = 0.0
+    return (_ended_total(records, seconds) + 0.5) / (len(records) + 1)
+
+
+def _ended_total(records: Sequence[Tuple[float, float]], seconds: float,
+                 total: float = 0.0) -> float:
+    """``total`` plus how many of ``records``' jobs ended within ``seconds`` (a share of one
+    for each whose interval holds it), summed in order."""
     for lo, hi in records:
         total += 1.0 if hi <= seconds else 0.0 if lo >= seconds else (seconds - lo) / (hi - lo)
-    return (total + 0.5) / (len(records) + 1)
+    return total
 
 
 def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
