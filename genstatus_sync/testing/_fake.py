@@ -197,6 +197,7 @@ class FakeProviders:
         self.webhooks: List[WebhookDelivery] = []
         self._deliveries: Optional[Deliveries] = None
         self._server: Optional[_Server] = None
+        self._served_at = ""  # the base URL of the server started last (kept after stop)
         self._thread: Optional[threading.Thread] = None
 
     def reset(self) -> None:
@@ -221,6 +222,7 @@ class FakeProviders:
             family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
             server = _Server((self._host, 0), _handler_for(self, stopping), family, stopping)
             self._server = server
+            self._served_at = self.url
             self._deliveries = Deliveries(self.webhooks, self._push_timed)
             if any(job.hook and job.every for job in self._jobs.values()):
                 self._deliveries.watch_time()
@@ -468,9 +470,7 @@ class FakeProviders:
         """The result URLs a job added without ``urls=`` reports: two files on this server,
         ``{url}/media/{provider}/{job id}/{provider}-{job id}-{1,2}.png`` (the id
         percent-encoded)."""
-        segment = quote(job_id, safe="")
-        return [f"{self.url}{MEDIA}{provider}/{segment}/{provider}-{segment}-{i}.png"
-                for i in (1, 2)]
+        return _media_urls(self.url, provider, job_id)
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -543,7 +543,9 @@ class FakeProviders:
 
     def _shown(self, provider: str, job: _Job, view: JobView) -> JobView:
         if job.own_media:
-            view.urls = self.media_urls(provider, job.job_id)
+            # (the server's base URL as started: a reply in the making when stop() comes
+            # would meet a server that is gone, and its thread end in an error)
+            view.urls = _media_urls(self._served_at, provider, job.job_id)
         if provider == "clipia" and self.api_key.startswith("clipia_test_"):
             # Clipia's sandbox: COMPLETED at once, with its one fixed sample asset, whatever
             # the job (its own URLs would be what no sandbox returns)
@@ -626,6 +628,11 @@ class _Server(ThreadingHTTPServer):
         deadline = time.monotonic() + timeout
         for _, thread in connections:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _media_urls(base: str, provider: str, job_id: str) -> List[str]:
+    segment = quote(job_id, safe="")
+    return [f"{base}{MEDIA}{provider}/{segment}/{provider}-{segment}-{i}.png" for i in (1, 2)]
 
 
 def _showing(view: JobView) -> Tuple[str, Any, Any]:

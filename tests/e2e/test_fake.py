@@ -108,6 +108,41 @@ def test_stop_closes_kept_alive_and_pending_connections_and_ends_their_threads()
     kept_alive.close()
 
 
+def test_a_reply_in_the_making_when_stop_comes_ends_its_thread_without_an_error():
+    # A request read when stop() came: its thread went on to build the reply, and the job's
+    # result URLs asked for the server's URL, gone by then (RuntimeError: FakeProviders is not
+    # started, in the connection's thread). The clock, read as the request arrives, holds the
+    # thread there until stop() has begun.
+    arrived, go_on = threading.Event(), threading.Event()
+    main = threading.get_ident()
+
+    def clock():
+        if threading.get_ident() != main and not arrived.is_set():
+            arrived.set()
+            go_on.wait(5)
+        return time.monotonic()
+
+    fake = FakeProviders(api_key=KEY, clock=clock).start()
+    path, headers = target("rivya", fake.add_job("rivya", ["succeeded"]))
+    waiting = socket.create_connection(address(fake), timeout=5)
+    waiting.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\r\n"
+                    .encode())
+    assert arrived.wait(5)
+    stopper = threading.Thread(target=fake.stop)
+    stopper.start()
+    for _ in range(500):
+        try:
+            assert fake.url
+        except RuntimeError:  # stop() has let the server go
+            break
+        time.sleep(0.01)
+    go_on.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert waiting.recv(100) == b""  # and the reply is never sent
+    waiting.close()
+
+
 def test_stop_twice_then_start_again_serves_on_a_new_port():
     fake = FakeProviders(api_key=KEY)
     fake.stop()  # never started: nothing to do
