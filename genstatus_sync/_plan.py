@@ -178,7 +178,7 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
     # for each record a shift may test, the share of the oldest ones ended by its start (the
     # ones before any shift's latest), summed once and grown per shift (see _ended_by)
     first = n - shifts[-1]
-    base = [_ended_total(records[:first], lo) for lo, _ in records[first:]]
+    base = [_ended_total(records[:first], lo, tie=0.5) for lo, _ in records[first:]]
     for shift in shifts:
         before, latest = records[:-shift], records[-shift:]
         earliest, latest_end = bounds[shift]
@@ -191,7 +191,7 @@ def regime(records: Sequence[Tuple[float, float]]) -> int:
         running = 1.0
         for j in range(n - shift, n):
             lo = records[j][0]
-            total = _ended_total(records[first:n - shift], lo, base[j - first])
+            total = _ended_total(records[first:n - shift], lo, base[j - first], tie=0.5)
             running *= 1.0 - (total + 0.5) / (n - shift + 1)
         # (the tail is never below the product: most records stop at the product)
         if running <= 0.001 and _product_tail(running, shift) <= 0.001:
@@ -219,11 +219,14 @@ def _ended_by(records: Sequence[Tuple[float, float]], seconds: float) -> float:
 
 
 def _ended_total(records: Sequence[Tuple[float, float]], seconds: float,
-                 total: float = 0.0) -> float:
+                 total: float = 0.0, tie: float = 1.0) -> float:
     """``total`` plus how many of ``records``' jobs ended within ``seconds`` (a share of one
-    for each whose interval holds it), summed in order."""
+    for each whose interval holds it; ``tie`` for a job that ended exactly then), summed in
+    order. (Durations given rounded, as 10, 11, 12 s, tie often: for the test of a slower kind,
+    a tie counts half, else the latest few at the longest duration seen read as a change.)"""
     for lo, hi in records:
-        total += 1.0 if hi <= seconds else 0.0 if lo >= seconds else (seconds - lo) / (hi - lo)
+        total += (tie if lo == hi == seconds else 1.0 if hi <= seconds else 0.0
+                  if lo >= seconds else (seconds - lo) / (hi - lo))
     return total
 
 
