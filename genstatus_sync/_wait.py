@@ -224,12 +224,13 @@ class WaitState:
         """Seconds from ``now`` until the next poll: ``next_delay``, clipped to the deadline."""
         return max(0.0, min(self.next_delay(now, backoff, history), self.time_left(now)))
 
-    def timed_out(self, now: float, what: str = "", read: Optional[float] = None) -> WaitTimeout:
-        """The WaitTimeout of this wait at ``now``; ``read``, what the wait's clock said then
-        (``now`` is later by the sleeps that returned at once: the message says so when the
-        clock moved, but far less)."""
-        early = ("" if read is None or not self.started < read
-                 or now - read <= max(1e-3, 0.05 * (now - self.started)) else
+    def timed_out(self, now: float, what: str = "", unseen: float = 0.0) -> WaitTimeout:
+        """The WaitTimeout of this wait at ``now``, of which ``unseen`` seconds are sleeps that
+        returned at once (see _unseen): the message says so when the clock moved, but far
+        less."""
+        read = now - unseen  # what the wait's clock says
+        early = ("" if not self.started < read
+                 or unseen <= max(1e-3, 0.05 * (now - self.started)) else
                  f" (its sleeps returned at once: {read - self.started:.1f}s passed on its "
                  "clock)")
         return WaitTimeout(
@@ -357,7 +358,7 @@ def run_wait(
         read = clock()
         now = read + skipped
         if state.deadline is not None and now >= state.deadline:
-            raise state.timed_out(now, what, read)
+            raise state.timed_out(now, what, skipped)
         delay = state.wait_for(now, backoff, plan)
 
 
@@ -571,9 +572,8 @@ def iter_wait_all(
                 del waiter[owners[i]]
                 held.pop(owners[i], None)
             answered += 1
-            read = clock()
             outcome = _settle(i, result, error, states, handles, histories, plans, reporters,
-                              (read + skipped, read), deadline, final, due)
+                              clock() + skipped, skipped, deadline, final, due)
             if outcome is not None:
                 yield i, outcome
             got = runner.get(0) if in_flight else None
@@ -587,9 +587,8 @@ def iter_wait_all(
                 if in_flight:  # the replies already in are heard first
                     yield from hear(runner.get(0))
                 left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
-                read = clock()
                 for i in left + sorted(in_flight):
-                    yield i, states[i].timed_out(now, _what(handles[i]), read)
+                    yield i, states[i].timed_out(now, _what(handles[i]), skipped)
                 return
             while due and due[0][0] <= now:
                 item = heapq.heappop(due)
@@ -690,12 +689,12 @@ def _kind_of(job: Pollable, status: Optional[JobStatus]) -> Optional[str]:
 
 def _settle(i: int, result: Any, error: Optional[BaseException], states: List[WaitState],
             handles: List[Pollable], histories: List[Optional[DurationHistory]],
-            plans: List[Optional[DurationHistory]], reporters: List[_Reporter],
-            times: Tuple[float, float], deadline: Optional[float], final: Set[int],
+            plans: List[Optional[DurationHistory]], reporters: List[_Reporter], now: float,
+            unseen: float, deadline: Optional[float], final: Set[int],
             due: List[Tuple[float, int]]) -> Optional[Outcome]:
     """Record job ``i``'s poll; return its outcome if it ended, else schedule its next poll.
-    ``times``: the call's time now (a sleep trusted to reach its time) and its clock's."""
-    state, (now, read) = states[i], times
+    ``unseen``: the sleeps of the call's time ``now`` that the clock does not show."""
+    state = states[i]
     if error is not None:
         if not isinstance(error, GenStatusError) or not is_transient(error):
             if not isinstance(error, Exception):
@@ -715,7 +714,7 @@ def _settle(i: int, result: Any, error: Optional[BaseException], states: List[Wa
             learn(histories[i], state, before, result, now)
             return result  # type: ignore[no-any-return]
     if i in final or (deadline is not None and now >= deadline):
-        return state.timed_out(now, _what(handles[i]), read)
+        return state.timed_out(now, _what(handles[i]), unseen)
     when = now + state.wait_for(now, handles[i].backoff, plans[i])
     heapq.heappush(due, (when, i))
     return None
