@@ -27,6 +27,7 @@ from genstatus_sync import State
 from genstatus_sync.testing import FakeProviders
 from genstatus_sync.testing._fake import FAULTS
 
+from .. import stalls
 from ..clock import Clock
 from ..conftest import KEY
 from .rawserver import (
@@ -1027,7 +1028,9 @@ WAIT = 1.0
 WAIT_ALL = 0.5  # the bound is the same for any timeout: a shorter one keeps the suite quick
 GRACE = 0.5  # the promise (API.md): timeout + one clipped request
 # Scheduling slack: a thread that wakes at the deadline on a 2-core machine running dozens of
-# other waits (and the servers) in this process gets the GIL within ~0.1 s.
+# other waits (and the servers) in this process gets the GIL within ~0.1 s. Beyond it, a
+# bound excuses only the time the machine measurably took from every process (../stalls.py:
+# 0.2 s once in CI, with 0.47 s of the promise's 0.5 s used).
 SCHED = 0.1
 OVERRUNS = {}
 
@@ -1067,12 +1070,19 @@ FAKE_FAULTS["slow-to-the-deadline"] = ("slow", 0.95)
 
 
 def _timed(call):
+    """(seconds ``call()`` took, its outcome, the slack: SCHED and the machine's stalls)."""
+    stalls.start()
     started = time.monotonic()
     try:
         outcome = call()
     except Exception as exc:  # noqa: BLE001 - what the test looks at
         outcome = exc
-    return time.monotonic() - started, outcome
+    ended = time.monotonic()
+    return ended - started, outcome, (started, ended)
+
+
+def _slack(window):
+    return SCHED + stalls.stalled(*window)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -1112,10 +1122,10 @@ def test_wait_returns_within_its_timeout_plus_half_a_second_under_every_fault(pr
             thread.join(WAIT + 5)
     late = {}
     for name in waits:
-        took, outcome = results.get(name, (math.inf, None))
+        took, outcome, window = results.get(name, (math.inf, None, None))
         OVERRUNS[(provider, name)] = took - WAIT
         assert isinstance(outcome, gs.GenStatusError), (name, outcome)
-        if took > WAIT + GRACE + SCHED:
+        if window is None or took > WAIT + GRACE + _slack(window):
             late[name] = round(took - WAIT, 3)
         if isinstance(outcome, gs.WaitTimeout):
             assert took >= WAIT, (name, took)
@@ -1135,22 +1145,22 @@ def test_wait_all_returns_within_its_timeout_plus_half_a_second_however_many_job
     with RawServer(lambda conn: conn.hold(30)) as server:
         jobs = _never_answering_jobs(server.url, count)
         kwargs = {} if max_in_flight is None else {"max_in_flight": max_in_flight}
-        took, outcomes = _timed(lambda: gs.wait_all(jobs, timeout=WAIT_ALL, **kwargs))
+        took, outcomes, window = _timed(lambda: gs.wait_all(jobs, timeout=WAIT_ALL, **kwargs))
     OVERRUNS[(f"wait_all x{count}", f"max_in_flight={max_in_flight}")] = took - WAIT_ALL
     assert isinstance(outcomes, list) and len(outcomes) == count, outcomes
     assert all(isinstance(o, gs.WaitTimeout) for o in outcomes), outcomes[:3]
-    assert WAIT_ALL <= took <= WAIT_ALL + GRACE + SCHED, took
+    assert WAIT_ALL <= took <= WAIT_ALL + GRACE + _slack(window), (took, _slack(window))
 
 
 def test_wait_all_with_clipia_completing_at_the_deadline_keeps_the_bound():
     with RawServer(_clipia_ready_late) as server:
         server.polls = 0
         client = gs.ClipiaClient(api_key=KEY, base_url=server.url)
-        took, outcomes = _timed(lambda: gs.wait_all([(client, IDS["clipia"])], timeout=WAIT,
-                                                    max_in_flight=1))
+        job = [(client, IDS["clipia"])]
+        took, outcomes, window = _timed(lambda: gs.wait_all(job, timeout=WAIT, max_in_flight=1))
     OVERRUNS[("wait_all clipia", "completed-at-the-deadline-result-hangs")] = took - WAIT
     assert isinstance(outcomes[0], gs.WaitTimeout), outcomes
-    assert took <= WAIT + GRACE + SCHED, took
+    assert took <= WAIT + GRACE + _slack(window), (took, _slack(window))
 
 
 def test_report_the_worst_deadline_overruns():
