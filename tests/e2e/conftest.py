@@ -54,42 +54,32 @@ def redis_port():
         server.wait(10)
 
 
-@pytest.fixture(scope="session")
-def amqp_url(tmp_path_factory):
-    """The URL of a RabbitMQ (Debian's rabbitmq-server) started for the test session on free
-    ports, its files in a temporary folder; tests that need it skip where it is missing."""
+@pytest.fixture(scope="module")
+def rabbitmq(tmp_path_factory):
+    """A RabbitMQ (Debian's rabbitmq-server) being started for the module on free ports, its
+    files in a temporary folder: (its process, its URL, its folder), or None where it is not
+    installed. It runs until the module's tests end (not through the rest of the session)."""
     # Debian's /usr/sbin/rabbitmq-server runs the server as the rabbitmq user, with its files;
     # the script behind it runs it as this user, with the files here
     server_path = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     if not os.access(server_path, os.X_OK):
-        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    kombu = pytest.importorskip("kombu", reason="kombu is not installed "
-                                                "(pip install -e '.[celery]')")
+        yield None
+        return
     base = tmp_path_factory.mktemp("rabbitmq")
     port = free_port()
     env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": f"gs-test-{os.getpid()}@localhost",
            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(port),
            "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(base / "db"),
            "RABBITMQ_LOG_BASE": str(base / "log"),
-           "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+           # its schedulers do not spin when idle: the CPU is the tests' and the worker's
+           "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none"}
     (base / "enabled_plugins").write_text("[].\n")
     server = subprocess.Popen([server_path], env=env, stdin=subprocess.DEVNULL,
                               stdout=(base / "server.log").open("wb"),
                               stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"amqp://guest:guest@127.0.0.1:{port}//"
     try:
-        def answers():
-            assert server.poll() is None, ("rabbitmq-server exited:\n"
-                                           + (base / "server.log").read_text(errors="replace"))
-            try:
-                with kombu.Connection(url, connect_timeout=1) as connection:
-                    connection.connect()
-                return True
-            except OSError:
-                return False
-
-        until(answers, 60, "rabbitmq-server accepts a connection")
-        yield url
+        yield server, f"amqp://guest:guest@127.0.0.1:{port}//", base
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -97,3 +87,27 @@ def amqp_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@pytest.fixture(scope="module")
+def amqp_url(rabbitmq):
+    """The URL of the module's RabbitMQ once it accepts a connection; tests that need it skip
+    where it is missing."""
+    if rabbitmq is None:
+        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    kombu = pytest.importorskip("kombu", reason="kombu is not installed "
+                                                "(pip install -e '.[celery]')")
+    server, url, base = rabbitmq
+
+    def answers():
+        assert server.poll() is None, ("rabbitmq-server exited:\n"
+                                       + (base / "server.log").read_text(errors="replace"))
+        try:
+            with kombu.Connection(url, connect_timeout=1) as connection:
+                connection.connect()
+            return True
+        except OSError:
+            return False
+
+    until(answers, 60, "rabbitmq-server accepts a connection")
+    return url
