@@ -295,3 +295,41 @@ def test_a_poll_waiting_for_a_far_turn_stops_waiting_when_wait_all_raises(fake):
             thread.join(5)
             assert not thread.is_alive()
     assert len(fake.requests) == 1
+
+
+def test_polls_still_queued_when_wait_all_ends_are_not_sent(fake):
+    # What only a thread's start latency reaches through the public call, made certain: the
+    # one thread of a wait_all's runner is busy, two real polls queue behind it, the call
+    # ends. The plain poll is dropped; the one holding its client's kept turn runs (to use
+    # the turn up) and its client sends nothing. Neither reaches the server.
+    from genstatus_sync._wait import _Threads
+
+    client = fake.client("rivya", max_rate=100)
+    first, second = (client.job(fake.add_job("rivya", ["succeeded"])) for _ in range(2))
+    busy, release = threading.Event(), threading.Event()
+
+    def hold():
+        busy.set()
+        release.wait(10)
+        return "held"
+
+    runner = _Threads(1)
+    runner.submit(0, hold)
+    assert busy.wait(10)
+    runner.submit(1, lambda: first.poll_within(5.0))
+    runner.submit(2, lambda: second.poll_within(5.0), True)
+    runner.close()
+    release.set()
+    replies = {}
+    for _ in range(2):
+        index, result, error = runner.get(10)
+        replies[index] = (result, error)
+    for thread in threading.enumerate():
+        if thread.name == "genstatus-wait_all":
+            thread.join(5)
+            assert not thread.is_alive()
+    assert runner.get(0) is None  # the plain poll was dropped: no reply, ever
+    assert replies[0] == ("held", None)
+    result, error = replies[2]
+    assert isinstance(error, gs.TransportError) and "not sent" in str(error), replies
+    assert fake.requests == []
