@@ -504,7 +504,7 @@ def test_steps_that_come_back_early_make_the_requests_of_one_wait(fake):
 
 
 def test_a_late_step_gets_the_clients_own_timeout_for_its_last_poll(fake):
-    # its last poll had 0.45 s (wait()'s grace): a job done long ago, a reply of 0.6 s, and
+    # its last poll had only wait()'s grace (0.4 s): a job done long ago, a reply of 0.7 s, and
     # the step said WaitTimeout
     clock = Clock(now=1_000_000.0)
     client = fake.client("rivya", clock=clock, sleep=clock.sleep)
