@@ -1,3 +1,4 @@
+import itertools
 import os
 import shutil
 import signal
@@ -54,6 +55,9 @@ def redis_port():
         server.wait(10)
 
 
+_nodes = itertools.count()
+
+
 @pytest.fixture(scope="module")
 def rabbitmq(tmp_path_factory):
     """A RabbitMQ (Debian's rabbitmq-server) being started for the module on free ports, its
@@ -67,7 +71,8 @@ def rabbitmq(tmp_path_factory):
         return
     base = tmp_path_factory.mktemp("rabbitmq")
     port = free_port()
-    env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": f"gs-test-{os.getpid()}@localhost",
+    node = f"gs-test-{os.getpid()}-{next(_nodes)}@localhost"
+    env = {**os.environ, "HOME": str(base), "RABBITMQ_NODENAME": node,
            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1", "RABBITMQ_NODE_PORT": str(port),
            "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(base / "db"),
            "RABBITMQ_LOG_BASE": str(base / "log"),

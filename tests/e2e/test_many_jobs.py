@@ -324,10 +324,9 @@ def test_polls_still_queued_when_wait_all_ends_are_not_sent(fake):
     for _ in range(2):
         index, result, error = runner.get(10)
         replies[index] = (result, error)
-    for thread in threading.enumerate():
-        if thread.name == "genstatus-wait_all":
-            thread.join(5)
-            assert not thread.is_alive()
+    for thread in runner._threads:
+        thread.join(5)
+        assert not thread.is_alive()
     assert runner.get(0) is None  # the plain poll was dropped: no reply, ever
     assert replies[0] == ("held", None)
     result, error = replies[2]
