@@ -18,12 +18,15 @@ import threading
 import time
 
 MOST = 0.5  # seconds of stalls a bound excuses at most: a regression past it always shows
+# the meter sleeps TICK seconds at a time; each gap between two wake-ups (the sleep and the
+# loop around it) longer than TICK by more than NOTE is written down
+TICK, NOTE = 0.005, 0.01
+_SEEN = 0.02  # by this long after a moment, a wake-up late past it is written down
 
-# each gap between two wake-ups (the sleep and the loop around it) longer than the sleep by
-# more than NOTE is written down; the meter ends when the process that started it is gone
+# (it ends when the process that started it is gone)
 _METER = r"""
 import os, sys, time
-TICK, NOTE, PARENT = 0.005, 0.01, int(sys.argv[1])
+TICK, NOTE, PARENT = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 last = time.monotonic()
 while os.getppid() == PARENT:
@@ -43,7 +46,8 @@ def _start():
     folder = tempfile.mkdtemp(prefix="gs-stalls-")
     path = os.path.join(folder, "late.log")
     with open(path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", _METER, str(os.getpid())],
+        process = subprocess.Popen([sys.executable, "-c", _METER, str(TICK), str(NOTE),
+                                    str(os.getpid())],
                                    stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
@@ -79,11 +83,11 @@ def start():
 
 def stalled(started, ended):
     """Seconds between ``started`` and ``ended`` (time.monotonic(), shared by all processes)
-    in which the meter was kept from running past its 5 ms sleeps, at most ``MOST``."""
+    in which the meter was kept from running past its sleeps, at most ``MOST``."""
     start()
-    time.sleep(0.02)  # a wake-up late past ``ended`` is written down by now
+    time.sleep(max(0.0, ended + _SEEN - time.monotonic()))
     total = 0.0
     for line in _lines(_meter)[1:]:
         before, after = map(float, line.split())
-        total += max(0.0, min(after, ended) - max(before + 0.005, started))
+        total += max(0.0, min(after, ended) - max(before + TICK, started))
     return min(MOST, total)

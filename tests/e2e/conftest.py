@@ -59,16 +59,18 @@ _nodes = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def rabbitmq(tmp_path_factory):
-    """A RabbitMQ (Debian's rabbitmq-server) being started for the module on free ports, its
-    files in a temporary folder: (its process, its URL, its folder), or None where it is not
-    installed. It runs until the module's tests end (not through the rest of the session)."""
+def amqp_url(tmp_path_factory):
+    """The URL of a RabbitMQ (Debian's rabbitmq-server) started for the module on free ports,
+    its files in a temporary folder, once it accepts a connection; it runs until the module's
+    tests end (not through the rest of the session). Tests that need it skip where it is
+    missing."""
     # Debian's /usr/sbin/rabbitmq-server runs the server as the rabbitmq user, with its files;
     # the script behind it runs it as this user, with the files here
     server_path = "/usr/lib/rabbitmq/bin/rabbitmq-server"
     if not os.access(server_path, os.X_OK):
-        yield None
-        return
+        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
+    kombu = pytest.importorskip("kombu", reason="kombu is not installed "
+                                                "(pip install -e '.[celery]')")
     base = tmp_path_factory.mktemp("rabbitmq")
     port = free_port()
     node = f"gs-test-{os.getpid()}-{next(_nodes)}@localhost"
@@ -83,8 +85,20 @@ def rabbitmq(tmp_path_factory):
     server = subprocess.Popen([server_path], env=env, stdin=subprocess.DEVNULL,
                               stdout=(base / "server.log").open("wb"),
                               stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"amqp://guest:guest@127.0.0.1:{port}//"
     try:
-        yield server, f"amqp://guest:guest@127.0.0.1:{port}//", base
+        def answers():
+            assert server.poll() is None, ("rabbitmq-server exited:\n"
+                                           + (base / "server.log").read_text(errors="replace"))
+            try:
+                with kombu.Connection(url, connect_timeout=1) as connection:
+                    connection.connect()
+                return True
+            except OSError:
+                return False
+
+        until(answers, 60, "rabbitmq-server accepts a connection")
+        yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -92,27 +106,3 @@ def rabbitmq(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-
-
-@pytest.fixture(scope="module")
-def amqp_url(rabbitmq):
-    """The URL of the module's RabbitMQ once it accepts a connection; tests that need it skip
-    where it is missing."""
-    if rabbitmq is None:
-        pytest.skip("rabbitmq-server is not installed (apt-get install rabbitmq-server)")
-    kombu = pytest.importorskip("kombu", reason="kombu is not installed "
-                                                "(pip install -e '.[celery]')")
-    server, url, base = rabbitmq
-
-    def answers():
-        assert server.poll() is None, ("rabbitmq-server exited:\n"
-                                       + (base / "server.log").read_text(errors="replace"))
-        try:
-            with kombu.Connection(url, connect_timeout=1) as connection:
-                connection.connect()
-            return True
-        except OSError:
-            return False
-
-    until(answers, 60, "rabbitmq-server accepts a connection")
-    return url
