@@ -41,8 +41,10 @@ MAX_STRING_BYTES = 10 * 2**20
 # no reply takes the decoder near the interpreter's recursion limit (where anything else that
 # runs then, a finalizer in the user's code, would fail with RecursionError).
 MAX_DEPTH = 200
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(rb"[\[\]{}]")
+# (a string left open runs to the end: else each quote of '"\\"\\"...' would start a match
+# that reads to the end and fails, a time quadratic in the body's size)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
 _BEYOND_LATIN_1 = re.compile(rb"[\xc4-\xef]|\\u(?:0[1-9a-fA-F]|[1-9a-fA-F])")
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]|\\u[dD][89abAB]")
 
@@ -82,18 +84,21 @@ def loads(body: bytes, pairs: Optional[Callable[[List[Tuple[str, Any]]], Any]] =
         if len(body) * width > MAX_STRING_BYTES:
             raise TooManyValues(f"too large to decode ({len(body)} bytes of characters "
                                 f"{width} bytes wide)")
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
-        _check_depth(body)
-    return json.loads(body, parse_constant=_constant, parse_float=_finite,
+    # decoded as json.loads decodes bytes (UTF-8, or UTF-16/32 by its first bytes), and the
+    # nesting counted in that text: in a UTF-16 body, a byte 0x22 is no quote
+    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_depth(text)
+    return json.loads(text, parse_constant=_constant, parse_float=_finite,
                       object_pairs_hook=pairs)
 
 
-def _check_depth(body: bytes) -> None:
-    """Declined for a body whose arrays and objects nest deeper than MAX_DEPTH (brackets in
+def _check_depth(text: str) -> None:
+    """Declined for a text whose arrays and objects nest deeper than MAX_DEPTH (brackets in
     strings not counted)."""
     depth = 0
-    for bracket in _BRACKET.finditer(_STRING.sub(b"", body)):
-        if bracket.group() in (b"[", b"{"):
+    for bracket in _BRACKET.finditer(_STRING.sub("", text)):
+        if bracket.group() in ("[", "{"):
             depth += 1
             if depth > MAX_DEPTH:
                 raise Declined(f"nested too deeply (more than {MAX_DEPTH} levels)")

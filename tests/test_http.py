@@ -456,3 +456,36 @@ def test_a_reply_nested_deeper_than_any_provider_sends_is_refused_before_decodin
                 client.get_status("t")
         else:
             client.get_status("t")  # (an unknown field, however deep, is no error)
+
+
+def test_the_nesting_check_reads_a_string_left_open_once():
+    # '"\\"\\"...' left open: each quote started a match that read to the end of the body and
+    # failed, a time quadratic in its size (a 1 MB body would have taken half an hour); a
+    # string left open now runs to the end at once, and its brackets count for nothing
+    from genstatus_sync import _strict
+
+    text = '"' + '\\"' * 500_000
+    assert _strict._STRING.match(text).end() == len(text)
+    assert _strict._STRING.match('"[{\\\\').end() == 5  # an escaped backslash, then the end
+    body = b"[" * 201 + b'"\\' * 500_000  # 1 MB
+    client = gs.RivyaClient(KEY, max_retries=0, transport=testing.MockTransport(
+        lambda request: testing.Reply(200, {}, body)))
+    with pytest.raises(gs.ResponseFormatError, match="nested too deeply"):
+        client.get_status("t")
+
+
+def test_the_nesting_check_reads_a_utf16_body_as_the_decoder_does():
+    # json.loads reads UTF-16 and UTF-32 bodies too; their bytes were scanned as they came, where
+    # U+2022 is the bytes 0x22 0x20: a '"', which hid 5,000 levels from the check, and the
+    # decoder went down to the recursion limit (the check is there so that none comes near it)
+    from genstatus_sync import _strict
+
+    text = '{"id": "t", "status": "running", "x": ["\u2022", ' + "[" * 5000 + '"\u2022"' + \
+        "]" * 5000 + "]}"
+    for encoding in ("utf-16-le", "utf-16", "utf-32"):
+        with pytest.raises(_strict.Declined, match="nested too deeply"):
+            _strict.loads(text.encode(encoding))
+    body = '{"id": "t", "status": "running", "x": "\u2022[["}'.encode("utf-16")
+    client = gs.RivyaClient(KEY, max_retries=0, transport=testing.MockTransport(
+        lambda request: testing.Reply(200, {}, body)))
+    assert client.get_status("t").id == "t"  # (a '"' and brackets inside a string)
