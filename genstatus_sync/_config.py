@@ -71,7 +71,7 @@ def check_number(value: object, expected: str, *, positive: bool = False,
     number = as_float(value)
     if number is None or not (number > 0 if positive else number >= 0) or not number <= maximum:
         beyond = ", beyond a float's range" if number is None and isinstance(
-            value, int) and value > 0 else ""
+            value, int) and not isinstance(value, bool) and value > 0 else ""
         raise ConfigurationError(f"{expected}, got {shown(value)}{beyond}")
     return number
 

@@ -39,7 +39,7 @@ from typing import (
     Union,
 )
 
-from ._config import check_number, read_clock, shown
+from ._config import check_job_id, check_number, read_clock, shown
 from ._registry import PROVIDERS
 from ._strict import Declined, loads
 from .errors import ConfigurationError, ResponseFormatError, WebhookVerificationError
@@ -76,7 +76,8 @@ def parse(provider: str, body: bytes) -> "JobStatus":
     ``result_urls`` are the ``url`` values under ``output`` (empty when the push has none:
     ``ClipiaClient.get_result`` then has them). Raises ResponseFormatError for a body that is
     not bytes, not JSON (an object with a key twice included: parsers differ on which one
-    counts) or off the spec (a Sivi envelope whose status is not 200 included),
+    counts) or off the spec (a Sivi envelope whose status is not 200 included, or a job id
+    that no client could poll: empty, ``..``, over 1,024 characters, not valid Unicode),
     ConfigurationError for a provider without webhooks. Parsing checks no signature: verify
     first.
     """
@@ -86,7 +87,13 @@ def parse(provider: str, body: bytes) -> "JobStatus":
         raise ConfigurationError(f"unknown webhook provider {shown(provider)}; one of "
                                  f"{', '.join(WEBHOOK_PROVIDERS)}")
     data = _json(provider, body)
-    return _parse_sivi(data) if provider == "sivi" else _parse_clipia(data)
+    status = _parse_sivi(data) if provider == "sivi" else _parse_clipia(data)
+    try:  # an id no client could poll ("", "..", a lone surrogate) names no job of the user's
+        check_job_id(status.job_id, "the job id")
+    except ConfigurationError as exc:
+        raise ResponseFormatError(f"{provider}: webhook body names no job: {exc}",
+                                  provider=provider) from None
+    return status
 
 
 def _json(provider: str, body: object) -> object:
@@ -385,7 +392,11 @@ class ClipiaSignature:
         if self.signed == "body":
             return {self.header: sign(body, secret, encoding=self.encoding)}
         assert self.timestamp_header is not None  # __post_init__ saw to it
-        stamp = str(int(_clock(now)()))
+        seconds = read_clock(_clock(now), "now() must return Unix seconds (as time.time)")
+        if not 0 <= seconds < 10**15:
+            raise ConfigurationError(f"now() must return Unix seconds (as time.time), got "
+                                     f"{shown(seconds)}: out of range")
+        stamp = str(int(seconds))
         return {self.timestamp_header: stamp,
                 self.header: sign(body, secret, timestamp=stamp, encoding=self.encoding)}
 

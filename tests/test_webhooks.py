@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import genstatus_sync as gs
 from genstatus_sync import webhooks
+from genstatus_sync._config import check_job_id
 from genstatus_sync.models import clipia, sivi
 from genstatus_sync.testing import MockTransport, Reply
 from genstatus_sync.webhooks import ClipiaSignature, parse, sign, verify, verify_clipia
@@ -160,6 +161,23 @@ def test_garbage_and_off_spec_bodies_are_response_format_errors(provider, body, 
     assert "webhook body" in str(caught.value)
 
 
+@pytest.mark.parametrize(("job_id", "says"), [
+    ("", "cannot name a job"), ("..", "cannot name a job"), ("\\ud800", "not valid Unicode"),
+    ("x" * 1025, "longer than 1024")])
+@pytest.mark.parametrize("provider", ["sivi", "clipia"])
+def test_a_push_naming_a_job_no_client_could_poll_is_a_response_format_error(provider, job_id,
+                                                                            says):
+    # its status went into the user's store under an id that poll() then refused (or that
+    # could not even be written out as UTF-8)
+    body = (b'{"requestId": "%s", "status": "complete"}' if provider == "sivi" else
+            b'{"request_id": "%s", "status": "COMPLETED"}') % job_id.encode()
+    with pytest.raises(gs.ResponseFormatError, match=says) as caught:
+        parse(provider, body)
+    assert caught.value.provider == provider and "webhook body names no job" in str(caught.value)
+    good = body.replace(job_id.encode(), b"job-1") if job_id else body.replace(b'""', b'"job-1"')
+    assert parse(provider, good).job_id == "job-1"
+
+
 @pytest.mark.parametrize("provider", ["rivya", "sellerpic"])
 def test_providers_without_webhooks_are_a_configuration_error(provider):
     with pytest.raises(gs.ConfigurationError, match="documents no webhooks"):
@@ -181,8 +199,17 @@ def test_an_unknown_provider_is_a_configuration_error(provider):
 def test_every_push_the_spec_admits_parses(provider, schema, pins):
     @given(schema_bodies(provider, schema, **pins))
     def check(body):
+        fields = body.get("body", body) if provider == "sivi" else body
+        job_id = fields["requestId" if provider == "sivi" else "request_id"]
+        try:
+            check_job_id(job_id)
+        except gs.ConfigurationError:  # (the spec admits "", as it admits ".."): no job of ours
+            with pytest.raises(gs.ResponseFormatError, match="names no job"):
+                parse(provider, dumps(body))
+            return
         status = parse(provider, dumps(body))
         assert status.provider == provider and isinstance(status.state, gs.State)
+        assert status.job_id == job_id
 
     check()
 
@@ -301,6 +328,11 @@ def test_tolerance_is_the_callers_and_none_skips_the_age_check():
     verify(BODY, signed()[0], SECRET, timestamp=NOW, tolerance=None, now=clock(NOW + 10**8))
 
 
+def test_a_tolerance_of_true_is_no_number():
+    with pytest.raises(gs.ConfigurationError, match=r"got True$"):
+        verify(BODY, signed()[0], SECRET, timestamp=NOW, tolerance=True, now=clock())
+
+
 def test_the_default_clock_is_the_wall_clock():
     import time
 
@@ -376,6 +408,17 @@ def test_the_default_scheme_round_trips_through_headers():
     headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=clock())
     assert headers == {"X-Clipia-Timestamp": str(NOW), "X-Clipia-Signature": _digest().hex()}
     verify_clipia(headers, BODY, SECRET, now=clock(NOW + 10))
+
+
+@pytest.mark.parametrize(("reading", "says"), [
+    (float("nan"), "got nan"), (float("inf"), "got inf"), ("x", "got 'x'"),
+    (1e20, "out of range"), (-5, "out of range")])
+def test_headers_from_a_clock_that_gives_no_unix_seconds_are_a_configuration_error(reading,
+                                                                                     says):
+    # (int() of it raised a bare ValueError or OverflowError, or a WebhookVerificationError,
+    # which names the push as the fault)
+    with pytest.raises(gs.ConfigurationError, match=says):
+        webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=lambda: reading)
 
 
 @pytest.mark.parametrize("case", [str.lower, str.upper, lambda name: name])
