@@ -140,7 +140,10 @@ class Job:
         last = state.deadline is not None and (now >= state.deadline or (
             saved.due >= state.deadline and now >= saved.due - _EARLY))
         if now < saved.due - _EARLY and not last:
-            return Step(None, None, False, saved.due - now, encode(saved))
+            # (never past the deadline, whatever the token says: one written on another
+            # machine's clock, or by hand)
+            return Step(None, None, False, min(saved.due - now, state.time_left(now)),
+                        encode(saved))
         hold = self.take_turn(_EARLY)
         if hold > 0:  # the client's rate budget has no turn for it yet: no sleep in here
             if last:

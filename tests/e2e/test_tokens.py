@@ -323,6 +323,29 @@ def test_a_token_naming_an_impossible_kind_is_garbled(fake):
     assert fake.requests == []
 
 
+def test_retry_in_never_points_past_the_deadline_whatever_the_token_says(fake):
+    # a token whose next poll is due long after its deadline (written on another machine's
+    # clock, or by hand) still says to come back by the deadline, and times out there
+    clock = Clock(now=1_000_000.0)
+    client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+    job = fake.add_job("rivya", ["running"])
+    token = client.wait_token(job, timeout=12)
+    due = json.loads(_payload(token))["du"]
+    late = _forged(json.dumps({**json.loads(_payload(token)), "du": due + 1e6}))
+    step = client.step(late)
+    assert not step.done and step.status is None
+    assert step.retry_in == pytest.approx(12.0)
+    clock.sleep(step.retry_in)
+    with pytest.raises(gs.WaitTimeout):
+        client.step(step.token)
+
+
+def _payload(token):
+    import base64
+
+    return base64.urlsafe_b64decode(token.split(".")[2] + "==").decode()
+
+
 # -- forged tokens: a valid CRC32 is anyone's to compute, so the content is checked too ----
 
 def _forged(text):
