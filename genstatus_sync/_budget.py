@@ -30,7 +30,7 @@ import math
 from collections import deque
 from typing import Callable, Deque, Optional, Tuple
 
-from ._locks import ForkSafeLock, abandoned, pause
+from ._locks import abandoned, fork_safe_lock, pause
 
 __all__ = ["RateBudget"]
 
@@ -48,7 +48,7 @@ class RateBudget:
 
     def __init__(self, max_rate: Optional[float]) -> None:
         self.max_rate = max_rate
-        self._lock = ForkSafeLock()  # (a lock held by another thread at a fork: free)
+        self._lock = fork_safe_lock(self)  # (a lock held by another thread at a fork: free)
         self._tat = -math.inf  # the theoretical arrival time of the next request
         self._learned: Optional[float] = None  # the rate a 429 taught, when it did
         self._learned_at = -math.inf

@@ -4,8 +4,11 @@ has ended.
 A ``threading.Lock`` held by another thread at the moment of ``fork()`` stays held in the
 child for good (the thread that would release it is not there), and the child's first wait,
 rate budget or history read blocks forever. The clients' own locks (a rate budget's, a
-duration history's) are these instead: a hook run in the child after each fork replaces every
-one of them with a new, free lock. The hook is installed with the first lock, not on import.
+duration history's) are made by ``fork_safe_lock`` instead: a hook run in the child after each
+fork gives every owner of one a new, free lock. The hook is installed with the first lock, not
+on import. They are plain locks, taken with ``with owner._lock:``: a lock's own ``__enter__``
+is C code, where a wrapper's, in Python, could be interrupted by a signal (Ctrl-C) just after
+taking the lock, before the ``with`` block begins, and leave it held for good.
 
 ``wait_all`` hands polls to threads of its own; once the call has ended (raised, or been
 left), a poll of its that a thread has not sent yet (one waiting for its client's turn) is
@@ -17,11 +20,14 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Set, Tuple
 
-__all__ = ["ForkSafeLock", "abandon_with", "abandoned", "at_fork", "pause"]
+if TYPE_CHECKING:
+    from _thread import LockType
 
-_made: "weakref.WeakSet[ForkSafeLock]" = weakref.WeakSet()
+__all__ = ["abandon_with", "abandoned", "at_fork", "fork_safe_lock", "pause"]
+
+_owners: "weakref.WeakSet[Any]" = weakref.WeakSet()
 _hooks: Set[Tuple[str, Callable[[], None]]] = set()
 _thread = threading.local()
 
@@ -35,27 +41,17 @@ def at_fork(when: str, hook: Callable[[], None]) -> None:
         os.register_at_fork(**{when: hook})
 
 
-class ForkSafeLock:
-    """``with lock:`` as a ``threading.Lock``; free again in a forked child."""
-
-    __slots__ = ("_lock", "__weakref__")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        at_fork("after_in_child", _renew_all)
-        _made.add(self)
-
-    def __enter__(self) -> bool:
-        return self._lock.acquire()
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._lock.release()
+def fork_safe_lock(owner: Any) -> "LockType":
+    """A new lock for ``owner._lock``; in a forked child, ``owner._lock`` is a new, free one."""
+    at_fork("after_in_child", _renew_all)
+    _owners.add(owner)
+    return threading.Lock()
 
 
 def _renew_all() -> None:
     # in the child, before any of its threads: nothing can hold the new locks yet
-    for lock in list(_made):
-        lock._lock = threading.Lock()
+    for owner in list(_owners):
+        owner._lock = threading.Lock()
 
 
 def abandon_with(ended: threading.Event) -> None:

@@ -7,7 +7,7 @@ from collections import OrderedDict, deque
 from typing import Any, Deque, Dict, Optional, Set, Tuple, Union
 
 from ._config import check_kind, kind_of_reply
-from ._locks import ForkSafeLock
+from ._locks import fork_safe_lock
 from ._plan import MIN_JOBS, Schedule, fit, regime
 from .backoff import Backoff
 from .errors import ConfigurationError
@@ -39,7 +39,7 @@ class DurationHistory:
     MIN_JOBS = MIN_JOBS
 
     def __init__(self) -> None:
-        self._lock = ForkSafeLock()  # (a lock held by another thread at a fork: free)
+        self._lock = fork_safe_lock(self)  # (a lock held by another thread at a fork: free)
         self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
         # the version of each kind's records: a count of changes over the whole history, so
         # that a kind forgotten and fed again never meets a fit cached for its old records

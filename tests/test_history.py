@@ -4,6 +4,7 @@ fitted to it (virtual clock, fixed seeds: nothing sleeps)."""
 import json
 import math
 import random
+import signal
 import threading
 
 import pytest
@@ -475,3 +476,40 @@ def test_a_backoff_too_slow_to_fit_against_plans_plainly():
     backoff = gs.Backoff(initial=1e-5, multiplier=1.00001, max_interval=30, jitter=0)
     records = [(d * 0.9, d) for d in [45, 44, 46, 45, 43, 47, 45, 44, 46, 45, 44, 46]]
     assert fit(records, backoff) is None
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no interval timers here")
+def test_a_ctrl_c_at_any_moment_leaves_the_history_and_the_rate_budget_usable():
+    # (their locks were taken by a wrapper's __enter__, in Python: a Ctrl-C right after the
+    # acquire, before the with block began, left the lock held, and a notebook that caught the
+    # KeyboardInterrupt hung on its next wait; a lock's own __enter__ is C code)
+    from genstatus_sync._budget import RateBudget
+
+    history, budget = gs.DurationHistory(), RateBudget(1e9)
+    history.add("k", 1.0)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    def answers(call):
+        thread = threading.Thread(target=call, daemon=True)
+        thread.start()
+        thread.join(2)
+        return not thread.is_alive()
+
+    before = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        for _ in range(300):  # (each a real interval timer of 0.3 ms, ended by the interrupt)
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0.0003)
+                while True:
+                    history.durations("k")
+                    budget.reserve(0.0)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            assert answers(lambda: history.durations("k")) and answers(
+                lambda: budget.reserve(0.0)), "a lock stayed held"
+    finally:
+        signal.signal(signal.SIGALRM, before)
