@@ -250,8 +250,9 @@ def _size(headers: Mapping[str, str]) -> Optional[int]:
 
 def _save(chunks: Iterable[bytes], total: Optional[int], folder: pathlib.Path, name: str,
           url: str, on_progress: Optional[Progress]) -> pathlib.Path:
-    fd, temp = _temporary(folder, name)
-    try:
+    temp = ""
+    try:  # (from the moment the file may exist: a Ctrl-C as os.open returns included)
+        fd, temp = _temporary(folder, name)
         with os.fdopen(fd, "wb") as file:
             done = 0
             if on_progress is not None:
@@ -268,13 +269,16 @@ def _save(chunks: Iterable[bytes], total: Optional[int], folder: pathlib.Path, n
             os.fsync(file.fileno())
         return _publish(temp, folder, name)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        if temp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
 
 
 def _temporary(folder: pathlib.Path, name: str) -> Tuple[int, str]:
     """A new hidden file in ``folder`` (mode 0o666 less the umask, as the final file should
-    have; tempfile's would be 0o600) and its path."""
+    have; tempfile's would be 0o600) and its path. Interrupted once the file may exist (a
+    signal's exception raised as os.open returns), it removes the file: its name is random
+    and opened with O_EXCL, so the file is this call's."""
     while True:
         temp = str(folder / f".{_fit(name, 100)}.{secrets.token_hex(6)}.part")
         try:
@@ -282,6 +286,10 @@ def _temporary(folder: pathlib.Path, name: str) -> Tuple[int, str]:
                            0o666), temp
         except FileExistsError:
             continue
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
 
 
 def _publish(temp: str, folder: pathlib.Path, name: str) -> pathlib.Path:
@@ -310,6 +318,11 @@ def _publish_without_links(temp: str, folder: pathlib.Path, name: str) -> pathli
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except FileExistsError:
             continue
-        os.replace(temp, path)
+        try:  # the name is held by an empty file until the complete one replaces it
+            os.replace(temp, path)
+        except BaseException:  # (a failure or a signal: no empty file left under the name)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
         return path
     raise AssertionError("unreachable")  # pragma: no cover

@@ -255,6 +255,48 @@ def test_without_hard_links_the_name_is_reserved_then_replaced(server, tmp_path,
     assert listing(tmp_path) == ["x-1.bin", "x.bin"]
 
 
+@pytest.mark.parametrize("failure", [OSError(5, "Input/output error"), KeyboardInterrupt()],
+                         ids=["EIO", "Ctrl-C"])
+def test_without_hard_links_a_failed_replace_leaves_no_empty_file(server, tmp_path, monkeypatch,
+                                                                  failure):
+    # the empty file that held the name stayed, a file under the final name that was never
+    # the download (downloads.md: never a partial file under the final name)
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    def replace(src, dst):
+        raise failure
+
+    monkeypatch.setattr(os, "link", no_links)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(type(failure)):
+        gs.download(f"{server.url}/files/x.bin", tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_a_ctrl_c_as_the_temporary_file_is_opened_leaves_nothing(server, tmp_path,
+                                                                 monkeypatch):
+    # a signal's exception comes as a system call returns: os.open had made the file, and
+    # the clean-up that removes it had not begun
+    opened = []
+
+    def open_then_interrupt(path, *args, **kwargs):
+        fd = real_open(path, *args, **kwargs)
+        opened.append(fd)
+        if str(path).endswith(".part"):
+            raise KeyboardInterrupt
+        return fd
+
+    real_open = os.open
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        gs.download(f"{server.url}/files/x.bin", tmp_path)
+    monkeypatch.undo()
+    for fd in opened:
+        os.close(fd)
+    assert listing(tmp_path) == []
+
+
 # -- redirects --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("how", ["relative", "rooted", "absolute"])
