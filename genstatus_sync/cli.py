@@ -260,8 +260,8 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
 
         results: Dict[int, object] = {}
         with display.logging():
-            display.start()
             try:
+                display.start()  # (its ticker started: finish() ends it, whatever comes)
                 # gs.wait_all, seeing each job end as it does; on the client's clock, as
                 # client.wait would be
                 for i, result in iter_wait_all(jobs, timeout=args.timeout, on_update=update,

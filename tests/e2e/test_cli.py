@@ -135,3 +135,23 @@ def test_demo_runs_offline_and_prints_four_results(tmp_path):
     assert out.count("/media/") == 8 and out.count(f" -> {tmp_path}") == 8
     (folder,) = tmp_path.iterdir()
     assert len(list(folder.iterdir())) == 8 and f"results saved in {folder}" in out
+
+
+@pytest.mark.parametrize(("raised", "code", "says"), [
+    ("KeyboardInterrupt", 130, "interrupted"), ("SIGTERM", 143, ""), ("SIGHUP", 129, "")])
+def test_a_signal_in_mains_own_clean_up_is_still_its_exit_code(monkeypatch, capsys, raised,
+                                                              code, says):
+    # a second Ctrl-C, or one that came as main handled the first (its except and finally
+    # clauses) escaped main and printed a traceback
+    import signal
+
+    from genstatus_sync import __main__, cli
+
+    def main():
+        if raised == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        raise cli._Signalled(getattr(signal, raised))
+
+    monkeypatch.setattr(cli, "main", main)
+    assert __main__.run() == code
+    assert capsys.readouterr().err.strip() == ("genstatus: " + says if says else "")
