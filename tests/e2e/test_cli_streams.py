@@ -134,8 +134,13 @@ def test_control_characters_in_an_id_do_not_reach_the_terminal_raw(fake):
 
 def test_ctrl_c_is_exit_130_without_a_traceback(fake):
     job = fake.add_job("clipia", ["running"])
+
+    def as_from_a_terminal():  # (a shell starts a command run with & with SIGINT ignored, and
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Python keeps it so: tests run that way)
+
     proc = subprocess.Popen([*COMMAND, "wait", "clipia", job, "--timeout", "30"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(fake))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(fake),
+                            preexec_fn=as_from_a_terminal)
     first = proc.stderr.readline()  # the first progress line: the wait is under way
     assert first.startswith(f"clipia {job}: running".encode())
     time.sleep(0.1)
