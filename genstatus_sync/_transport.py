@@ -25,6 +25,7 @@ import http.client
 import ipaddress
 import logging
 import math
+import queue
 import re
 import socket
 import ssl
@@ -700,7 +701,37 @@ def _install_process_hooks() -> None:
         logging.getLogger(name).addFilter(_ServerTextFilter())
 
 
+class _PoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
+    """A pool's idle connections, as urllib3 keeps them, taken and given back (without
+    blocking, as our pools do) under the queue's lock taken in C. ``queue``'s own methods take
+    it through ``Condition.__enter__``, Python code: a signal's exception (Ctrl-C, the CLI's
+    SIGTERM) raised there just after the lock was taken left it held, and every later request
+    of the client hung on it."""
+
+    def get(self, block: bool = True, timeout: Optional[float] = None) -> Any:
+        if block:
+            return super().get(block, timeout)
+        with self.mutex:
+            if not self._qsize():
+                raise queue.Empty
+            item = self._get()
+            self.not_full.notify()
+            return item
+
+    def put(self, item: Any, block: bool = True, timeout: Optional[float] = None) -> None:
+        if block:
+            return super().put(item, block, timeout)
+        with self.mutex:
+            if 0 < self.maxsize <= self._qsize():
+                raise queue.Full
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+
 class _Noting:
+    QueueCls = _PoolQueue
+
     def _get_conn(self, timeout: Optional[float] = None) -> Any:
         conn = super()._get_conn(timeout)  # type: ignore[misc]
         slot = getattr(_state, "slot", None)

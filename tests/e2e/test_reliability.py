@@ -992,6 +992,47 @@ def test_a_limit_that_comes_after_the_reply_was_read_cuts_nothing(fake, monkeypa
     assert cut and all(conn.sock is not None for conn in cut)  # never shut down, reused
 
 
+def test_a_ctrl_c_as_the_connection_pool_takes_its_lock_leaves_the_client_usable(fake,
+                                                                                 monkeypatch):
+    """queue's get and put take the pool's lock through Condition.__enter__, Python code: a
+    signal's exception raised there, just after the lock was taken (as a Ctrl-C can be), left
+    it held, and the request's own clean-up, or the client's next request, hung on it for
+    good. Here that moment comes in the first Condition.__enter__ called from queue.py in the
+    interrupted poll's thread; the pool no longer has one."""
+    job = fake.add_job("rivya", ["running"])
+    client = fake.client("rivya", max_retries=0)
+    assert client.poll(job).state is State.RUNNING  # a pool with an idle connection
+    enter, interrupted, here = threading.Condition.__enter__, [], threading.local()
+
+    def interrupted_after_taking_the_lock(self):
+        taken = enter(self)
+        caller = sys._getframe(1).f_code.co_filename
+        if getattr(here, "interrupt", False) and caller.endswith("queue.py") and not interrupted:
+            interrupted.append(caller)
+            raise KeyboardInterrupt  # (with the lock taken: as a signal's exception comes)
+        return taken
+
+    def poll(outcomes):
+        here.interrupt = threading.current_thread().name == "interrupted"
+        try:
+            outcomes.append(client.poll(job).state)
+        except KeyboardInterrupt:
+            outcomes.append("interrupted")
+
+    def answers(name):
+        outcomes = []
+        thread = threading.Thread(target=poll, args=(outcomes,), name=name, daemon=True)
+        thread.start()
+        thread.join(5)
+        return outcomes
+
+    monkeypatch.setattr(threading.Condition, "__enter__", interrupted_after_taking_the_lock)
+    first = answers("interrupted")
+    monkeypatch.undo()
+    assert first in ([State.RUNNING], ["interrupted"]), f"the poll hung after {interrupted}"
+    assert answers("next") == [State.RUNNING], f"the client hung after {interrupted}"
+
+
 # == 4. a client used before fork() never mixes replies ====================================
 
 POLLS = 300
