@@ -5,6 +5,7 @@ import json
 import math
 import random
 import signal
+import sys
 import threading
 
 import pytest
@@ -479,6 +480,10 @@ def test_a_backoff_too_slow_to_fit_against_plans_plainly():
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no interval timers here")
+@pytest.mark.skipif(sys.version_info < (3, 10), reason=(
+    "before 3.10 the interpreter itself handles a signal between a with block's end and its "
+    "__exit__, so that any `with lock:` can be left holding it (CPython gh-74174, fixed in "
+    "3.10): measured here on 3.8 and 3.9"))
 def test_a_ctrl_c_at_any_moment_leaves_the_history_and_the_rate_budget_usable():
     # (their locks were taken by a wrapper's __enter__, in Python: a Ctrl-C right after the
     # acquire, before the with block began, left the lock held, and a notebook that caught the
