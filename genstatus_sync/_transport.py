@@ -612,7 +612,11 @@ class _Watchdog:
         self.reset()
 
     def reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # taken as ``with self._lock:`` by the requests' threads (a lock's own __enter__ is
+        # C code: a Condition's, Python, could be interrupted by a Ctrl-C just after the
+        # acquire and leave the lock held, and every request of the process hung in arm())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap: List[Tuple[float, int, _Slot]] = []
         self._count = 0
         self._wake_at = math.inf
@@ -620,7 +624,7 @@ class _Watchdog:
 
     def arm(self, seconds: float, slot: _Slot) -> None:
         deadline = time.monotonic() + max(0.0, min(seconds, 1e9))
-        with self._cond:
+        with self._lock:
             self._count += 1
             heapq.heappush(self._heap, (deadline, self._count, slot))
             if self._thread is None or not self._thread.is_alive():
@@ -631,14 +635,14 @@ class _Watchdog:
                 self._cond.notify()
 
     def disarm(self, slot: _Slot) -> None:
-        with self._cond:
+        with self._lock:
             slot.finished = True
             slot.conn = None
 
     def released(self, slot: _Slot, conn: Any) -> None:
         """``conn`` goes back to its pool (the reply was read to its end): from now on
         another request may use it, and this slot must not cut it."""
-        with self._cond:
+        with self._lock:
             if slot.conn is conn:
                 slot.conn = None
 

@@ -992,13 +992,16 @@ def test_a_limit_that_comes_after_the_reply_was_read_cuts_nothing(fake, monkeypa
     assert cut and all(conn.sock is not None for conn in cut)  # never shut down, reused
 
 
-def test_a_ctrl_c_as_the_connection_pool_takes_its_lock_leaves_the_client_usable(fake,
-                                                                                 monkeypatch):
-    """queue's get and put take the pool's lock through Condition.__enter__, Python code: a
-    signal's exception raised there, just after the lock was taken (as a Ctrl-C can be), left
-    it held, and the request's own clean-up, or the client's next request, hung on it for
-    good. Here that moment comes in the first Condition.__enter__ called from queue.py in the
-    interrupted poll's thread; the pool no longer has one."""
+@pytest.mark.parametrize("where", ["queue.py", "_transport.py"],
+                         ids=["the connection pool", "the request bound's watchdog"])
+def test_a_ctrl_c_as_a_lock_of_a_request_is_taken_leaves_the_client_usable(fake, monkeypatch,
+                                                                           where):
+    """queue's get and put (the pool's idle connections) and the watchdog's arm, disarm and
+    release took their locks through Condition.__enter__, Python code: a signal's exception
+    raised there, just after the lock was taken (as a Ctrl-C can be), left it held, and the
+    request's own clean-up, or the next request (of any client, for the watchdog's), hung on
+    it for good. Here that moment comes in the first Condition.__enter__ called from
+    ``where`` in the interrupted poll's thread; a request's path no longer has one."""
     job = fake.add_job("rivya", ["running"])
     client = fake.client("rivya", max_retries=0)
     assert client.poll(job).state is State.RUNNING  # a pool with an idle connection
@@ -1007,7 +1010,7 @@ def test_a_ctrl_c_as_the_connection_pool_takes_its_lock_leaves_the_client_usable
     def interrupted_after_taking_the_lock(self):
         taken = enter(self)
         caller = sys._getframe(1).f_code.co_filename
-        if getattr(here, "interrupt", False) and caller.endswith("queue.py") and not interrupted:
+        if getattr(here, "interrupt", False) and caller.endswith(where) and not interrupted:
             interrupted.append(caller)
             raise KeyboardInterrupt  # (with the lock taken: as a signal's exception comes)
         return taken
