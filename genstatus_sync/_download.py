@@ -315,10 +315,15 @@ def _publish_without_links(temp: str, folder: pathlib.Path, name: str) -> pathli
     for candidate in _candidates(name):
         path = folder / candidate
         try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue
+        except BaseException:  # (a signal's exception as os.open returned: the file is ours)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
         try:  # the name is held by an empty file until the complete one replaces it
+            os.close(fd)
             os.replace(temp, path)
         except BaseException:  # (a failure or a signal: no empty file left under the name)
             with contextlib.suppress(OSError):

@@ -274,21 +274,26 @@ def test_without_hard_links_a_failed_replace_leaves_no_empty_file(server, tmp_pa
     assert listing(tmp_path) == []
 
 
-def test_a_ctrl_c_as_the_temporary_file_is_opened_leaves_nothing(server, tmp_path,
-                                                                 monkeypatch):
+@pytest.mark.parametrize("which", ["the temporary file", "the final name, without links"])
+def test_a_ctrl_c_as_a_file_is_opened_leaves_nothing(server, tmp_path, monkeypatch, which):
     # a signal's exception comes as a system call returns: os.open had made the file, and
     # the clean-up that removes it had not begun
     opened = []
 
     def open_then_interrupt(path, *args, **kwargs):
         fd = real_open(path, *args, **kwargs)
-        opened.append(fd)
-        if str(path).endswith(".part"):
+        if str(path).endswith(".part") == (which == "the temporary file"):
+            opened.append(fd)  # (the download never saw it: closed below)
             raise KeyboardInterrupt
         return fd
 
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
     real_open = os.open
     monkeypatch.setattr(os, "open", open_then_interrupt)
+    if which != "the temporary file":
+        monkeypatch.setattr(os, "link", no_links)
     with pytest.raises(KeyboardInterrupt):
         gs.download(f"{server.url}/files/x.bin", tmp_path)
     monkeypatch.undo()
