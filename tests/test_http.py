@@ -464,9 +464,10 @@ def test_the_nesting_check_reads_a_string_left_open_once():
     # string left open now runs to the end at once, and its brackets count for nothing
     from genstatus_sync import _strict
 
-    text = '"' + '\\"' * 500_000
-    assert _strict._STRING.match(text).end() == len(text)
-    assert _strict._STRING.match('"[{\\\\').end() == 5  # an escaped backslash, then the end
+    _strict._check_depth("[" * 150 + '"' + '\\"' * 1000 + "[" * 300)  # (inside the string)
+    _strict._check_depth("[" * 150 + '"\\\\"' + "]" * 150)  # (an escaped backslash ends it)
+    with pytest.raises(_strict.Declined):
+        _strict._check_depth("[" * 150 + '"\\\\"' + "[" * 51)
     body = b"[" * 201 + b'"\\' * 500_000  # 1 MB
     client = gs.RivyaClient(KEY, max_retries=0, transport=testing.MockTransport(
         lambda request: testing.Reply(200, {}, body)))
