@@ -141,9 +141,11 @@ class Job:
             saved.due >= state.deadline and now >= saved.due - _EARLY))
         if now < saved.due - _EARLY and not last:
             # (never past the deadline, whatever the token says: one written on another
-            # machine's clock, or by hand)
-            return Step(None, None, False, min(saved.due - now, state.time_left(now)),
-                        encode(saved))
+            # machine's clock, or by hand; the token given back then names the deadline's
+            # own poll, for which a step a little early counts)
+            if state.deadline is not None and saved.due > state.deadline:
+                saved = attrs.evolve(saved, due=state.deadline)
+            return Step(None, None, False, saved.due - now, encode(saved))
         hold = self.take_turn(_EARLY)
         if hold > 0:  # the client's rate budget has no turn for it yet: no sleep in here
             if last:
