@@ -77,7 +77,7 @@ def parse(provider: str, body: bytes) -> "JobStatus":
     ``ClipiaClient.get_result`` then has them). Raises ResponseFormatError for a body that is
     not bytes, not JSON (an object with a key twice included: parsers differ on which one
     counts) or off the spec (a Sivi envelope whose status is not 200 included, or a job id
-    that no client could poll: empty, ``..``, over 1,024 characters, not valid Unicode),
+    that no client could poll: empty, ``.``, ``..``, over 1,024 characters, not valid Unicode),
     ConfigurationError for a provider without webhooks. Parsing checks no signature: verify
     first.
     """
