@@ -8,6 +8,7 @@ import ipaddress
 import math
 import re
 import sys
+import time
 from typing import Any, Callable, Optional, Tuple, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -185,6 +186,23 @@ def read_clock(clock: Callable[[], Any], expected: str) -> float:
     if number is None or not math.isfinite(number):
         raise ConfigurationError(f"{expected}, got {shown(value)}")
     return number
+
+
+CLOCK_EXPECTED = "clock() must return seconds (a finite number, as time.monotonic)"
+
+
+def checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """``clock`` read through ``read_clock`` at every reading (not only the first: a reading
+    that turns NaN later is a deadline that never comes); ``time.monotonic`` and
+    ``time.time`` as they are."""
+    if clock in (time.monotonic, time.time) or getattr(clock, "_checked", False):
+        return clock
+
+    def read() -> float:
+        return read_clock(clock, CLOCK_EXPECTED)
+
+    read._checked = True  # type: ignore[attr-defined]
+    return read
 
 
 def check_transport(transport: object) -> None:

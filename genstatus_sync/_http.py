@@ -36,6 +36,7 @@ from ._config import (
     check_rate,
     check_timeout,
     check_transport,
+    checked_clock,
     is_given,
 )
 from ._locks import abandoned, at_fork
@@ -123,7 +124,7 @@ class BaseClient(Generic[ModelT, IdT]):
         if sleep is not None:
             self._sleep = check_callable("sleep", sleep)
         if clock is not None:
-            self._clock = self._step_clock = check_callable("clock", clock)
+            self._clock = self._step_clock = checked_clock(check_callable("clock", clock))
         self._headers = {"User-Agent": f"genstatus_sync/{__version__}",
                          "Accept": "application/json", "Accept-Encoding": "gzip, deflate",
                          **self._auth_headers(key)}

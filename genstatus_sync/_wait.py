@@ -37,9 +37,19 @@ from typing import (
 
 import attrs
 
-from ._config import check_callable, check_count, check_kind, check_wait_timeout, read_clock
+from ._config import (
+    CLOCK_EXPECTED,
+    as_float,
+    check_callable,
+    check_count,
+    check_kind,
+    check_wait_timeout,
+    checked_clock,
+    read_clock,
+)
 from ._locks import abandon_with
 from ._plan import NARROW, REACH, SKIP, Line, plain_after
+from ._retry import MAX_RETRY_AFTER
 from .backoff import Backoff, check_backoff
 from .errors import (
     APIError,
@@ -177,7 +187,11 @@ class WaitState:
         # (a Retry-After of more than a day: held to the deadline, not dropped)
         retry_after = None
         if isinstance(error, APIError):
-            retry_after = error.retry_after if error._hold is None else error._hold
+            # (an error of the caller's own poll may carry anything: a number of seconds
+            # >= 0 is read, at most a day, as the clients' own are; anything else, nothing)
+            suggested = as_float(error.retry_after if error._hold is None else error._hold)
+            if suggested is not None and suggested >= 0 and not math.isnan(suggested):
+                retry_after = min(suggested, MAX_RETRY_AFTER)
         return attrs.evolve(self, polls=self.polls + 1, last_error=error,
                             retry_after=retry_after)
 
@@ -265,7 +279,7 @@ def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
                      seed=seed, kind=kind)
 
 
-_CLOCK_EXPECTED = "clock() must return seconds (a finite number, as time.monotonic)"
+_CLOCK_EXPECTED = CLOCK_EXPECTED
 
 
 _AT_ONCE = 0.01  # seconds: a sleep after which the clock moved less returned at once
@@ -391,6 +405,7 @@ def wait(
     for name, value in (("poll", poll), ("is_done", is_done), ("sleep", sleep),
                         ("clock", clock)):
         check_callable(name, value)
+    clock = checked_clock(clock)
     history = check_history(history)
     state = begin(clock, timeout, random.getrandbits(32),
                   DEFAULT_KIND if kind is None else check_kind(kind))
@@ -508,7 +523,7 @@ def iter_wait_all(
     """Wait for many jobs, each on its own schedule, and yield ``(index, outcome)`` as each
     ends: its terminal JobStatus (SUCCEEDED or FAILED) or the exception that ended it."""
     check_callable("sleep", sleep)
-    check_callable("clock", clock)
+    clock = checked_clock(check_callable("clock", clock))
     # (the call's own work on 50,000 jobs, a tenth of a second, counts)
     start = read_clock(clock, _CLOCK_EXPECTED)
     handles = [_pollable(job) for job in _iterable(jobs)]

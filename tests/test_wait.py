@@ -5,6 +5,7 @@ import logging
 import math
 import random
 import statistics
+import threading
 
 import attrs
 import pytest
@@ -774,6 +775,67 @@ def test_a_clock_that_gives_no_seconds_is_a_configuration_error(value):
     with pytest.raises(gs.ConfigurationError, match="clock"):
         gs.wait_all([(client, "j")], timeout=5, sleep=lambda s: None, clock=lambda: value)
     assert polls == [] and client.calls == {"j": 0}
+
+
+@pytest.mark.parametrize("value", [math.nan, -math.inf, "x", None, 10**400],
+                         ids=["nan", "-inf", "str", "None", "10**400"])
+@pytest.mark.parametrize("waiter", ["wait", "wait_all", "wait_all threaded"])
+def test_a_clock_that_stops_giving_seconds_midway_is_a_configuration_error(waiter, value):
+    # only the first reading was checked: a later NaN was a deadline that never came (every
+    # wait polled for ever), a str or a huge int a bare TypeError or OverflowError
+    readings = iter([0.0, 0.0, 0.0])
+
+    def clock():
+        return next(readings, value)
+
+    def poll():
+        return JobStatus(provider="fake", job_id="j", state=State.RUNNING)
+
+    client = FakeClient({"j": [State.RUNNING]})
+    calls = {
+        "wait": lambda: gs.wait(poll, is_done=lambda s: s.done, timeout=5,
+                                sleep=lambda s: None, clock=clock),
+        "wait_all": lambda: gs.wait_all([(client, "j")], timeout=5, sleep=lambda s: None,
+                                        clock=clock, max_in_flight=1),
+        "wait_all threaded": lambda: gs.wait_all([(client, "j")], timeout=5,
+                                                 sleep=lambda s: None, clock=clock)}
+    outcome = []
+
+    def run():
+        try:
+            calls[waiter]()
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert outcome, "the wait never ended"
+    assert isinstance(outcome[0], gs.ConfigurationError) and "clock" in str(outcome[0]), \
+        outcome[0]
+
+
+@pytest.mark.parametrize(("suggested", "slept"), [
+    (math.inf, 86400.0), (10**400, None), ("5", None), (-3.0, None), (math.nan, None),
+    (2.5, 2.5)], ids=["inf", "10**400", "str", "negative", "nan", "2.5"])
+def test_a_retry_after_of_ones_own_poll_is_read_as_the_clients_are(suggested, slept):
+    # the RateLimitError of the caller's own poll may carry anything: inf slept as
+    # time.sleep(inf) (OverflowError), a str or a huge int raised a bare TypeError or
+    # OverflowError; a number of seconds is held to a day, anything else is no suggestion
+    clock, polls = Clock(), []
+
+    def poll():
+        polls.append(clock.now)
+        if len(polls) == 1:
+            raise gs.RateLimitError("slow down", provider="mine", retry_after=suggested)
+        return "done"
+
+    assert gs.wait(poll, is_done=lambda r: r == "done", timeout=None, sleep=clock.sleep,
+                   clock=clock) == "done"
+    if slept is not None:
+        assert polls[1] - polls[0] == pytest.approx(slept)
+    else:  # the backoff's own delay
+        assert 0 < polls[1] - polls[0] < 5
 
 
 class _Careless(FakeJob):

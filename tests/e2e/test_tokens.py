@@ -342,6 +342,25 @@ def test_retry_in_never_points_past_the_deadline_whatever_the_token_says(fake):
     assert len(fake.requests) == polled + 1
 
 
+@pytest.mark.parametrize("value", [math.nan, "x", 10**400], ids=["nan", "str", "10**400"])
+def test_a_clients_clock_that_stops_giving_seconds_is_a_configuration_error(fake, value):
+    # a client's clock= was checked by no one: a step or a rate-limited poll met it as a bare
+    # TypeError or OverflowError, and a wait read a NaN as a deadline that never comes
+    job = fake.add_job("rivya", ["running"])
+    broken = []
+
+    def clock():
+        return value if broken else 1_000_000.0
+
+    client = fake.client("rivya", clock=clock, sleep=lambda seconds: None, max_rate=50.0)
+    token = client.wait_token(job, timeout=5)
+    broken.append(True)
+    for call in (lambda: client.step(token), lambda: client.poll(job),
+                 lambda: client.wait(job, timeout=5)):
+        with pytest.raises(gs.ConfigurationError, match="clock"):
+            call()
+
+
 def _payload(token):
     import base64
 
