@@ -434,6 +434,15 @@ def _pollable(job: Any) -> Pollable:
     if not callable(getattr(job, "poll_within", None)):
         raise ConfigurationError("wait_all takes (client, job_id) pairs or client.job() "
                                  f"handles, got {type(job).__name__}")
+    # (a job of the caller's own: what the wait reads of it, checked now, not met later as
+    # an AttributeError inside the wait)
+    needs: Tuple[Tuple[str, type], ...] = (("provider", str), ("job_id", str),
+                                           ("backoff", Backoff))
+    missing = [name for name, kind in needs if not isinstance(getattr(job, name, None), kind)]
+    if missing:
+        raise ConfigurationError(f"a job for wait_all ({type(job).__name__}) needs "
+                                 f"{', '.join(missing)} (a str, a str and a Backoff), as "
+                                 "client.job() handles have")
     return job  # type: ignore[no-any-return]
 
 

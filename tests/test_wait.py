@@ -838,6 +838,25 @@ def test_a_retry_after_of_ones_own_poll_is_read_as_the_clients_are(suggested, sl
         assert 0 < polls[1] - polls[0] < 5
 
 
+class _HalfBuilt:
+    provider, job_id, backoff = "mine", "j", None
+
+    def poll_within(self, seconds):
+        return JobStatus(provider="mine", job_id="j", state=State.SUCCEEDED)
+
+
+def test_a_job_of_ones_own_without_what_the_wait_reads_is_a_configuration_error():
+    # its backoff None (or no provider) was a bare AttributeError from inside the wait
+    with pytest.raises(gs.ConfigurationError, match="needs backoff"):
+        gs.wait_all([_HalfBuilt()], timeout=5)
+    job = _HalfBuilt()
+    job.backoff, job.provider = gs.Backoff(), 7
+    with pytest.raises(gs.ConfigurationError, match="needs provider"):
+        gs.wait_all([job], timeout=5)
+    job.provider = "mine"
+    assert gs.wait_all([job], timeout=5)[0].state is State.SUCCEEDED
+
+
 class _Careless(FakeJob):
     def poll_within(self, seconds):
         self.client.poll_job(self.job_id)
