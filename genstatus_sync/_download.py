@@ -287,8 +287,7 @@ def _temporary(folder: pathlib.Path, name: str) -> Tuple[int, str]:
         except FileExistsError:
             continue
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+            _discard(temp)
             raise
 
 
@@ -319,15 +318,20 @@ def _publish_without_links(temp: str, folder: pathlib.Path, name: str) -> pathli
         except FileExistsError:
             continue
         except BaseException:  # (a signal's exception as os.open returned: the file is ours)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            _discard(path)
             raise
         try:  # the name is held by an empty file until the complete one replaces it
             os.close(fd)
             os.replace(temp, path)
         except BaseException:  # (a failure or a signal: no empty file left under the name)
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+            _discard(path)
             raise
         return path
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _discard(path: Union[str, pathlib.Path]) -> None:
+    """Remove the file at ``path``, this call's own, on the way out of a failure: whatever
+    stands in the way (it is gone already) must not hide that failure."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -190,7 +190,7 @@ class WaitState:
             # (an error of the caller's own poll may carry anything: a number of seconds
             # >= 0 is read, at most a day, as the clients' own are; anything else, nothing)
             suggested = as_float(error.retry_after if error._hold is None else error._hold)
-            if suggested is not None and suggested >= 0 and not math.isnan(suggested):
+            if suggested is not None and suggested >= 0:  # (NaN is not)
                 retry_after = min(suggested, MAX_RETRY_AFTER)
         return attrs.evolve(self, polls=self.polls + 1, last_error=error,
                             retry_after=retry_after)
@@ -274,12 +274,9 @@ def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,
           kind: Optional[str] = None) -> WaitState:
     """A new wait's state, its deadline ``timeout`` seconds from now on ``clock``."""
     seconds = check_wait_timeout(timeout)
-    start = read_clock(clock, _CLOCK_EXPECTED)
+    start = read_clock(clock, CLOCK_EXPECTED)
     return WaitState(started=start, deadline=None if seconds is None else start + seconds,
                      seed=seed, kind=kind)
-
-
-_CLOCK_EXPECTED = CLOCK_EXPECTED
 
 
 _AT_ONCE = 0.01  # seconds: a sleep after which the clock moved less returned at once
@@ -534,7 +531,7 @@ def iter_wait_all(
     check_callable("sleep", sleep)
     clock = checked_clock(check_callable("clock", clock))
     # (the call's own work on 50,000 jobs, a tenth of a second, counts)
-    start = read_clock(clock, _CLOCK_EXPECTED)
+    start = read_clock(clock, CLOCK_EXPECTED)
     handles = [_pollable(job) for job in _iterable(jobs)]
     cap = MAX_IN_FLIGHT if max_in_flight is None else check_count(
         "max_in_flight", max_in_flight, minimum=1)
