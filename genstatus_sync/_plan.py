@@ -266,10 +266,49 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
     return sorted(max(_SHORTEST, math.exp(y + width * z)) for y in base for z in (-1.0, 1.0))
 
 
+# A schedule fitted to all of a kind's records must not cost its latest jobs more than plain
+# backoff's requests by these shares: (how many latest, at most this many times plain's).
+_RECENT = ((8, 1.1), (4, 1.25))  # (API.md: under drift, at most 1.10x)
+_SUFFIXES = (16, MIN_JOBS)  # the latest records refitted on, when the whole history fails it
+
+
 def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
     """The schedule that, on a smoothed sample of ``records``' durations, brings the detection
     lag down the most at no more requests than plain ``backoff``; None when there are too few
-    records, when they spread too widely, or when no schedule does clearly better."""
+    records, when they spread too widely, or when no schedule does clearly better.
+
+    A schedule fitted to all of them must also not cost the latest jobs more than plain
+    backoff would have by the shares of ``_RECENT``: a kind that became a little slower (too
+    little for ``regime`` to tell) pays, on every job, for close polls placed where its old
+    jobs ended. Else it is refitted on the latest records alone (the latest 16, then 8) and
+    kept only if that one passes; else None."""
+    schedule = _fit(records, backoff)
+    if schedule is None or _affordable(schedule, records, backoff):
+        return schedule
+    for size in _SUFFIXES:
+        if size < len(records):
+            schedule = _fit(records[-size:], backoff)
+            if schedule is not None and _affordable(schedule, records, backoff):
+                return schedule
+    return None
+
+
+def _affordable(schedule: Schedule, records: Sequence[Tuple[float, float]],
+                backoff: Backoff) -> bool:
+    """Whether ``schedule`` would have cost the latest of ``records``' jobs (each taken to
+    end half-way through its interval) no more than plain backoff by ``_RECENT``'s shares."""
+    latest = max(count for count, _ in _RECENT)
+    durations = [max(_SHORTEST, (lo + hi) / 2) for lo, hi in records[-latest:]]
+    until = max(durations) * 1.01
+    grid = _plain_grid(backoff, until)
+    walk = _walker(schedule, backoff, until)
+    planned = [walk(d)[0] for d in durations]
+    plain = [_on_grid(grid, d)[0] for d in durations]
+    return all(sum(planned[-count:]) <= share * sum(plain[-count:]) for count, share in _RECENT)
+
+
+def _fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
+    """``fit`` on all of ``records``, without the check on the latest."""
     if len(records) < MIN_JOBS or not _steps(backoff)[1]:
         # (a grid of more than _STEPS_MAX growing polls has no closed form to fit against)
         return None
@@ -293,7 +332,7 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
         found: Optional[Tuple[Tuple[float, float, float], Schedule]] = None
         while low <= high:
             mid = (low + high) // 2
-            step = max(min(_STEPS[mid] * median, cap), backoff.shortest)
+            step = max(min(_STEPS[mid] * median, cap), backoff.shortest, _SHORTEST)
             last = first + math.ceil(max(0.0, end - first) / step) * step
             schedule = Schedule(first, step, last, cap)
             score = _score(points, _walker(schedule, backoff, points[-1]))
@@ -329,11 +368,7 @@ def _walker(schedule: Schedule, backoff: Backoff, until: float):  # type: ignore
     first, step, last, cap = schedule.first, schedule.step, schedule.last, schedule.cap
     spaces = max(1, math.ceil(first / cap))
     close = round((last - first) / step)
-    beyond: List[float] = []
-    t = last
-    while t < until and len(beyond) < 10_000:
-        t = plain_after(backoff, t)
-        beyond.append(t)
+    beyond = _beyond(backoff, last, until)
 
     def walk(duration: float) -> Tuple[int, float]:
         if duration <= first:
@@ -342,10 +377,52 @@ def _walker(schedule: Schedule, backoff: Backoff, until: float):  # type: ignore
         if duration <= last:
             k = max(1, math.ceil((duration - first) / step))
             return spaces + k, first + k * step - duration
-        j = bisect.bisect_left(beyond, duration)
-        return spaces + close + j + 1, beyond[min(j, len(beyond) - 1)] - duration
+        j, t = beyond(duration)
+        return spaces + close + j, t - duration
 
     return walk
+
+
+_HEAD_MAX = 10_000  # plain polls walked one at a time before they are on the grid, at most
+
+
+def _beyond(backoff: Backoff, start: float, until: float):  # type: ignore[no-untyped-def]
+    """How many polls plain backoff makes after ``start`` (``plain_after`` from there) up to
+    the first at or past a duration, and when that one comes.
+
+    Walked a poll at a time only until the polls are on plain backoff's grid: from a poll
+    of the grid's growing part they are its next times (``_steps``), and past it every
+    ``gap``; so a long kind on a short backoff costs a search, not a walk of its polls."""
+    times, _ = _steps(backoff)
+    gap = backoff.delay(len(times))  # the grid's delay once it is linear
+    head: List[float] = []
+    on_grid = -1  # the index in times of head's last poll, once it is one of them
+    t = start
+    while not head or (t < until and len(head) < _HEAD_MAX):
+        after, t = t, plain_after(backoff, t)
+        head.append(t)
+        if after >= times[-1]:  # polled from past the growing part: on the linear grid
+            on_grid = len(times)
+            break
+        k = bisect.bisect_left(times, t)
+        if k < len(times) and times[k] == t:
+            on_grid = k
+            break
+
+    def polls(duration: float) -> Tuple[int, float]:
+        if duration <= head[-1] or on_grid < 0:
+            j = bisect.bisect_left(head, duration)
+            return j + 1, head[min(j, len(head) - 1)]
+        count, base = len(head), head[-1]
+        if on_grid < len(times):
+            i = bisect.bisect_left(times, duration, on_grid + 1)
+            if i < len(times):
+                return count + i - on_grid, times[i]
+            count, base = count + len(times) - 1 - on_grid, times[-1]
+        more = max(1, math.ceil((duration - base) / gap))
+        return count + more, base + more * gap
+
+    return polls
 
 
 def _score(points: Sequence[float], walk) -> Tuple[float, float, float]:  # type: ignore[no-untyped-def]

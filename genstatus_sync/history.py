@@ -46,6 +46,7 @@ class DurationHistory:
         self._changes = 0
         self._versions: Dict[str, int] = {}
         self._fits: Dict[Tuple[str, Backoff], Tuple[int, Optional[Schedule]]] = {}
+        self._source: Optional[DurationHistory] = None  # a _frozen() copy's history
 
     def add(self, kind: str, seconds: float) -> None:
         """Record that a job of ``kind`` took ``seconds`` (ConfigurationError for a kind that
@@ -93,6 +94,7 @@ class DurationHistory:
                                       for kind, records in self._kinds.items())
             copy._changes, copy._versions = self._changes, dict(self._versions)
             copy._fits = dict(self._fits)
+        copy._source = self
         return copy
 
     def durations(self, kind: str) -> Tuple[float, ...]:
@@ -111,7 +113,11 @@ class DurationHistory:
 
     def _schedule(self, kind: str, backoff: Backoff) -> Optional[Schedule]:
         """The schedule fitted to ``kind``'s durations for waits on ``backoff`` (None while
-        they are too few or say too little): a pure function of what the history holds."""
+        they are too few or say too little): a pure function of what the history holds.
+
+        A fit is kept with the version of the records it was made from; a ``_frozen()`` copy
+        also looks it up in, and gives it back to, the history it was copied from, so that
+        the waits of a kind fit it once per change of its records, not once each."""
         with self._lock:
             records = self._kinds.get(kind)
             if records is None or len(records) < self.MIN_JOBS:
@@ -121,13 +127,33 @@ class DurationHistory:
             if cached is not None and cached[0] == version:
                 return cached[1]
             snapshot = list(records)
+        source = self._source
+        if source is not None:
+            found = source._cached(kind, backoff, version)
+            if found is not None:
+                self._keep(kind, backoff, version, found[0])
+                return found[0]
         fitted = fit(snapshot, backoff)
+        self._keep(kind, backoff, version, fitted)
+        if source is not None:
+            source._keep(kind, backoff, version, fitted)
+        return fitted
+
+    def _cached(self, kind: str, backoff: Backoff,
+                version: int) -> Optional[Tuple[Optional[Schedule]]]:
+        """(the fit,) kept for ``kind``'s records of ``version`` on ``backoff``, else None."""
+        with self._lock:
+            cached = self._fits.get((kind, backoff))
+            return (cached[1],) if cached is not None and cached[0] == version else None
+
+    def _keep(self, kind: str, backoff: Backoff, version: int,
+              fitted: Optional[Schedule]) -> None:
+        """Keep the fit of ``kind``'s records of ``version``, if they still are its records."""
         with self._lock:
             if self._versions.get(kind) == version:
                 if len(self._fits) >= 4 * self.MAX_KINDS:
                     self._fits.clear()
                 self._fits[(kind, backoff)] = (version, fitted)
-        return fitted
 
     def dumps(self) -> str:
         """The history as a JSON text (under 64 KB), for ``DurationHistory.loads``."""

@@ -300,6 +300,118 @@ def test_the_generic_wait_learns_from_and_plans_with_the_history_it_is_given():
     assert history.kinds() == ("render",)
 
 
+def _waited(duration, backoff, history=None, seed=0, kind="k"):
+    """(requests, lag seconds, sleeps) of gs.wait on a virtual clock for a job that succeeds
+    ``duration`` seconds after the wait starts."""
+    clock = Clock(0.0)
+    polls = [0]
+
+    def poll():
+        polls[0] += 1
+        state = State.SUCCEEDED if clock.now >= duration else State.RUNNING
+        return JobStatus(provider="sim", job_id="j", state=state)
+
+    random.seed(seed)  # the jitter's
+    gs.wait(poll, is_done=lambda s: s.done, timeout=None, backoff=backoff, sleep=clock.sleep,
+            clock=clock, history=history, kind=kind)
+    return polls[0], clock.now - duration, clock.sleeps
+
+
+@pytest.mark.parametrize("seed", [1, 4, 9])
+def test_a_kind_that_becomes_a_little_slower_costs_no_more_than_plain_backoff_allows(seed):
+    # 20 jobs of about 10 s, then 20 of about 12 s: too small a change to start a new regime
+    # (API.md: under drift, at most 1.10x plain backoff's requests, and no worse lag)
+    clipia = gs.ClipiaClient.default_backoff
+    rng = random.Random(seed)
+    history = gs.DurationHistory()
+    learned, plain, learned_lags, plain_lags = 0, 0, [], []
+    for i in range(40):
+        duration = 10 * (1.2 if i >= 20 else 1.0) * math.exp(0.1 * rng.gauss(0, 1))
+        requests, lag, _ = _waited(duration, clipia, history, seed=i)
+        alone, alone_lag, _ = _waited(duration, clipia, seed=i)
+        if i >= 10:  # once the history has a schedule, as the benchmark measures
+            learned, plain = learned + requests, plain + alone
+            learned_lags.append(lag / duration)
+            plain_lags.append(alone_lag / duration)
+    assert history._schedule("k", clipia) is not None  # still learning, from the new jobs
+    assert learned <= 1.10 * plain
+    assert sorted(learned_lags)[15] <= sorted(plain_lags)[15]
+
+
+def test_waits_of_a_kind_fit_its_schedule_once_until_its_durations_change(monkeypatch):
+    from genstatus_sync import history as module
+
+    fits = []
+
+    def counted(records, backoff):
+        fits.append(len(records))
+        return fit(records, backoff)
+
+    monkeypatch.setattr(module, "fit", counted)
+    history = gs.DurationHistory()
+    for lo, hi in _records(20, 0.1, 12):
+        history._record("k", lo, hi)
+    clock = Clock(0.0)
+    for _ in range(3):  # each plans from a copy of the history (failed jobs teach nothing)
+        gs.wait(lambda: JobStatus(provider="p", job_id="j", state=State.FAILED),
+                is_done=lambda s: s.done, backoff=SIVI, sleep=clock.sleep, clock=clock,
+                history=history, kind="k")
+    assert fits == [12]
+    _waited(20.0, SIVI, history)  # planned from the fit above; then a job of 13 is recorded
+    _waited(20.0, SIVI, history)
+    assert fits == [12, 13]
+
+
+def test_a_history_of_jobs_of_a_millisecond_never_plans_polls_closer_than_one():
+    fast = gs.Backoff(initial=0.001, max_interval=0.01, jitter=0)  # min_interval 0
+    history = gs.DurationHistory()
+    for i in range(12):
+        history._record("k", 0.0015 + 0.0001 * i, 0.002 + 0.0001 * i)
+    assert history._schedule("k", fast) is not None
+    _, _, sleeps = _waited(0.0021, fast, history)
+    assert len(sleeps) >= 2 and min(sleeps[1:]) >= 0.001 - 1e-12
+
+
+@pytest.mark.parametrize("backoff", [
+    SIVI, gs.ClipiaClient.default_backoff, gs.RivyaClient.default_backoff,
+    gs.Backoff(first_delay=3, initial=0.1, multiplier=1.01, max_interval=1),
+    gs.Backoff(initial=2, multiplier=1, max_interval=2, min_interval=0.5)])
+def test_a_schedule_is_scored_on_plain_backoff_past_its_end_as_a_wait_polls(backoff):
+    from genstatus_sync._plan import _beyond
+
+    rng = random.Random(11)
+    for _ in range(200):
+        start = rng.uniform(0, 300)
+        until = start + rng.uniform(0, 3000)
+        polls = _beyond(backoff, start, until)
+        walked, t = [], start
+        while not walked or t < until + 10:
+            t = plain_after(backoff, t)
+            walked.append(t)
+        for _ in range(10):
+            duration = rng.uniform(start, until)
+            k = next(i for i, at in enumerate(walked) if at >= duration)
+            count, at = polls(duration)
+            assert count == k + 1 and at == pytest.approx(walked[k], rel=1e-9)
+
+
+def test_a_long_kind_on_a_short_backoff_is_fitted_without_walking_each_poll(monkeypatch):
+    from genstatus_sync import _plan
+
+    short = gs.Backoff(initial=1, max_interval=1, jitter=0)
+    records = _records(100_000, 0.3, 32)
+    calls = [0]
+    real = _plan.plain_after
+
+    def counted(backoff, elapsed):
+        calls[0] += 1
+        return real(backoff, elapsed)
+
+    monkeypatch.setattr(_plan, "plain_after", counted)
+    fit(records, short)
+    assert calls[0] < 1000  # (walked a poll at a time: about 10,000 a schedule tried)
+
+
 def test_wait_refuses_a_history_that_is_not_one_and_a_bad_kind():
     with pytest.raises(gs.ConfigurationError):
         gs.wait(lambda: 1, is_done=bool, history={})
