@@ -28,7 +28,8 @@ def test_polling_economy_runs_and_prints_every_policy():
     workloads = [f"clustered, {m} s, sigma {s}" for m in (5, 30, 600) for s in (0.1, 0.25, 0.5)]
     workloads += [f"{k}, {m} s, sigma 0.25" for k in ("2x slower", "2x faster")
                   for m in (5, 30, 600)]
-    assert [(line[:29].strip(), line[30:37].strip()) for line in learning[2:]] == [
+    workloads += [f"1.2x slower, {m} s, sigma {s}" for m in (5, 30, 600) for s in (0.1, 0.25)]
+    assert [(line[:30].strip(), line[31:38].strip()) for line in learning[2:]] == [
         (w, p) for w in workloads for p in ("sivi", "rivya", "clipia")]
     assert all(line.rstrip().endswith(")") and (" ok (" in line or " NO (" in line)
                for line in learning[2:])
