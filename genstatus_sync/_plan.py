@@ -268,7 +268,7 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
 
 # A schedule fitted to all of a kind's records must not cost its latest jobs more than plain
 # backoff's requests by these shares: (how many latest, at most this many times plain's).
-_RECENT = ((8, 1.1), (4, 1.25))  # (API.md: under drift, at most 1.10x)
+_RECENT = ((8, 1.1),)  # (API.md: under drift, at most 1.10x)
 _SUFFIXES = (16, MIN_JOBS)  # the latest records refitted on, when the whole history fails it
 
 
@@ -309,8 +309,9 @@ def _affordable(schedule: Schedule, records: Sequence[Tuple[float, float]],
 
 def _fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
     """``fit`` on all of ``records``, without the check on the latest."""
-    if len(records) < MIN_JOBS or not _steps(backoff)[1]:
-        # (a grid of more than _STEPS_MAX growing polls has no closed form to fit against)
+    if len(records) < MIN_JOBS or not _steps(backoff)[1] or backoff.max_interval < _SHORTEST:
+        # (a grid of more than _STEPS_MAX growing polls has no closed form to fit against;
+        # plain polls less than a millisecond apart leave a schedule nothing to do better)
         return None
     points = sample(records)
     if len(points) < 4 * MIN_JOBS:
@@ -404,22 +405,26 @@ def _beyond(backoff: Backoff, start: float, until: float):  # type: ignore[no-un
         if after >= times[-1]:  # polled from past the growing part: on the linear grid
             on_grid = len(times)
             break
-        k = bisect.bisect_left(times, t)
-        if k < len(times) and times[k] == t:
+        k = bisect.bisect_right(times, t) - 1  # (the last of equal times, as plain_after)
+        if k >= 0 and times[k] == t:
             on_grid = k
             break
 
     def polls(duration: float) -> Tuple[int, float]:
-        if duration <= head[-1] or on_grid < 0:
+        if duration <= head[-1]:
             j = bisect.bisect_left(head, duration)
-            return j + 1, head[min(j, len(head) - 1)]
+            return j + 1, head[j]
         count, base = len(head), head[-1]
-        if on_grid < len(times):
+        # (still off the grid after _HEAD_MAX polls, on at the linear grid's delay: a few polls
+        # fewer than plain backoff's, never a poll before the duration)
+        if 0 <= on_grid < len(times):
             i = bisect.bisect_left(times, duration, on_grid + 1)
             if i < len(times):
                 return count + i - on_grid, times[i]
             count, base = count + len(times) - 1 - on_grid, times[-1]
         more = max(1, math.ceil((duration - base) / gap))
+        if more > 1 and base + (more - 1) * gap >= duration:  # (a duration on a poll)
+            more -= 1
         return count + more, base + more * gap
 
     return polls

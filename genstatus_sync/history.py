@@ -63,6 +63,8 @@ class DurationHistory:
             return
         kind = shown
         with self._lock:
+            # a copy fed is a history of its own: its versions no longer name its source's
+            self._source = None
             records = self._kinds.pop(kind, None)
             if records is None:
                 records = deque(maxlen=self.MAX_DURATIONS)
