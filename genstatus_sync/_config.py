@@ -87,16 +87,26 @@ def is_given(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and not plain(value))
 
 
-def check_key(provider: str, key: object, variable: str) -> str:
-    """The API key, if it can be sent as a header value."""
+def check_key(provider: str, key: object, variable: str, *, from_env: bool = False) -> str:
+    """The API key, if it can be sent as a header value and holds no space (no provider's
+    key does: a space means a scheme word, ``"Bearer abc"``, that the client would send
+    twice). ``from_env``: it was read from ``variable``, which the message then names; no
+    message shows any part of the key."""
     if isinstance(key, str):
         key = plain(key)
     if key is None or (isinstance(key, str) and not key):
         raise ConfigurationError(f"no {provider} API key: pass api_key= or set {variable}")
-    if not (isinstance(key, str) and key.isascii() and key.isprintable() and key == key.strip()):
+    where = variable if from_env else "api_key="
+    if not (isinstance(key, str) and key.isascii() and key.isprintable()):
         raise ConfigurationError(
-            f"the {provider} API key is not a valid header value: printable ASCII only, "
-            "no surrounding spaces"
+            f"the {provider} API key ({where}) is not a valid header value: printable ASCII "
+            "only"
+        )
+    if " " in key:
+        raise ConfigurationError(
+            f"the {provider} API key ({where}) contains a space, and keys have none: give the "
+            "key alone, without a scheme word such as 'Bearer' or 'Key' (the client writes "
+            "the header's scheme itself) and without surrounding spaces"
         )
     return key
 

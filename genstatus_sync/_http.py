@@ -103,7 +103,7 @@ class BaseClient(Generic[ModelT, IdT]):
         at_fork("before", _load_before_fork)
         variable = f"{self.env_prefix}_API_KEY"
         key = check_key(self.provider, os.environ.get(variable) if api_key is None else api_key,
-                        variable)
+                        variable, from_env=api_key is None)
         self._redactor = Redactor(key)
         self.base_url = check_base_url(self.provider, base_url if is_given(base_url) else (
             os.environ.get(f"{self.env_prefix}_BASE_URL") or self.default_base_url),

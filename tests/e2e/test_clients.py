@@ -117,6 +117,28 @@ def test_wrong_key_is_authentication_error(fake, provider):
     assert "wrong-key" not in str(info.value)
 
 
+SCHEMES = {"sivi": "Bearer", "rivya": "Bearer", "sellerpic": "Bearer", "clipia": "Key"}
+CLIENT_CLASSES = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient,
+                  "sellerpic": gs.SellerPicClient, "clipia": gs.ClipiaClient}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("from_env", [False, True], ids=["api_key", "env"])
+def test_a_key_given_with_its_scheme_word_is_refused_before_any_request(fake, monkeypatch,
+                                                                       provider, from_env):
+    # "Bearer KEY" was sent as "Authorization: Bearer Bearer KEY" and met a 401
+    given = f"{SCHEMES[provider]} {KEY}"
+    variable = f"{provider.upper()}_API_KEY"
+    if from_env:
+        monkeypatch.setenv(variable, given)
+    with pytest.raises(gs.ConfigurationError, match="scheme word") as info:
+        CLIENT_CLASSES[provider](api_key=None if from_env else given, base_url=fake.url)
+    shown = [str(info.value), repr(info.value), *map(str, info.value.args)]
+    assert not [text for text in shown if KEY in text or "LEAK" in text]
+    assert (variable if from_env else "api_key=") in str(info.value)
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_unknown_status_value_is_unknown_and_wait_goes_on(fake, provider):
     job = fake.add_job(provider, ["running", "moderating", "moderating", "succeeded"])
