@@ -58,7 +58,11 @@ class RivyaClient(BaseClient[Generation, str]):
         if model.result is not None:
             urls = tuple(model.result.urls or ([model.result.primary_url]
                                                if model.result.primary_url else []))
-        error = model.error.message if model.error is not None else None
+        error = None
+        if model.error is not None:
+            # the message, else the code: a failure that names only its code still says it
+            error = model.error.message or (
+                f"error code {model.error.code}" if model.error.code else None)
         return JobStatus(provider=self.provider, job_id=job_id,
                          state=_STATES.get(model.status, State.UNKNOWN),
                          result_urls=urls, error=error, raw=model)

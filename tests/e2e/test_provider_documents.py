@@ -145,3 +145,25 @@ def test_an_error_inside_a_2xx_reply_keeps_the_start_of_the_reply_as_its_body(pr
         with pytest.raises(gs.APIError) as info:
             client.get_status(job)
     assert info.value.body is not None and json.loads(info.value.body) == sent
+
+
+@pytest.mark.parametrize("error, reason", [
+    ({"code": "generation_failed"}, "error code generation_failed"),
+    ({"code": "nsfw_blocked", "message": ""}, "error code nsfw_blocked"),
+    ({"code": "generation_failed", "message": "The generation failed."}, "The generation failed."),
+    ({}, None),
+])
+def test_a_failed_rivya_task_says_its_error_code_when_it_gives_no_message(error, reason):
+    # Rivya's document: a failed task "may include a public error object" (code, message)
+    sent = {"id": "t-1", "status": "failed", "model": "z-image", "result": None, "error": error}
+
+    def handler(conn):
+        conn.send(reply(200, json.dumps(sent).encode(), {"Content-Type": "application/json"}))
+
+    with RawServer(handler) as server:
+        client = gs.RivyaClient(api_key=KEY, base_url=server.url, max_retries=0)
+        client._sleep = lambda seconds: None
+        with pytest.raises(gs.GenerationFailed) as info:
+            client.wait("t-1", timeout=5)
+    assert info.value.status.state is State.FAILED and info.value.status.error == reason
+    assert reason is None or reason in str(info.value)
