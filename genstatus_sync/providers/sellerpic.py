@@ -16,7 +16,9 @@ __all__ = ["SellerPicClient"]
 
 _DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
 _INT64_MAX = 2**63 - 1
-# Only SUCCESS is documented; these (in any case) are read as a failed item.
+# Only SUCCESS is documented, in a free-text field (not an enum): it is read in any case, as
+# these, read as a failed item, are (a "Success" must not leave a wait polling to its deadline).
+_SUCCESS = "SUCCESS"
 _FAILED = frozenset({"FAILED", "FAIL", "ERROR"})
 
 
@@ -43,6 +45,11 @@ def task_id(job_id: Union[int, str]) -> int:
             f"SellerPic task id must be an int64 (digits), got {_shown(job_id)}"
         )
     return value
+
+
+def _folded(status: str) -> str:
+    # ASCII case only: str.upper() also makes "SUCCESS" of "\u017fuccess" (a long s)
+    return status.upper() if status.isascii() else status
 
 
 class SellerPicClient(BaseClient[GenerateStatusResponse, Union[int, str]]):
@@ -81,13 +88,14 @@ class SellerPicClient(BaseClient[GenerateStatusResponse, Union[int, str]]):
     def _normalize(self, model: GenerateStatusResponse, job_id: str) -> JobStatus:
         items = (model.data.result_list or []) if model.data is not None else []
         urls = tuple(item.file_url for item in items if item.file_url)
-        failed = [item for item in items
-                  if (item.status or "").upper() in _FAILED or (item.error_code or 0) != 0]
+        statuses = [_folded(item.status or "") for item in items]
+        failed = [item for item, status in zip(items, statuses)
+                  if status in _FAILED or (item.error_code or 0) != 0]
         if not items:
             state = State.QUEUED
         elif failed:
             state = State.FAILED
-        elif all(item.status == "SUCCESS" for item in items):
+        elif all(status == _SUCCESS for status in statuses):
             state = State.SUCCEEDED
         else:
             state = State.RUNNING

@@ -9,6 +9,7 @@ from genstatus_sync import State
 from genstatus_sync.models import clipia, rivya, sellerpic, sivi
 
 from .. import stalls
+from ..clock import Clock
 from ..conftest import KEY, fast_client
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
@@ -137,6 +138,19 @@ def test_a_key_given_with_its_scheme_word_is_refused_before_any_request(fake, mo
     assert not [text for text in shown if KEY in text or "LEAK" in text]
     assert (variable if from_env else "api_key=") in str(info.value)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("success", ["success", "Success", "SUCCESS"])
+def test_a_sellerpic_success_in_any_case_ends_the_wait(fake, success):
+    # the document names SUCCESS in a free-text field; the failure words were read in any
+    # case already, and a "success" polled on to the deadline
+    job = fake.add_job("sellerpic", ["running", success, "\u017fuccess"])
+    clock = Clock()
+    client = fake.client("sellerpic", timeout=(0.5, 0.5), sleep=clock.sleep, clock=clock)
+    assert client.wait(job, timeout=60).state is State.SUCCEEDED
+    assert len(fake.requests) == 2
+    # (ASCII case only: a long s is not an s)
+    assert client.poll(job).state is State.RUNNING
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
