@@ -11,7 +11,7 @@ from .._http import BaseClient
 from ..backoff import Backoff
 from ..errors import APIError, ResponseFormatError, ResultNotReady, is_transient
 from ..models.clipia import RequestResult, RequestStatus, RequestStatusValue
-from ..status import JobStatus, State
+from ..status import JobStatus, State, percent
 
 __all__ = ["ClipiaClient"]
 
@@ -128,5 +128,6 @@ def normalize(model: RequestStatus, job_id: str) -> JobStatus:
     """A Clipia request status as a JobStatus (a poll's and a webhook push's: no client
     needed); the result's URLs are the caller's to add."""
     return JobStatus(provider=ClipiaClient.provider, job_id=job_id,
-                     state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
+                     state=_STATES.get(model.status, State.UNKNOWN),
+                     progress=percent(model.progress),
                      queue_position=model.queue_position, raw=model)

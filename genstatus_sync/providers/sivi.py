@@ -12,7 +12,7 @@ from .._convert import structure
 from .._http import BaseClient, ErrorDetails
 from ..backoff import Backoff
 from ..models.sivi import RequestStatus, RequestStatusEnvelope, RequestStatusValue
-from ..status import JobStatus, State
+from ..status import JobStatus, State, percent
 
 if TYPE_CHECKING:
     from .._job import Job
@@ -109,5 +109,6 @@ def normalize(model: RequestStatus, job_id: str) -> JobStatus:
     urls = tuple(v.variant_image_url for v in model.result.variations) if model.result else ()
     failed = model.status is RequestStatusValue.failed
     return JobStatus(provider=SiviClient.provider, job_id=job_id,
-                     state=_STATES.get(model.status, State.UNKNOWN), progress=model.progress,
-                     result_urls=urls, error=model.reason if failed else None, raw=model)
+                     state=_STATES.get(model.status, State.UNKNOWN),
+                     progress=percent(model.progress), result_urls=urls,
+                     error=model.reason if failed else None, raw=model)

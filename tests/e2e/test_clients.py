@@ -1,5 +1,6 @@
 """All four clients over real HTTP against FakeProviders on 127.0.0.1."""
 
+import json
 import time
 
 import pytest
@@ -71,6 +72,20 @@ def test_progress_and_queue_position_are_reported(fake):
     assert (second.state, second.progress) == (State.RUNNING, 45)
     result = client.wait(job)
     assert isinstance(result.raw, clipia.RequestResult)
+
+
+@pytest.mark.parametrize("provider", ["sivi", "clipia"])
+def test_progress_outside_0_to_100_is_not_reported(fake, provider):
+    # JobStatus.progress is 0..100: -5 and 250 were passed on as they came (the model keeps them)
+    job = fake.add_job(provider, ["running"] * 5, progress=[-5, 250, 100.5, 45, 100])
+    client = fast_client(fake, provider)
+    polls = [client.poll(job) for _ in range(5)]
+    assert [s.progress for s in polls] == [None, None, None, 45, 100]
+    assert [s.raw.progress for s in polls] == [-5, 250, 100.5, 45, 100]
+    body = {"status": 200, "body": {"status": "processing", "requestId": job, "progress": 250}}
+    if provider == "clipia":
+        body = {"request_id": job, "status": "IN_PROGRESS", "progress": -1}
+    assert gs.webhooks.parse(provider, json.dumps(body).encode()).progress is None
 
 
 def test_clipia_poll_is_one_request_and_wait_fetches_the_result(fake):
