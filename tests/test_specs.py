@@ -129,6 +129,33 @@ def test_every_inference_says_why(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_every_numeric_bound_is_marked_inferred(spec):
+    # no provider's document states a range: a minimum or maximum is always our reading
+    doc = load(spec)
+    unmarked = [path for path, node in walk(doc) if isinstance(node, dict)
+                and {"minimum", "maximum"} & set(node) and "x-genstatus-inferred" not in node]
+    assert not unmarked
+
+
+CLIPIA_UNSHOWN = [  # fields clipia.txt does not show as the spec reads them
+    "#/components/schemas/RequestStatus/properties/queue_position",  # only as null
+    "#/components/schemas/RequestStatus/properties/progress",  # 45, not a percentage's range
+    "#/components/schemas/RequestStatus/properties/logs",  # only []
+    "#/components/schemas/RequestResult/properties/request_id",  # no result body is shown
+    "#/components/schemas/RequestResult/properties/error",  # named nowhere
+    "#/components/schemas/RequestResult/properties/cost",  # named, no type or place
+    *(f"#/components/schemas/WebhookEvent/properties/{name}"  # no push body is shown
+      for name in ("queue_position", "progress", "logs", "output", "error")),
+]
+
+
+@pytest.mark.parametrize("where", CLIPIA_UNSHOWN)
+def test_clipia_fields_its_document_does_not_show_are_marked_inferred(where):
+    node = resolve(load(SPECS[0].parent / "clipia.yaml"), {"$ref": where})
+    assert node.get("x-genstatus-inferred") is True
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
 def test_every_operation_describes_its_errors(spec):
     # The clients retry 429 and 5xx (honoring Retry-After); a mock server needs a concrete
     # media type to serve.
