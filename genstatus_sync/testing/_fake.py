@@ -48,6 +48,7 @@ MAX_REQUEST_LINE = 2**20
 MAX_DISCARDED_BODY = 2**16
 STOP_GRACE = 2.0  # seconds stop() waits for connection threads once their sockets are shut
 _SCHEME = re.compile(r"[A-Za-z]{1,16}")
+_SELLERPIC_ID = re.compile(r"-?[0-9]{1,19}", re.ASCII)
 MEDIA = "/media/"  # GET /media/<provider>/<job id>/<name>: a result file of a known job
 
 
@@ -160,11 +161,11 @@ class FakeProviders:
 
     A request is answered, in this order: 404 for an unknown path; 429 over a ``rate_limit``;
     405 (``Allow: GET``) for any other standard method (HEAD included, without a body); 400
-    for a malformed request (Sivi's ``queryParams``, SellerPic's ``id`` or its required
-    ``Content-Type: application/json``); 401 for a wrong key; then the injected faults; then
-    the job (404 when unknown). Errors come in the provider's own shape; what does not parse as
-    HTTP (request line, headers, ``Content-Length``, an unknown method: 501) gets a JSON error
-    and the connection is closed.
+    for a malformed request (Sivi's ``queryParams``, SellerPic's ``id`` missing or not an
+    int64, or its required ``Content-Type: application/json``); 401 for a wrong key; then the
+    injected faults; then the job (404 when unknown). Errors come in the provider's own shape;
+    what does not parse as HTTP (request line, headers, ``Content-Length``, an unknown method:
+    501) gets a JSON error and the connection is closed.
 
     ``latency`` delays every reply by that many seconds (each request in its own thread, so
     concurrent requests overlap); ``clock`` is the time source for request times, rate-limit
@@ -294,7 +295,9 @@ class FakeProviders:
         status value. Clipia's result endpoint answers from the state its status endpoint last
         showed (202 until that was terminal). ``urls`` left out: two result files served by
         the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
-        works offline. Raises ``ValueError`` on a bad argument.
+        works offline. Raises ``ValueError`` on a bad argument (a SellerPic ``job_id`` that
+        is not an int64 task id >= 0 in plain digits, as the client sends it, included: a
+        poll's ``id`` that is no int64 is answered 400, and ``007`` names task ``7``).
 
         ``abstract_user_id`` (Sivi only) makes the job that user's request: as on Sivi, it is
         found only by a poll that names that user (``abstractUserId``); any other poll, one
@@ -324,6 +327,10 @@ class FakeProviders:
                 raise ValueError(f"{name} must be a list, got the string {value!r}")
         if job_id is not None and (not isinstance(job_id, str) or not job_id):
             raise ValueError(f"job_id must be a non-empty string, got {job_id!r}")
+        if (provider == "sellerpic" and job_id is not None
+                and (_sellerpic_task(job_id) != job_id or job_id.startswith("-"))):
+            raise ValueError(f"a SellerPic job_id is an int64 task id >= 0, written as the "
+                             f"client sends it (digits, no leading zeros), got {job_id!r}")
         if abstract_user_id is not None and (provider != "sivi" or not isinstance(
                 abstract_user_id, str) or not abstract_user_id):
             raise ValueError("abstract_user_id is a non-empty string, for Sivi's jobs only; "
@@ -690,6 +697,14 @@ def _route(path: str) -> Tuple[Optional[str], Optional[str], str]:
     return None, None, ""
 
 
+def _sellerpic_task(value: str) -> Optional[str]:
+    """SellerPic's ``id`` as the task it names (an int64's digits, without leading zeros), or
+    None when it is no int64: the document's id is an ``integer <int64>``."""
+    if not _SELLERPIC_ID.fullmatch(value) or not -2**63 <= int(value) < 2**63:
+        return None
+    return str(int(value))
+
+
 def _sivi_request_id(query: Dict[str, str]) -> Optional[str]:
     try:
         params = json.loads(query.get("queryParams", ""))
@@ -800,10 +815,11 @@ def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
                         "sivi", 400, "queryParams must be a JSON object with a requestId",
                         trace_id))
             elif provider == "sellerpic":
-                job_id = query.get("id", "")
-                if not job_id or not _is_json(self.headers.get("Content-Type")):
-                    message = ("Content-Type must be application/json" if job_id
-                               else "id is required")
+                job_id = _sellerpic_task(query.get("id", ""))
+                if job_id is None or not _is_json(self.headers.get("Content-Type")):
+                    message = ("id is required" if not query.get("id") else
+                               "id must be an integer (int64)" if job_id is None else
+                               "Content-Type must be application/json")
                     return self._send(400, _render.error_body("sellerpic", 400, message,
                                                               trace_id))
             if not self._authorized(provider):

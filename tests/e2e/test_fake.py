@@ -227,7 +227,7 @@ def test_bad_sivi_query_params_get_sivis_400(fake, query):
      b"Authorization: Bearer " + KEY.encode() + b"\r\n\r\n", 404),
     (b"GET /v1/api/generate?id=\xff\xfe&id=%00 HTTP/1.1\r\nHost: x\r\n"
      b"Content-Type: application/json\r\nAuthorization: Bearer " + KEY.encode() + b"\r\n\r\n",
-     404),
+     400),  # (an id of "\x00" is no int64)
 ])
 def test_malformed_http_gets_a_json_reply_and_no_traceback(fake, data, status):
     got, headers, body = raw(fake, data)
@@ -407,6 +407,31 @@ def test_sellerpic_without_an_id_is_400(fake):
     status, _, body = get(fake, "/v1/api/generate", {"Authorization": f"Bearer {KEY}",
                                                      "Content-Type": "application/json"})
     assert status == 400 and body["msg"] == "id is required"
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5", "12x", "9223372036854775808", "-9223372036854775809",
+                                 "\u0661\u0662", " 7", "0x1f"])
+def test_a_sellerpic_id_that_is_no_int64_is_400_before_the_key_is_checked(bad):
+    # the document's id is an integer <int64>; the fake answered any string (404, or with
+    # auto_jobs a job that SellerPicClient could never poll)
+    with FakeProviders(api_key=KEY, auto_jobs=["succeeded"]) as fake:
+        path = f"/v1/api/generate?id={quote(bad)}"
+        for key in (KEY, "wrong-key"):
+            status, _, body = get(fake, path, {"Authorization": f"Bearer {key}",
+                                               "Content-Type": "application/json"})
+            assert status == 400 and body["msg"] == "id must be an integer (int64)"
+            assert body["success"] is False and body["data"] is None and body["traceId"]
+        assert fake._jobs == {}
+
+
+def test_a_sellerpic_id_names_its_task_as_an_int64_does(fake):
+    job = fake.add_job("sellerpic", ["running"], job_id="7")
+    assert get(fake, *target("sellerpic", "007"))[0] == 200
+    assert get(fake, *target("sellerpic", "-7"))[0] == 404  # an int64, but no such task
+    assert fast_client(fake, "sellerpic").poll(int(job)).state is State.RUNNING
+    for bad in ("abc", "007", "-7", "9223372036854775808", "1 2"):
+        with pytest.raises(ValueError, match="int64"):
+            fake.add_job("sellerpic", ["running"], job_id=bad)
 
 
 # -- IPv6 -----------------------------------------------------------------------------------
