@@ -275,7 +275,12 @@ def test_odd_ids_reach_the_server_as_exactly_that_id_or_are_refused_first(fake, 
     client = fast_client(fake, provider)
     for job_id in ODD_IDS + ["123", "9" * 19, "9" * 20, "-1", "1e3", " 7"]:
         if job_id:
-            fake.add_job(provider, ["succeeded"], job_id=job_id)
+            try:
+                fake.add_job(provider, ["succeeded"], job_id=job_id)
+            except ValueError:
+                # the fake's SellerPic takes int64 task ids only; the client refuses the
+                # others before any request (below)
+                assert provider == "sellerpic"
         before = len(fake.requests)
         try:
             status = client.poll(job_id)
