@@ -62,7 +62,7 @@ def test_plain_rivya_backoff_at_5_s_is_within_the_bound():
     times, t, gap = [0.5], 2.5, 5.0
     while t < 500:
         t += gap
-        gap = min(gap * 1.25, 9.0)
+        gap = min(gap * 1.25, 20.0)
         times.append(t / 5.0)
     for lag in (0.05, 0.5):
         requests, caught = measure(times + [1e6], 0.1, lag)

@@ -26,11 +26,10 @@ class RivyaClient(BaseClient[Generation, str]):
     provider = "rivya"
     env_prefix = "RIVYA"
     default_base_url = "https://rivya.ai"
-    # The document: wait 2-3 s after submission, then poll every 5-10 s for normal jobs, and
-    # avoid tight loops: no two polls closer than 5 s (jitter, history and progress included),
-    # none further apart than 9 s jittered by 10 % (its "slower for long video and audio jobs"
-    # is the caller's to ask, with a backoff of its own: only the caller knows the job).
-    default_backoff = Backoff(first_delay=2.5, initial=5.0, multiplier=1.25, max_interval=9.0,
+    # The document: wait 2-3 s after submission, then poll every 5-10 s, slower for long jobs,
+    # and avoid tight loops: no two polls closer than 5 s (jitter, history and progress
+    # included).
+    default_backoff = Backoff(first_delay=2.5, initial=5.0, multiplier=1.25, max_interval=20.0,
                               min_interval=5.0)
 
     def _auth_headers(self, key: str) -> Dict[str, str]:
