@@ -20,9 +20,9 @@ class State(enum.Enum):
 
 def percent(value: Optional[float]) -> Optional[float]:
     """A provider's progress as ``JobStatus.progress`` holds it: a number from 0 to 100, or
-    None. A value outside (-5, 250) is no percentage and says nothing about how far the job
-    is, so it is not passed on, nor clamped into a false 0 or 100 (the model in ``raw`` keeps
-    it as sent); NaN, which the JSON decoder refuses already, would be None too."""
+    None. A value outside 0-100 (-5, 250) is no percentage and says nothing about how far the
+    job is, so it is not passed on, nor clamped into a false 0 or 100 (the model in ``raw``
+    keeps it as sent); NaN, which the JSON decoder refuses already, would be None too."""
     if value is None or not 0 <= value <= 100:
         return None
     return value
