@@ -172,12 +172,12 @@ def plain_and_family(median, sigma, backoff, jobs=400):
     plain = [pe.simulate(d, backoff, None, i) for i, d in enumerate(durations)]
     # the family alone: without fit's check of what the latest jobs cost, which reads an order
     # (a kind turning slower) into 32 quantiles shuffled
-    checks, _plan._RECENT = _plan._RECENT, ((1, math.inf),)
+    checks, _plan._RECENT_BUDGET = _plan._RECENT_BUDGET, math.inf
     try:
         family = [pe.simulate(d, backoff, None, i, known._frozen(), "k")
                   for i, d in enumerate(durations)]
     finally:
-        _plan._RECENT = checks
+        _plan._RECENT_BUDGET = checks
     return pe.summary(plain, durations), pe.summary(family, durations)
 
 

@@ -266,9 +266,10 @@ def sample(records: Sequence[Tuple[float, float]]) -> List[float]:
     return sorted(max(_SHORTEST, math.exp(y + width * z)) for y in base for z in (-1.0, 1.0))
 
 
-# A schedule fitted to all of a kind's records must not cost its latest jobs more than plain
-# backoff's requests by these shares: (how many latest, at most this many times plain's).
-_RECENT = ((8, 1.1),)  # (API.md: under drift, at most 1.10x)
+# A schedule fitted to all of a kind's records must not cost its latest _RECENT jobs more than
+# _RECENT_BUDGET times plain backoff's requests (API.md: under drift, at most 1.10x)
+_RECENT = 8
+_RECENT_BUDGET = 1.1
 _SUFFIXES = (16, MIN_JOBS)  # the latest records refitted on, when the whole history fails it
 
 
@@ -277,8 +278,8 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
     lag down the most at no more requests than plain ``backoff``; None when there are too few
     records, when they spread too widely, or when no schedule does clearly better.
 
-    A schedule fitted to all of them must also not cost the latest jobs more than plain
-    backoff would have by the shares of ``_RECENT``: a kind that became a little slower (too
+    A schedule fitted to all of them must also not cost the latest ``_RECENT`` jobs more than
+    ``_RECENT_BUDGET`` times plain backoff's requests: a kind that became a little slower (too
     little for ``regime`` to tell) pays, on every job, for close polls placed where its old
     jobs ended. Else it is refitted on the latest records alone (the latest 16, then 8) and
     kept only if that one passes; else None."""
@@ -296,15 +297,13 @@ def fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Sc
 def _affordable(schedule: Schedule, records: Sequence[Tuple[float, float]],
                 backoff: Backoff) -> bool:
     """Whether ``schedule`` would have cost the latest of ``records``' jobs (each taken to
-    end half-way through its interval) no more than plain backoff by ``_RECENT``'s shares."""
-    latest = max(count for count, _ in _RECENT)
-    durations = [max(_SHORTEST, (lo + hi) / 2) for lo, hi in records[-latest:]]
+    end half-way through its interval) at most ``_RECENT_BUDGET`` times plain backoff's."""
+    durations = [max(_SHORTEST, (lo + hi) / 2) for lo, hi in records[-_RECENT:]]
     until = max(durations) * 1.01
     grid = _plain_grid(backoff, until)
     walk = _walker(schedule, backoff, until)
-    planned = [walk(d)[0] for d in durations]
-    plain = [_on_grid(grid, d)[0] for d in durations]
-    return all(sum(planned[-count:]) <= share * sum(plain[-count:]) for count, share in _RECENT)
+    planned: int = sum(walk(d)[0] for d in durations)
+    return planned <= _RECENT_BUDGET * sum(_on_grid(grid, d)[0] for d in durations)
 
 
 def _fit(records: Sequence[Tuple[float, float]], backoff: Backoff) -> Optional[Schedule]:
