@@ -122,7 +122,7 @@ class Job:
         """A token for a wait of this job that ``client.step`` carries on (no request)."""
         clock = self.client._step_clock
         state = begin(clock, timeout, job_seed(self.provider, self.job_id), self.kind_of(None))
-        due = state.started + state.wait_for(state.started, self.backoff, self.history)
+        due = state.started + state.wait_for(state.started, self.backoff, self.history, True)
         from ._token import Saved, encode
 
         return encode(Saved(self.provider, self.job_id, self.args, state, due))
@@ -168,14 +168,14 @@ class Job:
             state = state.polled(status, seen_at,
                                  None if state.kind is not None else self.kind_of(status))
             if status.done and not saved.done:  # (a done token stepped again teaches nothing)
-                learn(self.history, state, before, status, seen_at)
+                learn(self.history, state, before, status, seen_at, steps=True)
         now = clock()
         if status is not None and status.done:
             return Step(status, None, True, None, encode(attrs.evolve(saved, state=state,
                                                                        due=now, done=True)))
         if last:
             raise state.timed_out(now, what)
-        delay = state.wait_for(now, self.backoff, self.history)
+        delay = state.wait_for(now, self.backoff, self.history, steps=True)
         return Step(status, error, False, delay,
                     encode(attrs.evolve(saved, state=state, due=now + delay)))
 

@@ -196,7 +196,7 @@ class WaitState:
                             retry_after=retry_after)
 
     def next_delay(self, now: float, backoff: Backoff,
-                   history: Optional[DurationHistory] = None) -> float:
+                   history: Optional[DurationHistory] = None, steps: bool = False) -> float:
         """Seconds from ``now`` until the next poll is due (not yet clipped to the deadline).
 
         The schedule: the one fitted to the kind's past durations in ``history`` when it has
@@ -204,12 +204,14 @@ class WaitState:
         backoff's next delay. Progress that keeps to a straight line then lets the wait skip
         polls before the end it predicts, or poll at that end when it is known precisely
         (earlier than the schedule only until it was wrong once). A longer server-suggested
-        delay wins. No delay from history or progress exceeds twice the backoff's cap."""
+        delay wins. No delay from history or progress exceeds twice the backoff's cap.
+        ``steps``: a wait carried on by ``client.step``, on whose clock ``history`` stamps
+        what steps record; it plans from the records made before it began."""
         elapsed = now - self.started
         jitter = draw(self.seed, self.polls)
         delay = backoff.delay(self.polls, jitter)
         cap = 2 * backoff.max_interval
-        schedule = (history._schedule(self.kind, backoff)
+        schedule = (history._schedule(self.kind, backoff, self.started if steps else None)
                     if history is not None and self.kind is not None else None)
         if schedule is not None:
             phase = min(0.5, backoff.jitter) * (2 * draw(self.seed, -1) - 1)
@@ -237,9 +239,10 @@ class WaitState:
         return math.inf if self.deadline is None else self.deadline - now
 
     def wait_for(self, now: float, backoff: Backoff,
-                 history: Optional[DurationHistory] = None) -> float:
+                 history: Optional[DurationHistory] = None, steps: bool = False) -> float:
         """Seconds from ``now`` until the next poll: ``next_delay``, clipped to the deadline."""
-        return max(0.0, min(self.next_delay(now, backoff, history), self.time_left(now)))
+        return max(0.0, min(self.next_delay(now, backoff, history, steps),
+                            self.time_left(now)))
 
     def timed_out(self, now: float, what: str = "", unseen: float = 0.0) -> WaitTimeout:
         """The WaitTimeout of this wait at ``now``, of which ``unseen`` seconds are sleeps that
@@ -261,13 +264,15 @@ class WaitState:
 
 
 def learn(history: Optional[DurationHistory], state: WaitState, before: WaitState,
-          result: Any, now: float) -> None:
+          result: Any, now: float, steps: bool = False) -> None:
     """Record in ``history`` how long a job that ended with ``result`` took (a job that
     FAILED teaches nothing: failures often come early): from the wait's start to ``now``,
-    ending after the poll ``before`` last saw it running."""
+    ending after the poll ``before`` last saw it running; made at ``now`` for the plans of
+    other steps when ``steps`` (see DurationHistory._schedule)."""
     if history is None or state.kind is None or getattr(result, "state", None) is State.FAILED:
         return
-    history._record(state.kind, before.seen, now - state.started)
+    history._record(state.kind, before.seen, now - state.started,
+                    now if steps else -math.inf)
 
 
 def begin(clock: Callable[[], float], timeout: Optional[float], seed: int,

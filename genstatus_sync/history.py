@@ -41,6 +41,11 @@ class DurationHistory:
     def __init__(self) -> None:
         self._lock = fork_safe_lock(self)  # (a lock held by another thread at a fork: free)
         self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
+        # when each record was made, on the clock of the step that made it (-inf for the
+        # others: add(), loads(), wait(), wait_all()): a step plans from the records made
+        # before its wait began (see _schedule's ``before``); kept in memory, never dumped
+        self._made: Dict[str, Deque[float]] = {}
+        self._prefix_fits: Dict[Tuple[str, Backoff, Tuple[Record, ...]], Optional[Schedule]] = {}
         # the version of each kind's records: a count of changes over the whole history, so
         # that a kind forgotten and fed again never meets a fit cached for its old records
         self._changes = 0
@@ -54,9 +59,9 @@ class DurationHistory:
         value = _seconds(seconds)
         self._record(check_kind(kind), value, value)
 
-    def _record(self, kind: str, lo: float, hi: float) -> None:
+    def _record(self, kind: str, lo: float, hi: float, made: float = -math.inf) -> None:
         """Record a job of ``kind`` that ended after ``lo`` seconds and was seen done at
-        ``hi`` (clipped to 0 <= lo <= hi <= MAX_SECONDS)."""
+        ``hi`` (clipped to 0 <= lo <= hi <= MAX_SECONDS), ``made`` then (a step's clock)."""
         shown = kind_of_reply(kind)  # its first KIND_CHARS characters, valid Unicode
         record = _kept(lo, hi, self.MAX_SECONDS)
         if shown is None or record is None:
@@ -66,13 +71,18 @@ class DurationHistory:
             # a copy fed is a history of its own: its versions no longer name its source's
             self._source = None
             records = self._kinds.pop(kind, None)
-            if records is None:
-                records = deque(maxlen=self.MAX_DURATIONS)
+            made_at = self._made.get(kind)
+            if records is None or made_at is None:
+                records = deque(records or (), maxlen=self.MAX_DURATIONS)
+                made_at = deque([-math.inf] * len(records), maxlen=self.MAX_DURATIONS)
             records.append(record)
+            made_at.append(made)
             start = regime(list(records))
             for _ in range(start):
                 records.popleft()
+                made_at.popleft()
             self._kinds[kind] = records
+            self._made[kind] = made_at
             self._changes += 1
             self._versions[kind] = self._changes
             self._trim()
@@ -82,8 +92,11 @@ class DurationHistory:
         while len(self._kinds) > self.MAX_KINDS:
             forgotten, _ = self._kinds.popitem(last=False)
             self._versions.pop(forgotten, None)
+            self._made.pop(forgotten, None)
             for key in [key for key in self._fits if key[0] == forgotten]:
                 del self._fits[key]
+            for pkey in [pkey for pkey in self._prefix_fits if pkey[0] == forgotten]:
+                del self._prefix_fits[pkey]
 
     def _frozen(self) -> "DurationHistory":
         """A copy of what the history holds now (its fits too), for a wait to plan from:
@@ -94,6 +107,8 @@ class DurationHistory:
         with self._lock:
             copy._kinds = OrderedDict((kind, deque(records, maxlen=self.MAX_DURATIONS))
                                       for kind, records in self._kinds.items())
+            copy._made = {kind: deque(made, maxlen=self.MAX_DURATIONS)
+                          for kind, made in self._made.items()}
             copy._changes, copy._versions = self._changes, dict(self._versions)
             copy._fits = dict(self._fits)
         copy._source = self
@@ -113,9 +128,14 @@ class DurationHistory:
         with self._lock:
             return tuple(self._kinds)
 
-    def _schedule(self, kind: str, backoff: Backoff) -> Optional[Schedule]:
+    def _schedule(self, kind: str, backoff: Backoff,
+                  before: Optional[float] = None) -> Optional[Schedule]:
         """The schedule fitted to ``kind``'s durations for waits on ``backoff`` (None while
-        they are too few or say too little): a pure function of what the history holds.
+        they are too few or say too little): a pure function of what the history holds;
+        with ``before`` (a step's wait's start, on the clock of the steps), of the records
+        made before it. (A batch of jobs started together and stepped in one process ends
+        shortest first: its steps plan from what was known when they began, as wait() and
+        wait_all() do, not from the batch's own shortest jobs.)
 
         A fit is kept with the version of the records it was made from; a ``_frozen()`` copy
         also looks it up in, and gives it back to, the history it was copied from, so that
@@ -124,11 +144,28 @@ class DurationHistory:
             records = self._kinds.get(kind)
             if records is None or len(records) < self.MIN_JOBS:
                 return None
+            made = self._made.get(kind)
+            if before is not None and made is not None and max(made) >= before:
+                known = tuple(r for r, t in zip(records, made) if t < before)
+                if len(known) < self.MIN_JOBS:
+                    return None
+                key = (kind, backoff, known)
+                if key in self._prefix_fits:
+                    return self._prefix_fits[key]
+            else:
+                known = None
             version = self._versions[kind]
             cached = self._fits.get((kind, backoff))
             if cached is not None and cached[0] == version:
                 return cached[1]
             snapshot = list(records)
+        if known is not None:  # (fitted apart: it is no version of the kind's records)
+            fitted = fit(known, backoff)
+            with self._lock:
+                if len(self._prefix_fits) >= 4 * self.MAX_KINDS:
+                    self._prefix_fits.clear()
+                self._prefix_fits[key] = fitted
+            return fitted
         source = self._source
         if source is not None:
             found = source._cached(kind, backoff, version)

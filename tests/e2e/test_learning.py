@@ -173,6 +173,48 @@ def test_jobs_waited_together_plan_from_the_history_as_it_was_when_they_began(ti
     assert len(client.history.durations("sivi")) > 0  # taught, for the calls after it
 
 
+def test_jobs_stepped_together_plan_from_the_history_as_it_was_when_their_waits_began(timed):
+    # The same batch as wait_all's above, as a Celery worker runs it: 60 tokens made together,
+    # each stepped when due by one client (one worker process). The jobs that end first must
+    # not teach the others' steps that the kind is short (before, they made 765 requests
+    # against 494); they teach the waits that begin after them.
+    fake, clock = timed
+    backoff = gs.Backoff(first_delay=2.0, initial=2.0, multiplier=1.5, max_interval=30.0,
+                         jitter=0)
+    seconds = [10.0 + 110.0 * i / 59 for i in range(60)]  # 10-120 s, evenly
+
+    def stepped(client):
+        due = [(client.wait_token(fake.add_job("sivi", ["running", "succeeded"], every=s),
+                                  timeout=None), clock.now) for s in seconds]
+        before = len(fake.requests)
+        while due:
+            due.sort(key=lambda entry: entry[1])
+            token, at = due.pop(0)
+            clock.sleep(max(0.0, at - clock.now))
+            step = client.step(token)
+            if not step.done:
+                due.append((step.token, clock.now + step.retry_in))
+        return len(fake.requests) - before
+
+    def alone():  # each job on a client of its own: an empty history, plain backoff
+        before = len(fake.requests)
+        for s in seconds:
+            client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+            client.wait(fake.add_job("sivi", ["running", "succeeded"], every=s), timeout=None)
+        return len(fake.requests) - before
+
+    client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+    began = clock.now
+    assert stepped(client) == alone()
+    history = client.history
+    assert len(history.durations("sivi")) >= gs.DurationHistory.MIN_JOBS
+    # a wait that began with the batch plans from none of its jobs, one that begins after it
+    # from all that the history keeps
+    assert history._schedule("sivi", backoff, began) is None
+    assert history._schedule("sivi", backoff) is not None
+    assert history._schedule("sivi", backoff, clock.now + 1) == history._schedule("sivi", backoff)
+
+
 def test_a_rivya_wait_never_polls_sooner_than_the_document_asks_even_once_it_has_learned(timed):
     # Rivya: "wait 2-3 seconds after submission, poll every 5-10 seconds ... avoid tight
     # loops". Learned close polls, and jitter under the 5 s start, used to come 1.6 s apart.
