@@ -121,11 +121,6 @@ def _requests_per_job(fake):
     return Counter(f"{r.provider}:{_requested_job(r)}" for r in fake.requests)
 
 
-def _own_kind(provider, job_id):
-    """A kind of one job: its waits plan from no learned schedule (a kind needs 8 durations)."""
-    return f"{provider}:{job_id}"
-
-
 def _runs(clock, max_countdown, whole_seconds):
     """A sleep on ``clock`` that ends when a wait's Celery run would poll: the countdowns of
     genstatus_sync.celery (at most ``max_countdown``; on RabbitMQ rounded up to whole seconds),
@@ -144,19 +139,18 @@ def _runs(clock, max_countdown, whole_seconds):
     return sleep
 
 
-def _solo(scripts, backoff, own_kinds=False, runs=None):
-    """Requests per job when each job is waited on alone by client.wait, on a virtual clock,
-    against the same scripts (``own_kinds``: each job of a kind of its own, ``_own_kind``;
-    ``runs``: ``(max_countdown, whole_seconds)``, sleeps that end when a Celery run would
-    poll, see ``_runs``)."""
+def _solo(scripts, backoff, runs=None):
+    """Requests per job when each job is waited on alone by client.wait (with an empty
+    history: plain backoff), on a virtual clock, against the same scripts (``runs``:
+    ``(max_countdown, whole_seconds)``, sleeps that end when a Celery run would poll, see
+    ``_runs``)."""
     clock = Clock(now=1_000_000.0)
     sleep = clock.sleep if runs is None else _runs(clock, *runs)
     with FakeProviders(api_key=KEY, clock=clock) as fake:
         for provider, job_id, states, every, args in scripts:
             fake.add_job(provider, states, every=every, job_id=job_id)
-            kind = _own_kind(provider, job_id) if own_kinds else None
             with fake.client(provider, backoff=backoff, clock=clock, sleep=sleep) as c:
-                c.wait(job_id, timeout=60, raise_on_failure=False, kind=kind, **args)
+                c.wait(job_id, timeout=60, raise_on_failure=False, **args)
         return _requests_per_job(fake)
 
 
@@ -176,12 +170,11 @@ def _outcomes(r):
 
 
 def test_200_jobs_reach_on_done_once_each_with_the_requests_of_a_solo_wait(fleet, providers):
-    # Each job is of a kind of its own, in the fleet and in the solo waits: what is compared is
-    # what the Celery runs add (early runs, capped countdowns, redeliveries), not the worker's
-    # learned schedules. With one kind per provider, each worker child's client learns from
-    # the batch's own shortest jobs and plans the longer ones' close polls around them
-    # (docs/history.md): 5.88-6.00 requests per job against the solo 5.45, loaded or not,
-    # where the fleet of kinds of their own makes 5.46-5.47.
+    # 50 jobs of each provider, one kind each, started together: each worker child's client
+    # learns from the batch's shortest jobs as they end, and the steps of the others plan
+    # from what was known when their waits began (nothing: plain backoff, as the solo
+    # waits). Before they did, the longer jobs paid close polls placed around the shortest:
+    # 5.88-6.00 requests per job against the solo 5.45.
     _, module, r, _ = fleet
     rng = random.Random(5)
     scripts = []
@@ -196,8 +189,7 @@ def test_200_jobs_reach_on_done_once_each_with_the_requests_of_a_solo_wait(fleet
     started = time.monotonic()
     keys = {}
     for provider, job_id, _, _, args in scripts:  # started over 2 s, as a service would
-        keys[f"{provider}:{job_id}"] = module.poll.start(
-            provider, job_id, timeout=60, kind=_own_kind(provider, job_id), **args)
+        keys[f"{provider}:{job_id}"] = module.poll.start(provider, job_id, timeout=60, **args)
         time.sleep(0.01)
     _until(lambda: r.hlen("accepted") >= 200, 40, "200 jobs reach on_done")
     took = time.monotonic() - started
@@ -217,7 +209,7 @@ def test_200_jobs_reach_on_done_once_each_with_the_requests_of_a_solo_wait(fleet
     # times (5.01 requests per job against 5.45 for waits that sleep as planned)
     runs = (module.poll.max_countdown, module.app.conf.broker_url.startswith("amqp"))
     got = _requests_per_job(providers)
-    solo = _solo(scripts, module.QUICK, own_kinds=True, runs=runs)
+    solo = _solo(scripts, module.QUICK, runs=runs)
     assert set(got) == set(solo) == set(keys)
     print(f"\n200 jobs in {took:.1f} s; requests per job {sum(got.values()) / 200:.2f} "
           f"(solo wait {sum(solo.values()) / 200:.2f})")
