@@ -43,8 +43,11 @@ class DurationHistory:
         self._kinds: OrderedDict[str, Deque[Record]] = OrderedDict()
         # when each record was made, on the clock of the step that made it (-inf for the
         # others: add(), loads(), wait(), wait_all()): a step plans from the records made
-        # before its wait began (see _schedule's ``before``); kept in memory, never dumped
+        # before its wait began (see _schedule's ``before``); and the last 2 * MAX_DURATIONS
+        # records each kind let go (made, record, when: the stamp of the one that pushed it
+        # out), for the steps of waits that began while they were held; in memory, not dumped
         self._made: Dict[str, Deque[float]] = {}
+        self._gone: Dict[str, Deque[Tuple[float, Record, float]]] = {}
         self._prefix_fits: Dict[Tuple[str, Backoff, Tuple[Record, ...]], Optional[Schedule]] = {}
         # the version of each kind's records: a count of changes over the whole history, so
         # that a kind forgotten and fed again never meets a fit cached for its old records
@@ -72,15 +75,18 @@ class DurationHistory:
             self._source = None
             records = self._kinds.pop(kind, None)
             made_at = self._made.get(kind)
-            if records is None or made_at is None:
+            if records is None or made_at is None or len(made_at) != len(records):
+                # (a kind loaded, new, or, after a fork amid a record, off by one: rebuilt)
                 records = deque(records or (), maxlen=self.MAX_DURATIONS)
                 made_at = deque([-math.inf] * len(records), maxlen=self.MAX_DURATIONS)
+            gone = self._gone.setdefault(kind, deque(maxlen=2 * self.MAX_DURATIONS))
+            if len(records) == self.MAX_DURATIONS:
+                gone.append((made_at[0], records[0], made))
             records.append(record)
             made_at.append(made)
             start = regime(list(records))
             for _ in range(start):
-                records.popleft()
-                made_at.popleft()
+                gone.append((made_at.popleft(), records.popleft(), made))
             self._kinds[kind] = records
             self._made[kind] = made_at
             self._changes += 1
@@ -93,6 +99,7 @@ class DurationHistory:
             forgotten, _ = self._kinds.popitem(last=False)
             self._versions.pop(forgotten, None)
             self._made.pop(forgotten, None)
+            self._gone.pop(forgotten, None)
             for key in [key for key in self._fits if key[0] == forgotten]:
                 del self._fits[key]
             for pkey in [pkey for pkey in self._prefix_fits if pkey[0] == forgotten]:
@@ -109,6 +116,8 @@ class DurationHistory:
                                       for kind, records in self._kinds.items())
             copy._made = {kind: deque(made, maxlen=self.MAX_DURATIONS)
                           for kind, made in self._made.items()}
+            copy._gone = {kind: deque(gone, maxlen=2 * self.MAX_DURATIONS)
+                          for kind, gone in self._gone.items()}
             copy._changes, copy._versions = self._changes, dict(self._versions)
             copy._fits = dict(self._fits)
         copy._source = self
@@ -132,28 +141,32 @@ class DurationHistory:
                   before: Optional[float] = None) -> Optional[Schedule]:
         """The schedule fitted to ``kind``'s durations for waits on ``backoff`` (None while
         they are too few or say too little): a pure function of what the history holds;
-        with ``before`` (a step's wait's start, on the clock of the steps), of the records
-        made before it. (A batch of jobs started together and stepped in one process ends
-        shortest first: its steps plan from what was known when they began, as wait() and
-        wait_all() do, not from the batch's own shortest jobs.)
+        with ``before`` (a step's wait's start, on the clock of the steps), of the records it
+        held then, as far as it still knows them (those made by then, and those let go since,
+        of the last 2 * MAX_DURATIONS it let go). (A batch of jobs started together and stepped in
+        one process ends shortest first: its steps plan from what was known when they began,
+        as wait() and wait_all() do, not from the batch's own shortest jobs.)
 
         A fit is kept with the version of the records it was made from; a ``_frozen()`` copy
         also looks it up in, and gives it back to, the history it was copied from, so that
         the waits of a kind fit it once per change of its records, not once each."""
         with self._lock:
             records = self._kinds.get(kind)
-            if records is None or len(records) < self.MIN_JOBS:
+            if records is None:
                 return None
             made = self._made.get(kind)
-            if before is not None and made is not None and max(made) >= before:
-                known = tuple(r for r, t in zip(records, made) if t < before)
-                if len(known) < self.MIN_JOBS:
-                    return None
-                key = (kind, backoff, known)
-                if key in self._prefix_fits:
-                    return self._prefix_fits[key]
-            else:
-                known = None
+            known: Optional[Tuple[Record, ...]] = None
+            if before is not None and made is not None and len(made) == len(records):
+                held = tuple(r for t, r, when in self._gone.get(kind, ()) if t <= before < when)
+                if held or (made and max(made) > before):
+                    known = held + tuple(r for r, t in zip(records, made) if t <= before)
+                    if len(known) < self.MIN_JOBS:
+                        return None
+                    key = (kind, backoff, known)
+                    if key in self._prefix_fits:
+                        return self._prefix_fits[key]
+            if known is None and len(records) < self.MIN_JOBS:
+                return None
             version = self._versions[kind]
             cached = self._fits.get((kind, backoff))
             if cached is not None and cached[0] == version:

@@ -70,6 +70,25 @@ def test_a_history_stays_small_however_many_jobs_fed_it():
     assert all(d <= history.MAX_SECONDS for k in history.kinds() for d in history.durations(k))
 
 
+def test_what_steps_record_stays_bounded_in_memory_too():
+    # steps stamp their durations and keep some let go, for the steps of older waits: in
+    # memory only, and no more of them however many jobs are stepped
+    history = gs.DurationHistory()
+    rng = random.Random(2)
+    for i in range(5_000):
+        d = 30 * math.exp(0.3 * rng.gauss(0, 1)) * (3 if i % 500 > 450 else 1)  # regimes
+        history._record(f"k{i % 20}", 0.9 * d, d, made=float(i))
+        if i % 5 == 0:  # a step of a wait that began a while ago
+            history._schedule(f"k{i % 20}", gs.SiviClient.default_backoff, float(i - 300))
+    assert len(history._kinds) <= history.MAX_KINDS
+    assert set(history._made) <= set(history._kinds) and set(history._gone) <= set(history._kinds)
+    for kind, records in history._kinds.items():
+        assert len(history._made[kind]) == len(records) <= history.MAX_DURATIONS
+        assert len(history._gone[kind]) <= 2 * history.MAX_DURATIONS
+    assert len(history._prefix_fits) <= 4 * history.MAX_KINDS
+    assert "made" not in history.dumps()
+
+
 def test_the_least_recently_fed_kind_is_forgotten_first():
     history = gs.DurationHistory()
     for i in range(history.MAX_KINDS):

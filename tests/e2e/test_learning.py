@@ -215,6 +215,44 @@ def test_jobs_stepped_together_plan_from_the_history_as_it_was_when_their_waits_
     assert history._schedule("sivi", backoff, clock.now + 1) == history._schedule("sivi", backoff)
 
 
+def test_a_batch_stepped_after_one_that_taught_the_history_plans_as_wait_all_does(timed):
+    # A second batch of the same 60 jobs: while it runs, its jobs push the first batch's
+    # durations out of the history (and its shortest read as a new regime), but its steps
+    # keep planning from what the history held when their waits began, as wait_all does
+    fake, clock = timed
+    backoff = gs.Backoff(first_delay=2.0, initial=2.0, multiplier=1.5, max_interval=30.0,
+                         jitter=0)
+    seconds = [10.0 + 110.0 * i / 59 for i in range(60)]
+
+    def stepped(client):
+        due = [(client.wait_token(fake.add_job("sivi", ["running", "succeeded"], every=s),
+                                  timeout=None), clock.now) for s in seconds]
+        before = len(fake.requests)
+        while due:
+            due.sort(key=lambda entry: entry[1])
+            token, at = due.pop(0)
+            clock.sleep(max(0.0, at - clock.now))
+            step = client.step(token)
+            if not step.done:
+                due.append((step.token, clock.now + step.retry_in))
+        return len(fake.requests) - before
+
+    def together(client):
+        jobs = [client.job(fake.add_job("sivi", ["running", "succeeded"], every=s))
+                for s in seconds]
+        before = len(fake.requests)
+        gs.wait_all(jobs, timeout=None, max_in_flight=1, sleep=clock.sleep, clock=clock)
+        return len(fake.requests) - before
+
+    counts = []
+    for second in (together, stepped):
+        client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+        together(client)  # teaches the history
+        assert client.history._schedule("sivi", backoff) is not None
+        counts.append(second(client))
+    assert counts[0] == counts[1]
+
+
 def test_a_rivya_wait_never_polls_sooner_than_the_document_asks_even_once_it_has_learned(timed):
     # Rivya: "wait 2-3 seconds after submission, poll every 5-10 seconds ... avoid tight
     # loops". Learned close polls, and jitter under the 5 s start, used to come 1.6 s apart.
