@@ -253,6 +253,40 @@ def test_a_batch_stepped_after_one_that_taught_the_history_plans_as_wait_all_doe
     assert counts[0] == counts[1]
 
 
+def test_jobs_stepped_one_after_another_plan_as_waits_one_after_another(timed):
+    # each token made the moment the job before was seen done (a worker whose on_done starts
+    # the next job, on a coarse clock): that job's duration is known to the next wait
+    fake, clock = timed
+    backoff = gs.Backoff(first_delay=2.0, initial=2.0, multiplier=1.5, max_interval=30.0,
+                         jitter=0)
+
+    def one_after_another(stepped):
+        client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff)
+        counts = []
+        for i in range(20):
+            job = fake.add_job("sivi", ["running", "succeeded"], every=40.0 + i % 5)
+            before = len(fake.requests)
+            if stepped:
+                token = client.wait_token(job, timeout=None)
+                while not (step := client.step(token)).done:
+                    token = step.token
+                    clock.sleep(step.retry_in)
+            else:
+                client.wait(job, timeout=None)
+            counts.append(len(fake.requests) - before)
+        return counts
+
+    waited = one_after_another(False)
+    assert one_after_another(True) == waited
+    alone = []  # each on a client of its own: plain backoff
+    for i in range(20):
+        before = len(fake.requests)
+        fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=backoff).wait(
+            fake.add_job("sivi", ["running", "succeeded"], every=40.0 + i % 5), timeout=None)
+        alone.append(len(fake.requests) - before)
+    assert waited[:8] == alone[:8] and waited != alone  # the later ones planned from history
+
+
 def test_a_rivya_wait_never_polls_sooner_than_the_document_asks_even_once_it_has_learned(timed):
     # Rivya: "wait 2-3 seconds after submission, poll every 5-10 seconds ... avoid tight
     # loops". Learned close polls, and jitter under the 5 s start, used to come 1.6 s apart.
