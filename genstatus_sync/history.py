@@ -114,10 +114,6 @@ class DurationHistory:
         with self._lock:
             copy._kinds = OrderedDict((kind, deque(records, maxlen=self.MAX_DURATIONS))
                                       for kind, records in self._kinds.items())
-            copy._made = {kind: deque(made, maxlen=self.MAX_DURATIONS)
-                          for kind, made in self._made.items()}
-            copy._gone = {kind: deque(gone, maxlen=2 * self.MAX_DURATIONS)
-                          for kind, gone in self._gone.items()}
             copy._changes, copy._versions = self._changes, dict(self._versions)
             copy._fits = dict(self._fits)
         copy._source = self
