@@ -150,25 +150,22 @@ class DurationHistory:
             records = self._kinds.get(kind)
             if records is None:
                 return None
-            made = self._made.get(kind)
-            known: Optional[Tuple[Record, ...]] = None
-            if before is not None and made is not None and len(made) == len(records):
-                held = tuple(r for t, r, when in self._gone.get(kind, ()) if t <= before < when)
-                if held or (made and max(made) > before):
-                    known = held + tuple(r for r, t in zip(records, made) if t <= before)
-                    if len(known) < self.MIN_JOBS:
-                        return None
-                    key = (kind, backoff, known)
-                    if key in self._prefix_fits:
-                        return self._prefix_fits[key]
-            if known is None and len(records) < self.MIN_JOBS:
-                return None
-            version = self._versions[kind]
-            cached = self._fits.get((kind, backoff))
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            snapshot = list(records)
-        if known is not None:  # (fitted apart: it is no version of the kind's records)
+            known = None if before is None else self._known(kind, before)
+            if known is not None:  # (fitted apart: it is no version of the kind's records)
+                if len(known) < self.MIN_JOBS:
+                    return None
+                key = (kind, backoff, known)
+                if key in self._prefix_fits:
+                    return self._prefix_fits[key]
+            else:
+                if len(records) < self.MIN_JOBS:
+                    return None
+                version = self._versions[kind]
+                cached = self._fits.get((kind, backoff))
+                if cached is not None and cached[0] == version:
+                    return cached[1]
+                snapshot = list(records)
+        if known is not None:
             fitted = fit(known, backoff)
             with self._lock:
                 if len(self._prefix_fits) >= 4 * self.MAX_KINDS:
@@ -186,6 +183,17 @@ class DurationHistory:
         if source is not None:
             source._keep(kind, backoff, version, fitted)
         return fitted
+
+    def _known(self, kind: str, before: float) -> Optional[Tuple[Record, ...]]:
+        """The records of ``kind`` held at ``before`` that it still knows (under the lock),
+        when they are not just the records it holds now; else None."""
+        records, made = self._kinds[kind], self._made.get(kind)
+        if made is None or len(made) != len(records):
+            return None  # (stamps not kept: loaded, or rebuilt at the next record)
+        held = tuple(r for t, r, when in self._gone.get(kind, ()) if t <= before < when)
+        if not held and (not made or max(made) <= before):
+            return None
+        return held + tuple(r for r, t in zip(records, made) if t <= before)
 
     def _cached(self, kind: str, backoff: Backoff,
                 version: int) -> Optional[Tuple[Optional[Schedule]]]:

@@ -89,6 +89,24 @@ def test_what_steps_record_stays_bounded_in_memory_too():
     assert "made" not in history.dumps()
 
 
+def test_a_step_of_an_older_wait_plans_from_what_it_knew_after_a_newer_wait_planned():
+    # a wait that begins now plans from all the kind holds (and keeps that fit); a step of a
+    # wait that began before the latest durations came must still plan from the earlier ones
+    backoff = gs.SiviClient.default_backoff
+    rng = random.Random(3)
+    history = gs.DurationHistory()
+    for i in range(12):  # known by t=100
+        d = 30 * math.exp(0.1 * rng.gauss(0, 1))
+        history._record("k", 0.97 * d, d, made=float(i))
+    for i in range(12):  # recorded by steps after it: a slower lot
+        d = 60 * math.exp(0.1 * rng.gauss(0, 1))
+        history._record("k", 0.97 * d, d, made=200.0 + i)
+    earlier = history._schedule("k", backoff, 100.0)
+    assert earlier is not None and earlier != history._schedule("k", backoff)
+    history._prefix_fits.clear()  # (a full cache is cleared)
+    assert history._schedule("k", backoff, 100.0) == earlier
+
+
 def test_the_least_recently_fed_kind_is_forgotten_first():
     history = gs.DurationHistory()
     for i in range(history.MAX_KINDS):
