@@ -179,8 +179,8 @@ def _alone(fake, clock):
     backoff."""
     before = len(fake.requests)
     for s in _BATCH:
-        client = fake.client("sivi", clock=clock, sleep=clock.sleep, backoff=_BATCH_BACKOFF)
-        client.wait(fake.add_job("sivi", ["running", "succeeded"], every=s), timeout=None)
+        _batch_client(fake, clock).wait(fake.add_job("sivi", ["running", "succeeded"], every=s),
+                                        timeout=None)
     return len(fake.requests) - before
 
 
