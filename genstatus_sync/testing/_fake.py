@@ -284,14 +284,17 @@ class FakeProviders:
                 *, urls: Optional[Sequence[str]] = None, error: Optional[str] = None,
                 progress: Optional[Sequence[Any]] = None,
                 queue_positions: Optional[Sequence[Any]] = None,
-                every: Optional[float] = None, job_id: Optional[str] = None,
-                webhook_url: Optional[str] = None,
+                every: Optional[float] = None, from_add: bool = False,
+                job_id: Optional[str] = None, webhook_url: Optional[str] = None,
                 webhook_secret: Union[str, bytes, None] = None,
                 webhook_scheme: Optional[ClipiaSignature] = None,
                 abstract_user_id: Optional[str] = None) -> str:
         """Add a job and return its id. ``states`` are normalized names (queued, running,
         succeeded, failed), one per status poll with the last repeating (or one per ``every``
-        seconds from the first status poll); any other string is sent as the provider's raw
+        seconds from the first status poll; with ``from_add=True``, from when it is added, as
+        a provider times a job from its submission: a wait whose first poll comes late, as a
+        schedule that learns makes it, then sees the job end when a real one would); any other
+        string is sent as the provider's raw
         status value. Clipia's result endpoint answers from the state its status endpoint last
         showed (202 until that was terminal). ``urls`` left out: two result files served by
         the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
@@ -339,6 +342,11 @@ class FakeProviders:
             raise ValueError("a job needs at least one state")
         if every is not None and not _check_seconds("every", every) > 0:
             raise ValueError(f"every must be more than 0 seconds, got {every!r}")
+        if not isinstance(from_add, bool):
+            raise ValueError(f"from_add must be True or False, got {from_add!r}")
+        if from_add and every is None:
+            raise ValueError("from_add=True times a job's states from when it is added: it "
+                             "needs every= (seconds per state)")
         n = next(self._ids)
         if job_id is None:
             job_id = {"sellerpic": str(1000 + n), "clipia": str(uuid.uuid4())}.get(
@@ -347,7 +355,7 @@ class FakeProviders:
                    None if urls is None else list(urls), error, every)
         job.hook, job.user = hook, abstract_user_id
         with self._lock:
-            if hook is not None and every is not None:
+            if every is not None and (from_add or hook is not None):
                 job.first_poll = self._clock()
             self._jobs[(provider, job_id)] = job
             deliveries = self._deliveries

@@ -170,6 +170,8 @@ def test_times_below_one_or_not_a_whole_number_is_refused(fake, times):
     lambda f: f.fault("rivya", "slow", seconds=-1),
     lambda f: f.fault("rivya", "slow", seconds=float("nan")),
     lambda f: f.add_job("rivya", every=0),
+    lambda f: f.add_job("rivya", from_add=True),  # (no every=: nothing to time)
+    lambda f: f.add_job("rivya", every=1.0, from_add="yes"),
     lambda f: f.latency("rivya", -0.1),
     lambda f: f.latency("nope", 1),
     lambda f: f.rate_limit("rivya", 0),
@@ -343,6 +345,44 @@ def test_clipia_result_of_a_timed_job_follows_what_the_status_last_showed():
         assert _clipia(fake, job, result=True) == (202, "IN_QUEUE")
         assert _clipia(fake, job) == (200, "FAILED")
         assert _clipia(fake, job, result=True) == (200, "FAILED")
+
+
+def test_a_job_timed_from_when_it_is_added_has_moved_on_by_its_first_poll():
+    clock = Clock(100.0)
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        from_add = fake.add_job("rivya", ["queued", "running", "succeeded"], every=1.0,
+                                from_add=True)
+        from_poll = fake.add_job("rivya", ["queued", "running", "succeeded"], every=1.0)
+        clock.now += 1.5
+        assert _rivya_state(fake, from_add) is State.RUNNING
+        assert _rivya_state(fake, from_poll) is State.QUEUED  # its clock starts now
+        clock.now += 1.0
+        assert _rivya_state(fake, from_add) is State.SUCCEEDED
+        assert _rivya_state(fake, from_poll) is State.RUNNING
+
+
+def test_a_schedule_that_learns_sees_jobs_timed_from_when_they_are_added_end_on_time():
+    # Timed from their first poll, jobs look longer to a wait whose first poll comes later,
+    # as a learned schedule's does: each wait learns a longer duration than the last. Timed
+    # from when they are added, as a provider times them from submission, the history holds
+    # their true length and the learned waits see them done soon after it.
+    clock = Clock(100.0)
+    with FakeProviders(api_key=KEY, clock=clock) as fake:
+        client = fake.client("sivi", clock=clock, sleep=clock.sleep)
+        took, requests = [], []
+        for _ in range(20):
+            job = fake.add_job("sivi", ["running", "succeeded"], every=30.0, from_add=True)
+            start, before = clock.now, len(fake.requests)
+            assert client.wait(job, timeout=None).state is State.SUCCEEDED
+            took.append(clock.now - start)
+            requests.append(len(fake.requests) - before)
+        durations = client.history.durations("sivi")
+        assert len(durations) == 20 and min(durations) >= 30.0, durations
+        # the first 8 by plain backoff (seen at its poll near 37 s), the rest planned
+        assert max(took[12:]) <= 31.5 < min(took[:8]), took
+        assert max(requests[12:]) < min(requests[:8]), requests
+        # (timed from their first poll instead, the same waits took 36-62 s and up to 24
+        # requests: each planned first poll made the next job look longer)
 
 
 def test_a_timed_job_polled_by_a_slow_reply_shows_no_state_out_of_order():
