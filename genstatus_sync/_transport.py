@@ -582,7 +582,11 @@ class _Slot:
     def expire(self) -> None:
         if self.conn is None:
             return  # a session without our adapter: nothing to cut, nothing cut
-        sock = _plain_socket(getattr(self.conn, "sock", None))
+        # (http.client lets go of the connection's socket once a reply says the connection
+        # closes after it, Connection: close or HTTP/1.0, and the body is then read from a
+        # file on the socket: the socket it was made with is the one to cut)
+        sock = _plain_socket(getattr(self.conn, "sock", None)
+                             or getattr(self.conn, "_made_socket", None))
         self.expired = True
         if sock is not None:
             # the plain socket's shutdown, also under TLS: the blocked read sees EOF now
@@ -788,8 +792,14 @@ class _Resolving:
 
     _dns_host: str
     port: int
+    _made_socket: Optional[socket.socket] = None
 
     def _new_conn(self) -> socket.socket:
+        sock = self._resolved_conn()
+        self._made_socket = sock  # (what _Slot.expire cuts once http.client lets go of it)
+        return sock
+
+    def _resolved_conn(self) -> socket.socket:
         host = self._dns_host
         slot = getattr(_state, "slot", None)
         deadline = None if slot is None else slot.deadline

@@ -288,14 +288,27 @@ def test_a_resolver_that_gets_no_answer_cannot_carry_a_request_past_its_bound(mo
 
 # -- a download bounded as a whole ----------------------------------------------------------
 
-def _trickle(conn, n):
-    conn.send(head(200, {"Content-Type": "application/octet-stream", "Content-Length": "200"}))
-    conn.trickle(b"x" * 200, 0.05)  # 10 s in all
-    return False
+_FILE_HEADS = {  # then the body a byte every 50 ms, 10 s in all
+    "kept-alive": head(200, {"Content-Type": "application/octet-stream",
+                             "Content-Length": "200"}),
+    "connection-close": head(200, {"Content-Type": "application/octet-stream",
+                                   "Content-Length": "200", "Connection": "close"}),
+    "http-1.0-read-to-close": head(200, {"Content-Type": "application/octet-stream"},
+                                   version="HTTP/1.0"),
+}
 
 
-def test_a_download_with_a_total_is_cut_at_it_and_leaves_no_file(tmp_path):
-    with RawServer(keep_alive(_trickle)) as server:
+def _trickle(case):
+    def handler(conn, n):
+        conn.send(_FILE_HEADS[case])
+        conn.trickle(b"x" * 200, 0.05)
+        return False
+    return handler
+
+
+@pytest.mark.parametrize("case", sorted(_FILE_HEADS))
+def test_a_download_with_a_total_is_cut_at_it_and_leaves_no_file(tmp_path, case):
+    with RawServer(keep_alive(_trickle(case))) as server:
         stalls.start()
         started = time.monotonic()
         with pytest.raises(gs.TransportError, match="timed out") as info:
@@ -316,7 +329,7 @@ def test_a_download_total_that_is_no_limit_is_a_configuration_error(tmp_path, to
 def test_the_commands_download_timeout_bounds_each_file(fake, tmp_path):
     from .test_cli import run
 
-    with RawServer(keep_alive(_trickle)) as media:
+    with RawServer(keep_alive(_trickle("connection-close"))) as media:
         job = fake.add_job("clipia", ["succeeded"], urls=[media.url + "/slow.bin"])
         started = time.monotonic()
         done = run(["wait", "clipia", job, "--json", "--quiet", "--download", str(tmp_path),

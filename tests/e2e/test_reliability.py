@@ -725,6 +725,29 @@ def _assert_cut_time(took, window):
     assert CUT - 0.05 <= took <= CUT + slack, (took, slack)
 
 
+_BODY = json.dumps({"status": "processing", "padding": "x" * 200}).encode()  # ~240 bytes
+_LENGTH = {"Content-Type": "application/json", "Content-Length": str(len(_BODY))}
+_HEADS_THEN_TRICKLE = {  # the head at once, then the body a byte every 50 ms (12 s in all)
+    "kept-alive": head(200, _LENGTH),
+    "connection-close": head(200, {**_LENGTH, "Connection": "close"}),
+    "http-1.0": head(200, _LENGTH, version="HTTP/1.0"),
+    "http-1.0-read-to-close": head(200, {"Content-Type": "application/json"},
+                                   version="HTTP/1.0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HEADS_THEN_TRICKLE))
+def test_a_body_trickled_after_its_head_is_cut_at_the_bound_however_the_reply_ends(case):
+    # (a reply that closes its connection after it makes http.client let go of the socket,
+    # and the bound once found nothing to cut: 12 s, reported as cut at 0.9 s)
+    def handler(conn):
+        if conn.send(_HEADS_THEN_TRICKLE[case]):
+            conn.trickle(_BODY, 0.05)
+
+    with RawServer(handler) as server:
+        _assert_cut(*_time_poll(raw_client("rivya", server.url, timeout=BOUND, max_retries=0)))
+
+
 def test_a_huge_timeout_elsewhere_does_not_loosen_another_requests_bound():
     with RawServer(_trickling) as trickle, RawServer(lambda conn: conn.hold(30)) as hanging:
         huge = raw_client("rivya", hanging.url, timeout=86400, max_retries=0)
