@@ -125,6 +125,13 @@ def test_the_cron_recipe_waits_across_runs_and_a_run_that_overlaps_does_nothing(
         assert out.returncode == 0, out.stderr
         lines = [json.loads(line) for line in out.stdout.splitlines()]
         assert {(d["provider"], d["state"]) for d in lines} >= {("sivi", "error")}
+        # adding a wait it cannot keep (no key, no such provider, no such id) adds none
+        (tmp_path / "gs_waits.json").write_text("[]")
+        for bad in ["sivi:sbhMkIZKCPp", "nosuch:1", "rivya:"]:
+            out = _python(tmp_path, markers["file"], [f"rivya:{rivya}", bad], env_without)
+            assert out.returncode == 2 and out.stdout == "", (bad, out.stderr)
+            assert f"cannot wait for {bad!r}" in out.stderr and "Traceback" not in out.stderr
+            assert json.loads((tmp_path / "gs_waits.json").read_text()) == []
 
 
 def test_the_celery_recipe_runs_with_a_real_worker(tmp_path, redis_port):
