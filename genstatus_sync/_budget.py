@@ -163,6 +163,10 @@ class RateBudget:
                 turn = when + (turn - when) * factor
         return turn
 
+    def held(self, now: float) -> float:
+        """The seconds a 429's Retry-After still holds every request back (0.0: none)."""
+        return max(0.0, self._paused_until - now)
+
     def record(self, now: float, status: int, retry_after: Optional[float] = None) -> None:
         """Learn from a reply's status: a 429 lowers the rate (and its Retry-After, up to
         two minutes, holds every request back), anything else counts as accepted."""

@@ -304,6 +304,15 @@ class BaseClient(Generic[ModelT, IdT]):
         of a wait_all that ended meanwhile (its thread's poll waited for the turn) is not
         sent."""
         before = self._clock()
+        if seconds is None:
+            # outside a wait, a request is bounded by the client's timeouts, its turn too: a
+            # 429's Retry-After that holds the client back longer is raised, not waited out
+            held, bound = self._budget.held(before), sum(self.timeout)
+            if held > bound:
+                raise RateLimitError(
+                    f"GET {path} not sent: a 429's Retry-After holds this client's requests "
+                    f"back {held:.0f} s more, longer than one request may take ({bound:g} s)",
+                    provider=self.provider, retry_after=held)
         turn = self._budget.wait_turn(self._clock, self._sleep,
                                       None if seconds is None else seconds - 0.001)
         if abandoned():

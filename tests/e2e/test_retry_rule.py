@@ -86,6 +86,28 @@ def test_inside_a_wait_a_long_retry_after_is_honoured_up_to_the_deadline(fake):
     assert len(fake.requests) == 1 and "not sent" in str(info.value.last_error)
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT",
+                                   "3600", "60"])
+def test_outside_a_wait_a_request_the_client_is_held_back_from_longer_than_its_timeouts_is_raised(
+        fake, value):
+    job = fake.add_job("rivya", ["succeeded"])
+    fake.fail("rivya", 429, retry_after=value)
+    clock = Clock(now=0.0)
+    client = fake.client("rivya", sleep=clock.sleep, clock=clock, max_retries=0,
+                         timeout=(2.0, 3.0))
+    with pytest.raises(gs.RateLimitError):
+        client.poll(job)  # the 429: held back two minutes (at most), whatever it asked
+    clock.now += 10
+    with pytest.raises(gs.RateLimitError, match="not sent") as info:
+        client.poll(job)  # once waited 110 s for its turn, whatever the client's timeouts
+    assert clock.sleeps == [] and len(fake.requests) == 1
+    held = min(float(value), 120.0) - 10 if value[0].isdigit() else 110.0
+    assert info.value.retry_after == pytest.approx(held) and gs.errors.is_transient(info.value)
+    clock.now += held - 4.0  # 4 s left of it, within the timeouts' 5 s: waited out, then sent
+    assert client.poll(job).state is State.SUCCEEDED
+    assert clock.sleeps == [pytest.approx(4.0)] and len(fake.requests) == 2
+
+
 @pytest.fixture()
 def tls_fake(fake, tmp_path):
     """The fake behind TLS with a throwaway self-signed certificate no client trusts."""
