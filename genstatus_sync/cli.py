@@ -51,6 +51,10 @@ def _client(provider: str, base_url: Optional[str]) -> Any:
     if not os.environ.get(variable):
         # (the library's own message would say "pass api_key=": no option of the command)
         raise _Usage(f"no {provider} API key: set {variable}")
+    if base_url is not None and not base_url.strip():
+        # (the library reads an empty one as not given: the provider's own host, where an
+        # unset variable in --base-url "$URL" would send the key)
+        raise _Usage("--base-url is empty: give a URL, or leave the option out")
     return cls(base_url=base_url)
 
 

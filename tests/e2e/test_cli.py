@@ -124,6 +124,17 @@ def test_base_url_flag(fake):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize("command", ["status", "wait"])
+@pytest.mark.parametrize("url", ["", "  "])
+def test_an_empty_base_url_flag_is_a_usage_error_not_the_providers_own_host(fake, command, url):
+    # (--base-url "$URL" with $URL unset: the key must not go to the real provider)
+    job = fake.add_job("rivya", ["succeeded"])
+    result = run([command, "rivya", job, "--base-url", url], env_extra={
+        "RIVYA_API_KEY": KEY, "RIVYA_BASE_URL": "http://127.0.0.1:9"})
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--base-url is empty" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_demo_runs_offline_and_prints_four_results(tmp_path):
     result = run(["demo"], env_extra={"TMPDIR": str(tmp_path)}, timeout=120)
     assert result.returncode == 0, result.stderr
