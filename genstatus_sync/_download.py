@@ -131,9 +131,13 @@ class Downloader:
 
 def _check_folder(dest_dir: object) -> pathlib.Path:
     folder: Optional[pathlib.Path] = None
-    if isinstance(dest_dir, (str, os.PathLike)):
+    if isinstance(dest_dir, (str, os.PathLike)) and dest_dir != "":
+        # (an empty str would be read as ".": the current folder, named by no one)
         with contextlib.suppress(TypeError):  # a PathLike of bytes
             folder = pathlib.Path(dest_dir)
+    if dest_dir == "":
+        raise ConfigurationError("dest_dir is empty: give the folder's path ('.' for the "
+                                 "current one)")
     if folder is None:
         raise ConfigurationError("dest_dir must be the path of a folder (str or os.PathLike "
                                  f"of str), got {type(dest_dir).__name__}")

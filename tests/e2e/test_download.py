@@ -609,7 +609,7 @@ def test_credentials_in_a_url_are_in_no_error(server, proxy, tmp_path, monkeypat
 
 # -- bad arguments ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("folder", [None, 5, b"/tmp", 1.5, ["/tmp"]])
+@pytest.mark.parametrize("folder", [None, 5, b"/tmp", 1.5, ["/tmp"], ""])
 def test_a_folder_that_is_not_a_path_is_a_configuration_error(server, folder):
     with pytest.raises(gs.ConfigurationError, match="dest_dir"):
         gs.download(f"{server.url}/files/a.bin", folder)
