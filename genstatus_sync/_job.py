@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
-from ._config import Args
+from ._config import Args, check_flag
 from ._wait import begin, job_seed, learn, request_window, run_wait
 from .backoff import Backoff, check_backoff
 from .errors import GenerationFailed, GenStatusError, RateLimitError, is_transient
@@ -106,6 +106,7 @@ class Job:
              on_update: Optional[Callable[[JobStatus], None]] = None,
              raise_on_failure: bool = True) -> JobStatus:
         """As ``client.wait`` for this job."""
+        check_flag("raise_on_failure", raise_on_failure)  # ("false" from a config: not True)
         check_backoff(backoff)
         client = self.client
         state = begin(client._clock, timeout, job_seed(self.provider, self.job_id),

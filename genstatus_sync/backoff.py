@@ -47,8 +47,13 @@ class Backoff:
     def delay(self, n: int, draw: float = 0.5) -> float:
         """The ``n``-th sleep (0: ``first_delay``), jittered by ``draw`` in [0, 1): 0.5 is no
         jitter; no shorter than ``min_interval`` after the first. A pure function, so that a
-        schedule can be replayed from its position."""
-        if n <= 0:
+        schedule can be replayed from its position. A bad ``n`` or ``draw`` is a
+        ConfigurationError."""
+        if type(n) is not int or n < 0:  # (bool and float are no position; int subclasses
+            n = _position(n)              # such as numpy's are checked the slow way)
+        if not (isinstance(draw, (int, float)) and 0.0 <= draw < 1.0):  # (NaN too)
+            raise ConfigurationError(f"Backoff.delay's draw must be in [0, 1), got {draw!r:.40}")
+        if n == 0:
             return self.first_delay * (1 + self.jitter * (2 * draw - 1))
         # initial * multiplier**(n-1), capped; the power is capped first (in log space: the
         # ratio of a tiny initial to the cap is no float) and cannot overflow past the cap
@@ -78,6 +83,12 @@ class Backoff:
 
 
 B = TypeVar("B", Backoff, Optional[Backoff])
+
+
+def _position(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigurationError(f"Backoff.delay's n must be an int >= 0, got {n!r:.40}")
+    return int(n)
 
 
 def check_backoff(backoff: B, *, optional: bool = True) -> B:

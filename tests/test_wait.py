@@ -73,6 +73,16 @@ def test_backoff_rejects_a_min_interval_that_makes_no_sense(kwargs):
         gs.Backoff(**kwargs)
 
 
+@pytest.mark.parametrize(("n", "draw"), [(-1, 0.5), (1.5, 0.5), (float("nan"), 0.5), (True, 0.5),
+                                       ("3", 0.5), (3, 1.0), (3, -0.1), (3, float("nan")),
+                                       (3, 10**400), (3, "0.5"), (3, None)])
+def test_backoff_delay_refuses_a_position_or_draw_it_has_no_sleep_for(n, draw):
+    # (a huge int draw was a bare OverflowError; a NaN one a sleep of 0, a draw of 2 or -1
+    # a jitter outside the backoff's own)
+    with pytest.raises(gs.ConfigurationError, match=r"Backoff\.delay's (n|draw)"):
+        gs.Backoff().delay(n, draw)
+
+
 def test_a_provider_backoff_scaled_down_stays_quick():
     # as a test suite or a benchmark scales Rivya's default (its min_interval is 5 s)
     rivya = gs.RivyaClient.default_backoff

@@ -306,3 +306,17 @@ def test_no_proxy_from_the_environment_is_honoured(fake, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     job = fake.add_job("rivya", ["running"])
     assert fast_client(fake, "rivya").poll(job).state is State.RUNNING
+
+
+@pytest.mark.parametrize("flag", ["false", 0, 1, None, []])
+def test_raise_on_failure_that_is_not_a_bool_is_refused_before_any_request(fake, flag):
+    # ("false" read from a config file was taken for True: a failed job raised)
+    job = fake.add_job("rivya", ["failed"])
+    clock = Clock()
+    client = fake.client("rivya", sleep=clock.sleep, clock=clock)
+    with pytest.raises(gs.ConfigurationError, match="raise_on_failure must be True or False"):
+        client.wait(job, timeout=5, raise_on_failure=flag)
+    with pytest.raises(gs.ConfigurationError, match="raise_on_failure"):
+        client.job(job).wait(timeout=5, raise_on_failure=flag)
+    assert fake.requests == []
+    assert client.wait(job, timeout=5, raise_on_failure=False).state is State.FAILED
