@@ -792,11 +792,19 @@ class _Resolving:
 
     _dns_host: str
     port: int
-    _made_socket: Optional[socket.socket] = None
+    _made_socket: Any = None
+
+    sock: Any
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        # what _Slot.expire cuts once http.client lets go of it: the socket as connected (under
+        # TLS the wrapping socket; the plain one _new_conn made is detached by the wrap)
+        self._made_socket = self.sock
 
     def _new_conn(self) -> socket.socket:
         sock = self._resolved_conn()
-        self._made_socket = sock  # (what _Slot.expire cuts once http.client lets go of it)
+        self._made_socket = sock  # (until connect() has the socket it ends with)
         return sock
 
     def _resolved_conn(self) -> socket.socket:

@@ -51,6 +51,7 @@ REALTIME = {
     "e2e/test_reliability.py": {
         "test_a_huge_timeout_elsewhere_does_not_loosen_another_requests_bound",
         "test_a_body_trickled_after_its_head_is_cut_at_the_bound_however_the_reply_ends",
+        "test_over_tls_a_body_trickled_after_a_reply_that_closes_the_connection_is_cut",
         "test_through_an_https_proxy_a_trickle_is_cut_and_the_bound_survives",
         "test_after_fork_the_childs_first_request_is_bounded",
         "test_wait_returns_within_its_timeout_plus_half_a_second_under_every_fault",

@@ -836,6 +836,35 @@ def tls_fake(certificate):
         yield fake
 
 
+def test_over_tls_a_body_trickled_after_a_reply_that_closes_the_connection_is_cut(
+        certificate, monkeypatch):
+    # (the socket the watchdog cuts is the TLS one: the plain one the wrap detached is no
+    # handle on the connection)
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = _tls_context(certificate).wrap_socket(listener, server_side=True)
+    stopping = threading.Event()
+
+    def serve():
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(_HEADS_THEN_TRICKLE["connection-close"])
+                for i in range(len(_BODY)):
+                    if stopping.wait(0.05):
+                        return
+                    conn.sendall(_BODY[i:i + 1])
+
+    threading.Thread(target=serve, daemon=True).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+    try:
+        url = f"https://127.0.0.1:{server.getsockname()[1]}"
+        _assert_cut(*_time_poll(raw_client("rivya", url, timeout=BOUND, max_retries=0)))
+    finally:
+        stopping.set()
+        server.close()
+
+
 @pytest.mark.parametrize("target", ["https", "http"])
 def test_through_an_https_proxy_a_trickle_is_cut_and_the_bound_survives(
         certificate, tls_fake, fake, monkeypatch, target):
