@@ -52,6 +52,10 @@ _STRING = re.compile(r'"[^"]*(?:"|\Z)')
 _BRACKET = re.compile(r"[\[\]{}]")
 _BEYOND_LATIN_1 = re.compile(rb"[\xc4-\xef]|\\u(?:0[1-9a-fA-F]|[1-9a-fA-F])")
 _BEYOND_BMP = re.compile(rb"[\xf0-\xf4]|\\u[dD][89abAB]")
+# where a decoded string may hold a lone surrogate: a surrogate's escape, or one encoded raw
+# (in UTF-8, as the bytes ED A0-BF ..)
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_RAW_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class Declined(ValueError):
@@ -91,11 +95,35 @@ def loads(body: bytes, pairs: Optional[Callable[[List[Tuple[str, Any]]], Any]] =
                                 f"{width} bytes wide)")
     # decoded as json.loads decodes bytes (UTF-8, or UTF-16/32 by its first bytes), and the
     # nesting counted in that text: in a UTF-16 body, a byte 0x22 is no quote
-    text = body.decode(json.detect_encoding(body), "surrogatepass")
+    encoding = json.detect_encoding(body)
+    text = body.decode(encoding, "surrogatepass")
     if text.count("[") + text.count("{") > MAX_DEPTH:
         _check_depth(text)
-    return json.loads(text, parse_constant=_constant, parse_float=_finite,
-                      object_pairs_hook=pairs)
+    value = json.loads(text, parse_constant=_constant, parse_float=_finite,
+                       object_pairs_hook=pairs)
+    if ("\\u" in text and _ESCAPED_SURROGATE.search(text) is not None) or (
+            (encoding != "utf-8" or b"\xed" in body) and _RAW_SURROGATE.search(text) is not None):
+        _check_unicode(value)
+    return value
+
+
+def _check_unicode(value: Any) -> None:
+    """Declined for a decoded value with a string (or key) that is no valid Unicode: a lone
+    surrogate, which no text of the user's can hold (it cannot be encoded, printed or stored;
+    a pair of escapes for one character beyond the BMP is decoded into that character)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Declined("not valid Unicode (a string with a lone surrogate)") from None
 
 
 def _check_depth(text: str) -> None:

@@ -173,7 +173,10 @@ def test_a_push_naming_a_job_no_client_could_poll_is_a_response_format_error(pro
             b'{"request_id": "%s", "status": "COMPLETED"}') % job_id.encode()
     with pytest.raises(gs.ResponseFormatError, match=says) as caught:
         parse(provider, body)
-    assert caught.value.provider == provider and "webhook body names no job" in str(caught.value)
+    assert caught.value.provider == provider
+    # (a lone surrogate is refused with the body's other text, before the id is read)
+    assert ("webhook body names no job" if "\\ud800" not in job_id else "lone surrogate") in (
+        str(caught.value))
     good = body.replace(job_id.encode(), b"job-1") if job_id else body.replace(b'""', b'"job-1"')
     assert parse(provider, good).job_id == "job-1"
 

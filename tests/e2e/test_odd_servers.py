@@ -347,3 +347,26 @@ def test_a_link_local_address_keeps_its_scope_to_be_reached():
     assert _numeric(("fe80::1", 443, 0, 2)) == "fe80::1%2"
     assert _numeric(("2001:db8::1", 443, 0, 0)) == "2001:db8::1"
     assert _numeric(("127.0.0.1", 443)) == "127.0.0.1"
+
+
+# -- text that is no valid Unicode ----------------------------------------------------------
+
+@pytest.mark.parametrize("provider", ["sivi", "rivya", "sellerpic", "clipia"])
+def test_a_result_url_with_a_lone_surrogate_is_a_response_format_error(fake, provider):
+    # (it was returned in result_urls, where the caller's .encode() or database insert
+    # raised a UnicodeEncodeError far from the reply)
+    job = fake.add_job(provider, ["succeeded"], urls=["http://127.0.0.1:9/a\udfff.png"])
+    client = fake.client(provider, sleep=lambda s: None)
+    with pytest.raises(gs.ResponseFormatError, match="lone surrogate") as info:
+        client.wait(job, timeout=60)
+    assert not gs.errors.is_transient(info.value)
+    good = fake.add_job(provider, ["succeeded"], urls=["http://127.0.0.1:9/a\U0001F600.png"])
+    assert client.wait(good, timeout=60).result_urls == ("http://127.0.0.1:9/a\U0001F600.png",)
+
+
+@pytest.mark.parametrize("body", [
+    rb'{"request_id": "r", "status": "COMPLETED", "output": {"url": "\ud800"}}',
+    b'{"request_id": "r", "status": "COMPLETED", "output": {"url": "\xed\xa0\x80"}}'])
+def test_a_webhook_push_with_a_lone_surrogate_is_a_response_format_error(body):
+    with pytest.raises(gs.ResponseFormatError, match="lone surrogate"):
+        gs.webhooks.parse("clipia", body)
