@@ -38,7 +38,7 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_ERROR = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED = 130
 REDRAW_EVERY = 0.2  # seconds between redraws of the live lines while nothing happens
-MAX_LABEL = 48  # characters of "provider job_id" shown in a progress line
+MAX_LABEL = 48  # terminal cells of "provider job_id" shown in a progress line
 
 
 class _Usage(Exception):
@@ -108,7 +108,16 @@ class _Signalled(BaseException):
         self.signum = signum
 
 
+_stopping: List[int] = []  # the signal the command is stopping on, once one came
+
+
 def _raise_signalled(signum: int, frame: object) -> None:
+    if _stopping:
+        # a second one while the first unwinds (timeout(1) sends one to the process and one
+        # to its group): raised again, it landed wherever the unwinding was, in a weakref
+        # callback, and printed a traceback
+        return
+    _stopping.append(signum)
     raise _Signalled(signum)
 
 
@@ -118,6 +127,7 @@ def _on_signals() -> Dict[int, Any]:
     before: Dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return before
+    _stopping.clear()
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)  # (no SIGHUP on Windows)
         if number is not None and signal.getsignal(number) is signal.SIG_DFL:
@@ -376,6 +386,11 @@ def _cells(c: str) -> int:
     return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
 
 
+def _width(text: str) -> int:
+    """The terminal cells ``text`` takes."""
+    return sum(_cells(c) for c in text)
+
+
 def _fit(text: str, width: int) -> str:
     """``text`` cut to ``width`` terminal cells (a wide character takes two)."""
     used = 0
@@ -492,15 +507,15 @@ class Live(Display):
         self.outcome: Dict[str, str] = {}
         self.ids = list(job_ids)
         self.labels = {job_id: self._label(provider, job_id) for job_id in self.ids}
-        self.width = max(len(label) for label in self.labels.values())
+        self.width = max(_width(label) for label in self.labels.values())
         self.last: Dict[str, JobStatus] = {}
         self.done_at: Dict[str, float] = {}
         self.drawn = 0  # lines drawn last time, the cursor on the line below them
         self._shown_at, self._bytes = -math.inf, 0
 
     def _label(self, provider: str, job_id: str) -> str:
-        label = super()._label(provider, job_id)
-        return label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 3] + "..."
+        label = super()._label(provider, job_id)  # (cut by cells: a wide character takes two)
+        return label if _width(label) <= MAX_LABEL else _fit(label, MAX_LABEL - 3) + "..."
 
     def start(self) -> None:
         self._draw()
@@ -598,7 +613,8 @@ class Live(Display):
         for job_id in shown:
             status = self.last.get(job_id)
             elapsed = self.done_at.get(job_id, now) - self.started
-            label = self.labels[job_id].ljust(self.width)
+            label = self.labels[job_id]
+            label += " " * (self.width - _width(label))
             if status is None or job_id in self.outcome:
                 text = self.outcome.get(job_id, "waiting")
                 if status is not None:

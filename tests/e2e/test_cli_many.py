@@ -302,3 +302,24 @@ def test_more_jobs_than_the_terminal_has_rows_end_in_a_summary_line(fake):
     live = live_lines(lines)
     assert [line.split(":")[0] for line in live] == [f"clipia {ids[0]}", f"clipia {ids[1]}"]
     assert "... 4 more: 1 failed, 3 succeeded" in lines
+
+
+def test_live_lines_of_wide_ids_keep_their_status_column_and_line_up():
+    # (labels were cut at 48 characters and padded by characters: 42 CJK characters took 84
+    # of 80 columns, the status column was cut off, and the columns did not line up)
+    import io
+    import unicodedata
+
+    from genstatus_sync.cli import MAX_LABEL, Live, Output
+
+    def cells(text):
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    ids = ["\u4e2d" * 42, "\u4e2d" * 3, "job-1"]
+    live = Live(Output(io.StringIO()), ids, "rivya")
+    lines = live._lines(100, 24)[:len(ids)]
+    assert all(cells(line) <= 99 for line in lines)
+    assert all(line.rstrip().endswith("s") and "waiting" in line for line in lines), lines
+    labels = [line[:line.index(": [")] for line in lines]
+    assert cells(labels[0]) <= MAX_LABEL and labels[0].endswith("...")
+    assert len({cells(label) for label in labels}) == 1  # the bars start in one column

@@ -154,10 +154,11 @@ def test_ctrl_c_is_exit_130_without_a_traceback(fake):
     assert "interrupted" in rest
 
 
-@pytest.mark.parametrize(("signum", "ignored"), [(signal.SIGTERM, False),
-                                                (signal.SIGHUP, False), (signal.SIGHUP, True)])
+@pytest.mark.parametrize(("signum", "ignored", "times"), [
+    (signal.SIGTERM, False, 1), (signal.SIGHUP, False, 1), (signal.SIGHUP, True, 1),
+    (signal.SIGTERM, False, 2)])  # (twice: as timeout(1) sends it, to the process and group)
 def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, signum,
-                                                                  ignored):
+                                                                  ignored, times):
     # (kill, docker stop, a closed terminal: the process died on the signal and its
     # temporary .part file stayed in the user's folder); a signal ignored, as under nohup,
     # stays ignored: the download goes on to its end
@@ -178,7 +179,8 @@ def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, 
         while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
             time.sleep(0.02)  # (a real process and a real download: no clock to inject)
         assert list(tmp_path.iterdir()), "the download never started"
-        proc.send_signal(signum)
+        for _ in range(times):
+            proc.send_signal(signum)
         code = proc.wait(timeout=20)
         rest = proc.stderr.read().decode()
         proc.stdout.close()
