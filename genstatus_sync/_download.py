@@ -65,9 +65,10 @@ def download(url: str, dest_dir: PathLike, *, max_bytes: int = 2**31,
     (``total`` None when the size is not sent). Messages name URLs without credentials or
     query. Raises ConfigurationError (not http(s), ``dest_dir`` not a path of an existing
     folder, a bad argument), the APIError subclass of an error status (404: NotFoundError,
-    ...), TransportError (connection, timeout, a body cut short, too many redirects) or
-    ResponseFormatError (more than ``max_bytes``); the file system's own OSError as it is
-    (the folder not writable, a full disk). Whatever is raised, no file is left behind.
+    ...), TransportError (connection, timeout, a body cut short, compressed or not, a 206
+    part, too many redirects) or ResponseFormatError (more than ``max_bytes``); the file
+    system's own OSError as it is (the folder not writable, a full disk). Whatever is raised,
+    no file is left behind.
     """
     with contextlib.closing(Downloader()) as downloader:
         return downloader.download(url, dest_dir, max_bytes=max_bytes, timeout=timeout,
@@ -112,6 +113,9 @@ class Downloader:
                     continue
                 if not 200 <= reply.status < 300:
                     _raise_status(current, reply.status, reply.reason, reply.headers)
+                if reply.status == 206:  # a part, to a request for the whole (no Range sent)
+                    raise TransportError(f"GET {_shown(current)}: the server sent part of the "
+                                         "file (206 Partial Content) where all of it was asked")
                 return _save(reply.chunks(), _size(reply.headers), folder, name, current,
                              on_progress)
         raise AssertionError("unreachable")  # pragma: no cover - _redirect raises first
@@ -141,7 +145,11 @@ def _check_folder(dest_dir: object) -> pathlib.Path:
     if folder is None:
         raise ConfigurationError("dest_dir must be the path of a folder (str or os.PathLike "
                                  f"of str), got {type(dest_dir).__name__}")
-    if not folder.is_dir():
+    try:
+        is_folder = folder.is_dir()
+    except OSError:  # a name too long (ENAMETOOLONG): Path.is_dir() lets that escape
+        is_folder = False
+    if not is_folder:
         raise ConfigurationError(f"download folder {str(folder)[:200]!r} is not an existing "
                                  "directory")
     return folder

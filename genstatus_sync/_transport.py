@@ -209,6 +209,15 @@ class _Undecodable(Exception):
         self.status = status
 
 
+class _CutShort(Exception):
+    """A compressed body whose stream ended before its end mark (and, for gzip, its checksum):
+    the connection closed early, or the server framed a cut body as whole."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def _wire_limit(max_bytes: int) -> int:
     """The bytes on the wire a body of at most ``max_bytes`` may take: its framing too, up to
     that of chunks of one byte each (b"1\\r\\nX\\r\\n": six bytes a byte)."""
@@ -299,7 +308,7 @@ class _BodyReader:
             return self._next_piece()
         try:
             return self._next_piece()
-        except (_TooLarge, _Undecodable):
+        except (_TooLarge, _Undecodable, _CutShort):
             self._ended, self._pending = True, []
             return None
 
@@ -374,6 +383,12 @@ class _Call:
             failure = ResponseFormatError(
                 f"reply to GET {self.where} could not be decoded: {exc}",
                 status_code=exc.status, body="")
+        except _CutShort:
+            # as a body shorter than its Content-Length: the reply is not whole; another try
+            # may get it whole
+            failure = TransportError(
+                f"GET {self.where} failed: the reply's compressed body ended before its end "
+                "(cut short)")
         except Exception as exc:  # noqa: BLE001 - every foreign failure becomes ours, below
             failure = exc
         finally:
@@ -408,8 +423,10 @@ class _Inflater:
         self._wbits, self._status = wbits, status
         self._inflate = zlib.decompressobj(wbits)
         self._tried_raw = wbits != zlib.MAX_WBITS
+        self._fed = False
 
     def feed(self, data: bytes, room: int) -> Iterator[bytes]:
+        self._fed = self._fed or bool(data)
         while data:
             try:
                 out = self._inflate.decompress(data, room)
@@ -433,6 +450,10 @@ class _Inflater:
                 data = b""
 
     def finish(self) -> Iterator[bytes]:
+        """What is left; _CutShort if the stream has not reached its end (an empty body, as
+        a 204 may carry with its Content-Encoding, is empty)."""
+        if self._fed and not self._inflate.eof:
+            raise _CutShort(self._status)
         yield self._inflate.flush()
 
 

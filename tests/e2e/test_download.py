@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+import zlib
 
 import pytest
 
@@ -85,6 +86,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(float(arg))
         elif kind == "gzip":
             self.reply(200, gzip.compress(BODY), {"Content-Encoding": "gzip"})
+        elif kind == "compressed-cut":  # /compressed-cut/<how>: a compressed BODY, not whole
+            self.compressed_cut(arg)
+        elif kind == "partial":  # a 206 to a request without Range
+            self.reply(206, BODY[:100], {"Content-Range": f"bytes 0-99/{len(BODY)}"})
         elif kind == "status":  # /status/<code>
             self.reply(int(arg), b'{"error": "no"}', {"Retry-After": "7"})
         elif kind == "redirect":  # /redirect/<hops>/<how>[/<status>]: <hops> of them, a file
@@ -105,6 +110,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(302, b"", {"Location": self.path.split("?", 1)[1]})
         else:
             self.reply(404, b"not here")
+
+    def compressed_cut(self, how):
+        packed = (zlib.compress(BODY) if how == "deflate" else gzip.compress(BODY))
+        cut = packed[:-8] if how == "no-trailer" else packed[:len(packed) // 2]
+        encoding = "deflate" if how == "deflate" else "gzip"
+        self.send_response(200)
+        self.send_header("Content-Encoding", encoding)
+        if how == "chunked":  # whole chunked framing around a cut stream
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(cut), cut))
+        elif how == "to-close":  # no length: the body ends where the connection closes
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(cut)
+            self.close_connection = True
+        else:  # a Content-Length that matches the cut bytes
+            self.send_header("Content-Length", str(len(cut)))
+            self.end_headers()
+            self.wfile.write(cut)
 
     def reply(self, status, body, headers=None):
         self.send_response(status)
@@ -347,6 +372,27 @@ def test_a_body_shorter_than_its_content_length_is_a_transport_error(server, tmp
     with pytest.raises(gs.TransportError):
         gs.download(f"{server.url}/truncated", tmp_path)
     assert listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", ["to-close", "length", "chunked", "no-trailer", "deflate"])
+def test_a_compressed_body_cut_short_is_a_transport_error_and_saves_nothing(server, tmp_path,
+                                                                            how):
+    # before, the inflated half was saved under the final name as if it were the file
+    with pytest.raises(gs.TransportError, match="compressed body ended before its end"):
+        gs.download(f"{server.url}/compressed-cut/{how}", tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_a_part_of_the_file_is_a_transport_error_and_saves_nothing(server, tmp_path):
+    with pytest.raises(gs.TransportError, match="206 Partial Content"):
+        gs.download(f"{server.url}/partial", tmp_path)
+    assert listing(tmp_path) == []
+
+
+def test_a_folder_name_too_long_is_a_configuration_error(server, tmp_path):
+    with pytest.raises(gs.ConfigurationError, match="not an existing directory"):
+        gs.download(f"{server.url}/files/a.bin", tmp_path / ("a" * 300))
+    assert server.requests == []
 
 
 def test_a_chunked_body_cut_off_is_a_transport_error(server, tmp_path):

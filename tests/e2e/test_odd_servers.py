@@ -124,6 +124,23 @@ def test_an_error_reply_whose_body_cannot_be_read_keeps_its_status_and_retry_aft
         assert retrying.slept[0] == 1.0  # (a budget's turn may follow: this clock stands still)
 
 
+def test_a_gzip_status_reply_cut_short_is_a_transient_transport_error_then_retried():
+    # a cut gzip stream once ended the body quietly: what had been inflated was parsed
+    def answer(conn, n):
+        packed = gzip.compress(status_body(conn))
+        body = packed[:-8] if n < 2 else packed  # the first two replies lack the gzip trailer
+        return conn.send(head(200, {"Content-Encoding": "gzip",
+                                    "Content-Length": str(len(body))}) + body)
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.TransportError, match="compressed body ended") as info:
+            rivya(server.url, max_retries=0).get_status("job")
+        assert info.value.transient
+        retrying = rivya(server.url, max_retries=3)
+        assert retrying.get_status("job").id == "job"
+        assert len(retrying.slept) == 1
+
+
 def test_a_2xx_reply_whose_body_cannot_be_read_is_still_a_format_error():
     def answer(conn, n):
         conn.send(head(200, {"Content-Encoding": "gzip", "Content-Length": "19"})
