@@ -2,6 +2,7 @@
 registers is configured for at-least-once polling. Over a real worker: tests/e2e/test_celery.py."""
 
 import ast
+import functools
 import subprocess
 import sys
 import time
@@ -214,6 +215,30 @@ def test_an_eager_run_waits_to_the_end_in_the_calling_process():
     assert clock.sleeps  # it slept (on the client's clock) between its polls
 
 
+def test_an_eager_run_on_a_sleep_that_returns_at_once_makes_one_step_a_sleep():
+    # (docs/testing.md's fake.client(p, sleep=...) without a clock: the steps' clock is wall
+    # time; each step after a sleep that did not sleep was not due, and the run spun: a 30 s
+    # wait made 774,635 sleep calls and took 30 s of CPU)
+    from genstatus_sync.testing import FakeProviders
+
+    app = _app(task_always_eager=True)
+    outcomes, sleeps = [], []
+
+    @app.task(name="tests.done_fast", shared=False)
+    def done(status, key):
+        outcomes.append(status["state"])
+
+    with FakeProviders(api_key="k-eager-fast") as fake:
+        job = fake.add_job("rivya", ["queued"] * 4 + ["succeeded"])
+        poll = register(app, on_done="tests.done_fast", client_factory=lambda provider:
+                        fake.client(provider, sleep=sleeps.append))
+        poll.start("rivya", job)
+        polled = [r for r in fake.requests if r.provider == "rivya" and job in r.path]
+    assert outcomes == ["succeeded"]
+    assert len(polled) == 5 and len(sleeps) == 5  # a sleep before each poll, none more
+    assert sleeps[0] > 0 and all(seconds >= 5.0 for seconds in sleeps[1:])  # Rivya's 5 s
+
+
 class _Task:
     """Stands in for the bound task whose retry Celery's own code makes: publishing fails."""
 
@@ -423,6 +448,30 @@ def test_an_immutable_signature_is_refused():
     with pytest.raises(ConfigurationError, match="immutable"):
         register(app, on_done="d", on_error=job_done.si(), name="other")
     assert register(app, on_done=job_done.s(), name="third")
+
+
+def test_a_plain_function_as_a_callback_is_refused_and_tasks_are_taken():
+    # a plain function was taken, sent as a task's name when its job ended, and the wait lost
+    app = _app()
+
+    def job_done(status, key):
+        pass
+
+    for bad in (job_done, lambda status, key: None, print, functools.partial(job_done, 1),
+                type("Done", (), {})):
+        with pytest.raises(ConfigurationError, match="must be a task name, a task or a "
+                                                     "signature"):
+            register(app, on_done=bad)
+        with pytest.raises(ConfigurationError, match="must be a task name"):
+            register(app, on_done="d", on_error=bad, name="other")
+    with pytest.raises(ConfigurationError, match="decorate it with @app.task"):
+        register(app, on_done=job_done)
+
+    lazy = app.task(name="tests.job_done_lazy", shared=False)(job_done)  # before finalize
+    assert register(app, on_done=lazy, on_error=lazy.s(), name="lazy")
+    app.finalize()
+    ready = app.task(name="tests.job_done_ready", shared=False)(job_done)
+    assert register(app, on_done=ready, name="ready")
 
 
 def test_an_eager_run_whose_on_done_cannot_be_sent_raises_it_to_the_caller():
