@@ -191,7 +191,7 @@ class BaseClient(Generic[ModelT, IdT]):
         saved = decode(token, self.provider)
         from ._job import Job
 
-        return Job(self, self._check_id(saved.job_id), self._check_args(saved.args)).step(saved)
+        return Job(self, self._check_id(saved.job_id), self._check_args(saved.args))._step(saved)
 
     def _get_status(self, job_id: Any, args: Args) -> ModelT:
         checked = self._check_id(job_id)

@@ -11,7 +11,13 @@ import attrs
 from ._config import Args, check_flag
 from ._wait import begin, job_seed, learn, request_window, run_wait
 from .backoff import Backoff, check_backoff
-from .errors import GenerationFailed, GenStatusError, RateLimitError, is_transient
+from .errors import (
+    ConfigurationError,
+    GenerationFailed,
+    GenStatusError,
+    RateLimitError,
+    is_transient,
+)
 from .history import DurationHistory
 from .status import JobStatus, State
 
@@ -56,6 +62,9 @@ class _PollingClient(Protocol):
 
     def _wait_poll(self, job_id: str, args: Args,
                    seconds: Optional[float]) -> JobStatus: ...  # pragma: no cover
+
+
+_MAX_CLOCK = 1e15  # seconds a step clock may read (30 million years; a token holds 1e18)
 
 
 @attrs.frozen(repr=False)
@@ -123,14 +132,31 @@ class Job:
         """A token for a wait of this job that ``client.step`` carries on (no request)."""
         clock = self.client._step_clock
         state = begin(clock, timeout, job_seed(self.provider, self.job_id), self.kind_of(None))
+        if abs(state.started) > _MAX_CLOCK:  # a token must hold it, and a step read it back
+            raise ConfigurationError(
+                f"clock() read {state.started:.6g}: more than {_MAX_CLOCK:.0e} seconds, which a "
+                "wait token cannot hold; clock= must return seconds (as time.time, not "
+                "time.time_ns)")
         due = state.started + state.wait_for(state.started, self.backoff, self.history, True)
         from ._token import Saved, encode
 
         return encode(Saved(self.provider, self.job_id, self.args, state, due))
 
-    def step(self, saved: "Saved") -> "Step":
-        """One poll of the wait ``saved`` carries: see ``client.step``. Its plan reads the
-        history of this job's client (in another process: that process's client's)."""
+    def step(self, token: str) -> "Step":
+        """One poll of the wait ``token`` (from ``wait_token``) carries: see ``client.step``.
+        A token of another job is a ConfigurationError, as a bad token is."""
+        from ._token import decode
+
+        saved = decode(token, self.provider)
+        if saved.job_id != self.job_id or saved.args != self.args:
+            raise ConfigurationError(f"the wait token is for {self.provider} job "
+                                     f"{saved.job_id!r}, not {self!r}: step it with "
+                                     "client.step(token)")
+        return self._step(saved)
+
+    def _step(self, saved: "Saved") -> "Step":
+        """One poll of the wait ``saved`` carries. Its plan reads the history of this job's
+        client (in another process: that process's client's)."""
         from ._token import encode
 
         clock = self.client._step_clock

@@ -563,3 +563,39 @@ def test_a_huge_token_is_refused_as_too_long_before_it_is_read(fake):
     client, _ = _token(fake)
     with pytest.raises(gs.ConfigurationError, match="longer than"):
         client.step("gs2." + "." * 5_000_000)
+
+
+def test_a_job_handle_steps_its_own_token_and_refuses_others(stepping):
+    # job.step took a private record, not the token job.wait_token gives: a token was a bare
+    # AttributeError ('str' object has no attribute 'state')
+    fake, clock = stepping
+    fake.reset()
+    with fake.client("sivi", clock=clock) as client:
+        job = client.job(fake.add_job("sivi", ["running", "succeeded"]),
+                         abstract_user_id="user-1")
+        other = client.job(job.job_id, abstract_user_id="user-2")
+        token = job.wait_token(timeout=60)
+        for wrong in (other, client.job("another-job", abstract_user_id="user-1")):
+            with pytest.raises(gs.ConfigurationError, match="wait token is for sivi job"):
+                wrong.step(token)
+        for bad in (None, 42, "", token[:-3]):
+            with pytest.raises(gs.ConfigurationError):
+                job.step(bad)
+        assert fake.requests == []  # nothing refused was polled
+        while True:
+            step = job.step(token)
+            if step.done:
+                break
+            clock.sleep(step.retry_in)
+            token = step.token
+    assert step.status.state is State.SUCCEEDED and len(fake.requests) == 2
+
+
+@pytest.mark.parametrize("reading", [2e18, 1.8e18, -2e18])  # time.time_ns for time.time
+def test_a_clock_a_token_cannot_hold_is_named_at_wait_token(reading):
+    # it made a token that step() then called garbled
+    client = gs.RivyaClient(api_key=KEY, base_url="http://127.0.0.1:9", clock=lambda: reading)
+    with pytest.raises(gs.ConfigurationError, match="clock= must return seconds"):
+        client.wait_token("task-1")
+    with pytest.raises(gs.ConfigurationError, match="clock= must return seconds"):
+        client.job("task-1").wait_token()
