@@ -497,6 +497,17 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
             word in str(exc) for word in ("certificate", "TLS", "SSL")):
         return TransportError(f"GET {where} failed: TLS configuration ({name})",
                               transient=False), False
+    if isinstance(exc, (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL,
+                        requests.exceptions.MissingSchema)):
+        # raised before anything is sent: the URLs are checked before, so what is left is
+        # the proxy the environment names (a socks:// one without requests[socks], a bad
+        # port, "http://"); no later try gets past it. Not chained: it may quote the proxy
+        # URL, with its credentials.
+        socks = " (a SOCKS proxy needs requests[socks])" if "SOCKS" in str(exc) else ""
+        return TransportError(
+            f"GET {where} failed before any request was sent: the proxy the environment gives "
+            f"(HTTPS_PROXY, HTTP_PROXY, ALL_PROXY) or the URL is not usable ({name}){socks}",
+            transient=False), False
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
                         requests.exceptions.ContentDecodingError)):
         return TransportError(f"GET {where} failed: the reply broke off or is garbled"), False

@@ -608,6 +608,23 @@ def test_a_proxy_that_is_not_there_is_a_transport_error(server, proxy, tmp_path,
     assert server.requests == [] and listing(tmp_path) == []
 
 
+@pytest.mark.parametrize("setting", ["socks5://user:pw-in-proxy@127.0.0.1:1080", "http://[bad",
+                                     "http://127.0.0.1:99999", "http://"])
+def test_an_unusable_proxy_setting_is_named_and_not_transient(server, proxy, tmp_path,
+                                                                monkeypatch, setting):
+    # it was "the reply broke the HTTP protocol", transient, where nothing had been sent
+    monkeypatch.setenv("HTTP_PROXY", setting)
+    for attempt in (lambda: gs.download(f"{server.url}/files/a.bin", tmp_path),
+                    lambda: gs.RivyaClient(api_key="k", base_url=server.url,
+                                           max_retries=3).get_status("task-1")):
+        with pytest.raises(gs.TransportError, match="before any request was sent: the proxy "
+                                                    "the environment gives") as info:
+            attempt()
+        assert not info.value.transient and info.value.__cause__ is None
+        assert "pw-in-proxy" not in str(info.value)
+    assert server.requests == [] and proxy.requests == [] and listing(tmp_path) == []
+
+
 # -- credentials in a URL are never shown -------------------------------------------------------
 
 SECRET = "s3cret-pw"
