@@ -229,12 +229,22 @@ def verify(body: bytes, signature: str, secret: Union[str, bytes], *,
         age = read_clock(clock, "now() must return Unix seconds (as time.time)") - seconds
         if age > check_tolerance:
             raise WebhookVerificationError(
-                f"webhook timestamp is {age:.0f} s old, more than the tolerance of "
-                f"{check_tolerance:g} s (a replay, or a clock off)")
+                f"webhook timestamp is {_over(age, check_tolerance)} s old, more than the "
+                f"tolerance of {check_tolerance:g} s (a replay, or a clock off)")
         if -age > check_tolerance:
             raise WebhookVerificationError(
-                f"webhook timestamp is {-age:.0f} s in the future, more than the tolerance of "
-                f"{check_tolerance:g} s (a clock off)")
+                f"webhook timestamp is {_over(-age, check_tolerance)} s in the future, more than "
+                f"the tolerance of {check_tolerance:g} s (a clock off)")
+
+
+def _over(seconds: float, limit: float) -> str:
+    """``seconds`` with as few decimals as show it above ``limit`` (300.4 s, not 300 s, past
+    a tolerance of 300 s)."""
+    for decimals in range(4):
+        text = f"{seconds:.{decimals}f}"
+        if float(text) > limit:
+            return text
+    return repr(seconds)
 
 
 def _key(secret: object) -> bytes:

@@ -312,6 +312,8 @@ def test_a_changed_body_secret_or_timestamp_does_not_match(change):
 
 @pytest.mark.parametrize(("at", "says"), [
     (NOW + 301, "301 s old"),
+    (NOW + 300.4, "300.4 s old"),  # (it said "300 s old, more than the tolerance of 300 s")
+    (NOW - 300.04, "300.04 s in the future"),
     (NOW + 10_000, "10000 s old"),
     (NOW - 301, "301 s in the future"),
 ])
