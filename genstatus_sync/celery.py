@@ -24,14 +24,12 @@ imports Celery only for type checkers and when a run must be requeued: it works 
 app it is given.
 """
 
-import functools
 import inspect
 import logging
 import math
 import os
 import threading
 import time
-import types
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Union
 
@@ -371,18 +369,10 @@ def _slept(token: str, client: "BaseClient[Any, Any]") -> str:
 
 
 def _is_task(ref: object) -> bool:
-    """A Celery task, or the proxy ``@app.task`` returns before the app is finalized (told by
-    its type, not its attributes: reading one would evaluate the proxy). A plain function is
-    not one: it would be sent as a task's name, and the wait lost when its job ends."""
-    kind = type(ref)
-    if isinstance(ref, type) or issubclass(kind, _ROUTINES):
-        return False
-    return callable(getattr(kind, "apply_async", None)) or (
-        kind.__module__.split(".")[0] == "celery" and callable(ref))
-
-
-_ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-             functools.partial)
+    """A Celery task (or the proxy ``@app.task`` returns before the app is finalized): what
+    has ``apply_async``. A plain function is not one: it would be sent as a task's name, and
+    the wait lost when its job ends."""
+    return not isinstance(ref, type) and callable(getattr(ref, "apply_async", None))
 
 
 def _check_seconds(label: str, value: object) -> float:
