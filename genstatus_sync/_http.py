@@ -285,14 +285,37 @@ class BaseClient(Generic[ModelT, IdT]):
                     exc.message, exc.provider = exc.args[0], self.provider
             self._redactor.exception(exc)
             raise
-        waits = read_retry_after(reply.headers.get("Retry-After")) if reply.status >= 300 else (
-            None, None)  # (the seconds to wait and to hold back a Retry-After asks, read once)
-        self._budget.record(self._clock(), reply.status, waits[1] if reply.status == 429 else None)
         logger.debug("%s: GET %s -> %d (%d bytes, %.1f ms)", self.provider, path, reply.status,
                      len(reply.body), (time.perf_counter() - started) * 1000)
-        if reply.status in unread:
-            return reply.status, None
-        return self._read(reply, waits)
+        if reply.status >= 300 or reply.status in unread:
+            waits = read_retry_after(reply.headers.get("Retry-After")) if reply.status >= 300 \
+                else (None, None)  # (the seconds to wait and to hold back, read once)
+            self._budget.record(self._clock(), reply.status,
+                                waits[1] if reply.status == 429 else None)
+            if reply.status in unread:
+                return reply.status, None
+            return self._read(reply, waits)
+        try:
+            status, data = self._read(reply, (None, None))
+        except GenStatusError:
+            self._budget.record(self._clock(), reply.status)
+            raise
+        inner = self._envelope_status(data)
+        if inner is None:
+            self._budget.record(self._clock(), reply.status)
+            return status, data
+        # an error inside a 2xx reply's envelope counts (and is raised) as its own status: a
+        # 429 there lowers the rate and its Retry-After holds requests back, as an HTTP one
+        waits = read_retry_after(reply.headers.get("Retry-After"))
+        self._budget.record(self._clock(), inner, waits[1] if inner == 429 else None)
+        message, code, trace_id = self._error_details(data)
+        self.raise_api_error(inner, message or f"envelope status {inner}", code=code,
+                             trace_id=trace_id, body=self._body_of(data), retry_after=waits[0],
+                             retry_after_sent="Retry-After" in reply.headers, hold=waits[1])
+
+    def _envelope_status(self, data: Any) -> Optional[int]:
+        """The error status a 2xx reply's envelope carries, if it carries one (Sivi's does)."""
+        return None
 
     def _take_turn(self, ahead: float) -> float:
         """0.0 when this client's next turn comes within ``ahead`` seconds (kept for its next

@@ -89,12 +89,11 @@ class SiviClient(BaseClient[RequestStatus, str]):
         query.update(("abstractUserId", value) for _, value in args)
         params = {"queryParams": json.dumps(query, separators=(",", ":"))}
         _, data = self._get("/api/prod/v2/enterprise/get-request-status", params, seconds)
-        envelope_status = data.get("status") if isinstance(data, dict) else None
-        if type(envelope_status) is int and envelope_status != 200:
-            message, code, _ = self._error_details(data)
-            self.raise_api_error(envelope_status, message or f"envelope status {envelope_status}",
-                                 code=code, body=self._body_of(data))
         return structure(data, RequestStatusEnvelope, provider=self.provider).body
+
+    def _envelope_status(self, data: Any) -> Optional[int]:
+        status = data.get("status") if isinstance(data, dict) else None
+        return status if type(status) is int and status != 200 else None
 
     def _error_details(self, data: Any) -> ErrorDetails:
         body = data.get("body") if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ import genstatus_sync as gs
 
 from .. import stalls
 from ..conftest import KEY
+from ..examples import SIVI
 from .rawserver import MB, RawServer, chunk, head, reply
 
 PROVIDERS = ["sivi", "rivya", "sellerpic", "clipia"]
@@ -387,3 +388,30 @@ def test_a_result_url_with_a_lone_surrogate_is_a_response_format_error(fake, pro
 def test_a_webhook_push_with_a_lone_surrogate_is_a_response_format_error(body):
     with pytest.raises(gs.ResponseFormatError, match="lone surrogate"):
         gs.webhooks.parse("clipia", body)
+
+
+# -- an error inside a 200 ----------------------------------------------------------------
+
+def test_a_sivi_rate_limit_inside_a_200_envelope_holds_the_client_back_as_an_http_429():
+    # Sivi's envelope status is read as an HTTP status: a 429 in it once raised a
+    # RateLimitError but counted as an accepted reply, its Retry-After unread, nothing held
+    def answer(conn, n):
+        if n == 0:
+            body = {"status": 429, "body": {"message": "Slow down"}}
+            return conn.send(reply(200, body, {"Retry-After": "60"}))
+        return conn.send(reply(200, SIVI["Pending Request"]))
+
+    with RawServer(keep_alive(answer)) as server:
+        now = [0.0]
+        client = gs.SiviClient(api_key=KEY, base_url=server.url, max_retries=0,
+                               timeout=(1.0, 1.0), clock=lambda: now[0])
+        with pytest.raises(gs.RateLimitError) as info:
+            client.poll("r")
+        assert (info.value.status_code, info.value.retry_after) == (429, 60.0)
+        assert info.value.message == "Slow down" and gs.errors.is_transient(info.value)
+        now[0] = 10.0
+        with pytest.raises(gs.RateLimitError, match="not sent") as info:
+            client.poll("r")  # held back as by an HTTP 429: 50 s of the 60 left
+        assert info.value.retry_after == pytest.approx(50.0) and len(server.heads) == 1
+        now[0] = 61.0
+        assert client.poll("r").state is gs.State.QUEUED and len(server.heads) == 2
