@@ -490,3 +490,13 @@ def test_the_nesting_check_reads_a_utf16_body_as_the_decoder_does():
     client = gs.RivyaClient(KEY, max_retries=0, transport=testing.MockTransport(
         lambda request: testing.Reply(200, {}, body)))
     assert client.get_status("t").id == "t"  # (a '"' and brackets inside a string)
+
+
+@pytest.mark.parametrize(("bad", "said"), [(-5, "got a negative number"),
+                                           (2**63, "got a number out of range"),
+                                           ("-5", "got '-5'")])
+def test_a_sellerpic_id_refused_says_why(bad, said):
+    # -5 is an int64: "out of range" read as a wrong bound; task ids are non-negative
+    with pytest.raises(gs.ConfigurationError, match="non-negative int64") as info:
+        make("sellerpic").get_status(bad)
+    assert said in str(info.value)

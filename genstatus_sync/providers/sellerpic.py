@@ -28,7 +28,7 @@ def _shown(job_id: object) -> str:
         text = str.__str__(job_id)
         return repr(text[:40]) + (f" ({len(text)} characters)" if len(text) > 40 else "")
     if isinstance(job_id, int) and not isinstance(job_id, bool):
-        return "a number out of range"
+        return "a negative number" if int.__int__(job_id) < 0 else "a number out of range"
     return type(job_id).__name__
 
 
@@ -42,7 +42,7 @@ def task_id(job_id: Union[int, str]) -> int:
         value = int.__int__(value)  # an int subclass: its own value, not its __str__
     if type(value) is not int or not 0 <= value <= _INT64_MAX:
         raise ConfigurationError(
-            f"SellerPic task id must be an int64 (digits), got {_shown(job_id)}"
+            f"SellerPic task id must be a non-negative int64 (digits), got {_shown(job_id)}"
         )
     return value
 
