@@ -55,7 +55,16 @@ def _client(provider: str, base_url: Optional[str]) -> Any:
         # (the library reads an empty one as not given: the provider's own host, where an
         # unset variable in --base-url "$URL" would send the key)
         raise _Usage("--base-url is empty: give a URL, or leave the option out")
-    return cls(base_url=base_url)
+    try:
+        return cls(base_url=base_url)
+    except ConfigurationError as exc:
+        # (the library's message would say "pass allow_insecure=True": no option of the
+        # command, which sends a key over plain http to loopback only)
+        text = str(exc)
+        if text.endswith(", or pass allow_insecure=True"):
+            raise _Usage(text[:-len(", or pass allow_insecure=True")] + " (plain http is for "
+                         "127.0.0.1 and localhost only)") from None
+        raise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,7 +170,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if out.failure is not None:  # the output is lost: not a success
         err.write(f"genstatus: cannot write the output: {_printable(str(out.failure))}\n")
         err.flush()
-        return code if code != EXIT_OK else EXIT_ERROR
+        return max(code, EXIT_ERROR)  # (the worst outcome wins: 4 > 3 > 1 > 0)
     return code
 
 
@@ -169,6 +178,10 @@ def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         return demo(out)
+    if args.command == "status":
+        args.job_id = _from_argv(args.job_id)
+    if args.abstract_user_id is not None:
+        args.abstract_user_id = _from_argv(args.abstract_user_id)
     try:
         if args.abstract_user_id is not None and args.provider != "sivi":
             raise _Usage("--abstract-user-id is for sivi only")
@@ -196,6 +209,11 @@ def _status(args: argparse.Namespace, out: "Output", err: "Output") -> int:
             raise
         except GenStatusError as exc:
             err.write(f"genstatus: {_printable(str(exc))}\n")
+            if args.json:  # one object on stdout whatever happened, as wait --json prints
+                unknown = JobStatus(provider=args.provider, job_id=args.job_id,
+                                    state=State.UNKNOWN)
+                outcome = Outcome(unknown, EXIT_ERROR, str(exc) or type(exc).__name__)
+                out.write(json.dumps(outcome.to_dict(args.job_id, False)) + "\n")
             return EXIT_ERROR
     if args.json:
         out.write(json.dumps(status.to_dict()) + "\n")
@@ -230,7 +248,7 @@ def _job_ids(given: Sequence[str], stdin: Optional[IO[str]]) -> List[str]:
     ids: List[str] = []
     for item in given:
         if item != "-":
-            ids.append(item)
+            ids.append(_from_argv(item))
             continue
         if stdin is None:
             raise _Usage("- given but there is no stdin to read job ids from")
@@ -246,12 +264,23 @@ def _job_ids(given: Sequence[str], stdin: Optional[IO[str]]) -> List[str]:
     return ids
 
 
+def _from_argv(item: str) -> str:
+    """An argument as the UTF-8 it was typed in: under a locale that is neither UTF-8 nor C
+    (``LC_ALL=en_US.ISO-8859-1``), or with ``PYTHONUTF8=0``, Python decodes argv in its
+    charset or with surrogate escapes, and a UTF-8 id would read as another one."""
+    try:
+        return os.fsencode(item).decode("utf-8")
+    except UnicodeError:  # (not UTF-8 bytes: left as decoded, refused as such if garbled)
+        return item
+
+
 def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     from ._wait import iter_wait_all
 
     ids = _job_ids(args.job_ids, sys.stdin)
     if args.download is not None and not os.path.isdir(args.download):
-        raise _Usage(f"--download {args.download!r}: no such folder")
+        what = "not a folder" if os.path.exists(args.download) else "no such folder"
+        raise _Usage(f"--download {args.download!r}: {what}")
     if args.timeout != args.timeout or args.timeout < 0:
         raise _Usage(f"--timeout must be seconds >= 0, got {args.timeout}")
     if args.download_timeout is not None and not args.download_timeout > 0:

@@ -156,3 +156,59 @@ def test_a_missing_key_is_told_as_the_command_can_take_it():
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr == "genstatus: no rivya API key: set RIVYA_API_KEY\n"
+
+
+@needs_dev_full
+@pytest.mark.parametrize(("states", "expected"), [(["failed"], 4), (["running"], 4),
+                                                  (["succeeded"], 4)])
+def test_a_full_disk_on_stdout_is_exit_4_whatever_the_jobs_did(fake, states, expected):
+    # it was 4 only for a job that succeeded: a failed one gave 1, a timed-out one 3, though
+    # the output that says so was lost
+    job = fake.add_job("rivya", states)
+    with open("/dev/full", "w") as full:
+        done = run_into(["wait", "rivya", job, "--timeout", "0"], fake, stdout=full)
+    assert done.returncode == expected
+    assert "cannot write the output" in done.stderr.decode()
+
+
+@pytest.mark.parametrize("case", ["not found", "server error"])
+def test_status_json_prints_one_object_when_the_poll_fails(fake, case):
+    if case == "server error":
+        fake.fail("rivya", 503, times=3)
+        job = fake.add_job("rivya", ["running"])
+    else:
+        job = "no-such-job"
+    result = run(["status", "rivya", job, "--json"], fake)
+    assert result.returncode == 4
+    data = json.loads(result.stdout)  # it printed nothing: a | jq pipeline read no input
+    assert (data["job_id"], data["state"]) == (job, "unknown")
+    assert ("not found" if case == "not found" else "503") in data["error"].lower()
+    assert data["error"] in result.stderr
+
+
+def test_a_plain_http_base_url_says_what_the_command_accepts(fake):
+    env = {"RIVYA_BASE_URL": "http://example.com"}
+    result = run(["status", "rivya", "job"], fake, env_extra=env)
+    assert result.returncode == 2
+    assert "allow_insecure" not in result.stderr  # no option of the command
+    assert "plain http is for 127.0.0.1 and localhost only" in result.stderr
+
+
+def test_a_utf8_id_typed_under_a_latin1_locale_is_sent_as_typed(fake, tmp_path):
+    job = fake.add_job("rivya", ["succeeded"], job_id="uni\u00fc\U0001f984")
+    for command in (["status", "rivya", job, "--json"], ["wait", "rivya", job, "--json"]):
+        done = subprocess.run(
+            [sys.executable.encode(), b"-m", b"genstatus_sync",
+             *(part.encode("utf-8") for part in command)],
+            capture_output=True, env={**cli_env(fake), "LC_ALL": "C", "PYTHONUTF8": "0",
+                                      "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": "utf-8"},
+            timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["job_id"] == job
+
+
+def test_download_into_a_file_says_it_is_not_a_folder(fake, tmp_path):
+    path = tmp_path / "afile"
+    path.write_text("x")
+    result = run(["wait", "rivya", "job", "--download", str(path)], fake)
+    assert result.returncode == 2 and "not a folder" in result.stderr
