@@ -24,24 +24,28 @@ _LONE_BEFORE = (r"(?:(?<![A-Za-z0-9_\-])|(?<=\\[nrtbf/])|(?<=\\u[0-9A-Fa-f]{4})"
 _LONE_AFTER = r"(?![A-Za-z0-9_\-])"
 
 
-def _forms(c: str) -> List[str]:
+def _forms(c: str, first: bool = False) -> List[str]:
     """Patterns for one character of the key as a server may write it: itself, a \\uXXXX
     escape (hex in either case, the backslash possibly doubled, as in JSON inside JSON), a
-    backslash escape (``\\/``) or a percent escape."""
+    backslash escape (``\\/``) or a percent escape. The ``first`` character's backslashes
+    start a run of them: a search that began inside a run would scan the rest of it from
+    every backslash (a body of 64,000 took 5 s; the leftmost match starts at the run's start
+    anyway)."""
     code = ord(c)
+    run = r"(?<!\\)\\+" if first else r"\\+"
     forms = [re.escape(c)]
-    forms.append(r"\\+u" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
-                                    for d in f"{code:04x}"))
-    forms.append(r"\\+" + re.escape(c))
+    forms.append(run + "u" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
+                                     for d in f"{code:04x}"))
+    forms.append(run + re.escape(c))
     if code < 0x80:
         forms.append("%" + "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d
                                    for d in f"{code:02x}"))
     return forms
 
 
-def _character(c: str) -> str:
+def _character(c: str, first: bool = False) -> str:
     """One pattern for one character of the key in any of its forms (``_forms``)."""
-    return "(?:" + "|".join(_forms(c)) + ")"
+    return "(?:" + "|".join(_forms(c, first)) + ")"
 
 
 _CUT_ESCAPE = re.compile(r"(?:\\+(?:u[0-9a-fA-F]{0,3})?|%[0-9a-fA-F]?)?\Z")
@@ -56,7 +60,7 @@ class Redactor:
         self._key = key
         self._short = len(key) < SHORT_KEY
         before, after = (_LONE_BEFORE, _LONE_AFTER) if self._short else ("", "")
-        chars = [_character(c) for c in key]
+        chars = [_character(c, i == 0) for i, c in enumerate(key)]
         # the key written with any mix of escapes, in one pass
         self._pattern: Pattern[str] = re.compile(before + "".join(chars) + after)
         # a prefix of it at the end of a text: its first MIN_PREFIX characters, then the rest

@@ -824,6 +824,7 @@ class _Resolving:
 
     _dns_host: str
     port: int
+    timeout: Optional[float]
     _made_socket: Any = None
 
     sock: Any
@@ -841,9 +842,9 @@ class _Resolving:
 
     def _resolved_conn(self) -> socket.socket:
         host = self._dns_host
-        slot = getattr(_state, "slot", None)
+        slot: Optional[_Slot] = getattr(_state, "slot", None)
         deadline = None if slot is None else slot.deadline
-        if deadline is None or _is_address(host):
+        if slot is None or deadline is None or _is_address(host):
             sock: socket.socket = super()._new_conn()  # type: ignore[misc]
             return sock
         try:
@@ -855,17 +856,33 @@ class _Resolving:
             raise NewConnectionError(cast(Any, self), f"Failed to resolve {host!r} "
                                      f"({type(exc).__name__})") from None
         failure: Optional[Exception] = None
+        timeout = self.timeout
         try:
             for address in addresses:
+                # each address gets the connect timeout, or what is left of the request's
+                # limit if less: a host whose first addresses never answer (a broken IPv6
+                # route, a dead A record) gave each the whole connect timeout, and the
+                # watchdog, firing while no socket existed yet, cut nothing
+                left = deadline - time.monotonic()
+                if left <= 0 or slot.expired:
+                    break
                 self._dns_host = address
+                self.timeout = min(timeout, left) if isinstance(timeout, (int, float)) else left
                 try:
                     sock = super()._new_conn()  # type: ignore[misc]
-                    return sock
                 except (NewConnectionError, ConnectTimeoutError) as exc:
                     failure = exc
+                    continue
+                if slot.expired or time.monotonic() >= deadline:  # (cut while connecting)
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                    break
+                return sock
         finally:
-            self._dns_host = host
-        assert failure is not None  # (getaddrinfo returns at least one address or raises)
+            self._dns_host, self.timeout = host, timeout
+        if failure is None or slot.expired or time.monotonic() >= deadline:
+            raise ConnectTimeoutError(cast(Any, self), f"no connection to {host!r} within "
+                                      "the request's limit")
         raise failure
 
 

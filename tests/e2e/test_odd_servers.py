@@ -415,3 +415,86 @@ def test_a_sivi_rate_limit_inside_a_200_envelope_holds_the_client_back_as_an_htt
         assert info.value.retry_after == pytest.approx(50.0) and len(server.heads) == 1
         now[0] = 61.0
         assert client.poll("r").state is gs.State.QUEUED and len(server.heads) == 2
+
+
+def _black_hole(host, port):
+    """A listener on ``host`` that never accepts, its queue filled: SYNs go unanswered."""
+    import socket
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(0)
+    fillers = []
+    for _ in range(8):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect((host, port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    return [listener, *fillers]
+
+
+def test_a_host_whose_first_addresses_never_answer_cannot_carry_a_request_past_its_bound(
+        monkeypatch):
+    # a name with several addresses (a broken IPv6 route and IPv4, dead A records): each got
+    # the whole connect timeout, and the watchdog, firing before there was a socket, cut
+    # nothing: 1.5 s bounds took 17 s, and as long as the server trickled
+    import socket
+
+    real = socket.getaddrinfo
+
+    def resolver(host, port, *args, **kwargs):
+        if host == "two-addresses.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.3", port)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+    def trickle(conn):
+        conn.trickle(reply(200, status_body(conn)), 0.3)  # each read well within its timeout
+
+    with RawServer(trickle) as server:
+        holes = _black_hole("127.0.0.2", server.port) + _black_hole("127.0.0.3", server.port)
+        try:
+            client = gs.RivyaClient(api_key=KEY, allow_insecure=True, max_retries=0,
+                                    base_url=f"http://two-addresses.test:{server.port}",
+                                    timeout=(1.0, 0.5))
+            stalls.start()
+            started = time.monotonic()
+            with pytest.raises(gs.TransportError, match="timed out") as info:
+                client.get_status("job")
+            took = time.monotonic() - started
+            assert info.value.transient
+            assert took < 1.5 + 0.5 + stalls.stalled(started, started + took), took
+            started = time.monotonic()
+            with pytest.raises(gs.WaitTimeout):
+                client.wait("job", timeout=2.0)
+            ended = time.monotonic()
+            assert ended - started < 2.0 + 0.5 + stalls.stalled(started, ended)
+        finally:
+            for sock in holes:
+                sock.close()
+
+
+def test_a_reply_full_of_backslashes_cannot_carry_a_wait_past_its_deadline():
+    # the key's redaction pattern scanned a run of backslashes again from each of them:
+    # 250,000 of them took 10 s of CPU, the GIL held, the watchdog frozen with the rest
+    def answer(conn, n):
+        body = b'{"id": "job", "status": "processing", "x": "' + b"\\\\" * 125_000 + b'"}'
+        return conn.send(reply(200, body))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = rivya(server.url, timeout=(1.0, 1.0))
+        client._sleep = time.sleep
+        stalls.start()
+        started = time.monotonic()
+        assert client.get_status("job").status.value == "processing"
+        with pytest.raises(gs.WaitTimeout):
+            client.wait("job", timeout=2.0)
+        ended = time.monotonic()
+        assert ended - started < 2.0 + 0.5 + stalls.stalled(started, ended)
