@@ -9,6 +9,7 @@ built from the key.
 """
 
 import contextlib
+import json
 import re
 from typing import Any, List, Optional, Pattern
 
@@ -112,13 +113,17 @@ class Redactor:
         return value
 
     def may_hold_key(self, body: bytes) -> bool:
-        """Whether raw bytes could carry the key: it appears, or JSON or percent escapes do."""
-        return self._raw in body or b"\\" in body or b"%" in body
+        """Whether raw bytes could carry the key: it appears, or JSON or percent escapes do,
+        or they are UTF-16 or UTF-32 (which JSON's decoding reads too, and where the key's
+        bytes are not the ASCII ones looked for)."""
+        return (self._raw in body or b"\\" in body or b"%" in body
+                or _encoding(body) not in _UTF8)
 
     def snippet(self, body: bytes) -> str:
         """At most SNIPPET_CHARS of a reply body for messages, without the key (in any JSON
         escaping) or a prefix of it cut at the end."""
-        text = body[: 4 * (SNIPPET_CHARS + 6 * len(self._key))].decode("utf-8", "replace")
+        text = body[: 4 * (SNIPPET_CHARS + 6 * len(self._key))].decode(_encoding(body),
+                                                                        "replace")
         text = self.text(text)[:SNIPPET_CHARS]
         # the cut may have split the key (or the body ended inside it): drop a tail that
         # starts it, in any escaping
@@ -163,6 +168,15 @@ class Redactor:
             exc.__context__ = None
             exc.__suppress_context__ = True
         return exc
+
+
+_UTF8 = frozenset({"utf-8", "utf-8-sig"})
+
+
+def _encoding(body: bytes) -> str:
+    """The encoding JSON's decoding reads ``body`` in: UTF-8, or UTF-16/32 by its first
+    bytes (a BOM, or the zero bytes around an ASCII first character)."""
+    return json.detect_encoding(body[:4])
 
 
 def _texts(exc: BaseException) -> List[str]:

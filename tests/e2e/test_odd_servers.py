@@ -2,6 +2,7 @@
 real sockets: interim 1xx replies, error replies whose bodies cannot be read, bodies that
 break off or stall, tiny chunks, numbers that are not JSON, unusable redirects."""
 
+import contextlib
 import gzip
 import json
 import sys
@@ -429,10 +430,8 @@ def _black_hole(host, port):
     for _ in range(8):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect((host, port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     return [listener, *fillers]
 
@@ -498,3 +497,31 @@ def test_a_reply_full_of_backslashes_cannot_carry_a_wait_past_its_deadline():
             client.wait("job", timeout=2.0)
         ended = time.monotonic()
         assert ended - started < 2.0 + 0.5 + stalls.stalled(started, ended)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32-be"])
+def test_a_utf16_or_utf32_reply_that_echoes_the_key_shows_it_nowhere(encoding):
+    # JSON's decoding reads UTF-16/32 by the first bytes; the check for the key looked for
+    # its ASCII bytes, which such a body does not hold: the key was in error, result_urls,
+    # GenerationFailed's message and an error's body
+    failed = {"id": "job", "status": "failed",
+              "error": {"code": "bad_key", "message": f"key {KEY} revoked"},
+              "result": {"urls": [f"https://cdn.test/{KEY}.png"]}}
+    refused = {"error": {"code": "unauthorized", "message": f"bad key {KEY}"}}
+
+    def answer(conn, n):
+        if n == 0:
+            return conn.send(reply(200, json.dumps(failed).encode(encoding)))
+        return conn.send(reply(401, json.dumps(refused).encode(encoding)))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = rivya(server.url, max_retries=0)
+        status = client.poll("job")
+        assert status.state is gs.State.FAILED and "revoked" in status.error
+        shown = repr(status) + str(status.to_dict())
+        with pytest.raises(gs.AuthenticationError) as info:
+            client.poll("job")
+        error = info.value
+        shown += str(error) + repr(error) + str(error.body) + str(vars(error))
+    assert KEY not in shown and KEY not in shown.replace("\x00", "")
+    assert "[redacted]" in status.error and "bad key [redacted]" in error.body
