@@ -50,6 +50,7 @@ from urllib.parse import unquote
 
 import attrs
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -308,9 +309,17 @@ class _BodyReader:
             return self._next_piece()
         try:
             return self._next_piece()
-        except (_TooLarge, _Undecodable, _CutShort):
+        except (_TooLarge, _Undecodable, _CutShort, OSError, http.client.HTTPException,
+                urllib3.exceptions.HTTPError, requests.RequestException):
+            # (also a body cut short, reset or stalled to the read timeout or the request's
+            # limit: its status and Retry-After were read whole, and they tell)
             self._ended, self._pending = True, []
             return None
+
+    @property
+    def lenient(self) -> bool:
+        """Whether a body that breaks off ends quietly (an error reply's)."""
+        return self._lenient
 
     def _next_piece(self) -> Optional[bytes]:
         while not self._pending:
@@ -347,7 +356,7 @@ class Streamed:
         """The decoded body, piece by piece; raises ResponseFormatError past its cap and
         TransportError when the connection breaks or the request's limit is reached."""
         while True:
-            piece = self._call(self._reader.next_piece)
+            piece = self._call(self._reader.next_piece, whole_head=self._reader.lenient)
             if piece is None:
                 return
             if piece:
@@ -368,7 +377,10 @@ class _Call:
             self.slot.deadline = time.monotonic() + max(0.0, min(total, 1e9))
             _watchdog.arm(total, self.slot)
 
-    def __call__(self, step: Callable[[], T]) -> T:
+    def __call__(self, step: Callable[[], T], whole_head: bool = False) -> T:
+        """``step()``, its failures mapped; ``whole_head``: the step reads the body of a
+        reply whose head was read whole, which the request's limit cutting it leaves as it
+        is (an error reply's status tells without its body)."""
         failure: Optional[BaseException] = None
         _state.slot, _state.active = self.slot, True
         try:
@@ -393,7 +405,7 @@ class _Call:
             failure = exc
         finally:
             _state.slot, _state.active = None, False
-        if self.slot.expired:
+        if self.slot.expired and not (whole_head and failure is None):
             # also when the step returned: a cut reply can look whole (a status line cut
             # before its CRLF parses, a body read to the close ends at the cut)
             raise TransportError(f"GET {self.where} timed out: no complete reply within "
@@ -489,6 +501,11 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
             exc, skip=Urllib3ProtocolError):
         # the body broke off: a reset, or the connection closed before its end
         return TransportError(f"GET {where} failed: the reply broke off ({name})"), True
+    if isinstance(exc, requests.ConnectionError) and _holds(exc, _CLOSED):
+        # a kept-alive connection the server closed as the request went out, or a reset: no
+        # reply bytes to quote (not chained all the same: what else it wraps may)
+        return TransportError(f"GET {where} failed: the server closed or reset the connection "
+                              "before its reply was whole"), False
     if isinstance(exc, requests.ConnectionError):
         if _carries_server_bytes(exc):
             return TransportError(f"GET {where} failed: the reply broke the HTTP protocol"), False
@@ -512,6 +529,10 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
                         requests.exceptions.ContentDecodingError)):
         return TransportError(f"GET {where} failed: the reply broke off or is garbled"), False
     return TransportError(f"GET {where} failed: the reply broke the HTTP protocol ({name})"), False
+
+
+_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError,
+           BrokenPipeError)
 
 
 def _carries_server_bytes(exc: BaseException, skip: Optional[type] = None) -> bool:

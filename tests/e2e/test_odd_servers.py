@@ -93,6 +93,12 @@ UNREADABLE = {
     "chunked past the cap": ({"Transfer-Encoding": "chunked"}, [chunk(b"<" * MB)] * 12),
     "a gzip bomb": ({"Content-Encoding": "gzip", "Content-Length": None},
                     [gzip.compress(bytes(30 * MB), 1)]),
+    # these three were a TransportError, retried at once, the Retry-After lost
+    "cut short at a close": ({"Content-Length": "100"}, [b'{"error": {"message": "slow']),
+    "a chunk cut short": ({"Transfer-Encoding": "chunked"}, [b'1a\r\n{"error": ']),
+    "a bad chunk size": ({"Transfer-Encoding": "chunked"}, [b"zz\r\n"]),
+    "reset": ({"Content-Length": "100"}, [b'{"error": ', "reset"]),
+    "stalled past the read timeout": ({"Content-Length": "100"}, [b'{"error": ', "stall"]),
 }
 
 
@@ -107,7 +113,11 @@ def test_an_error_reply_whose_body_cannot_be_read_keeps_its_status_and_retry_aft
     def answer(conn, n):
         if n < 2:
             conn.send(head(status, {"Retry-After": "1", **headers}, reason="Busy"))
-            conn.stream(pieces)
+            conn.stream(piece for piece in pieces if isinstance(piece, bytes))
+            if "reset" in pieces:
+                conn.reset()
+            if "stall" in pieces:
+                conn.hold(3.0)
             return False  # (a body left unread: this connection is done)
         body = status_body(conn)
         return conn.send(reply(200, body))
@@ -525,3 +535,22 @@ def test_a_utf16_or_utf32_reply_that_echoes_the_key_shows_it_nowhere(encoding):
         shown += str(error) + repr(error) + str(error.body) + str(vars(error))
     assert KEY not in shown and KEY not in shown.replace("\x00", "")
     assert "[redacted]" in status.error and "bad key [redacted]" in error.body
+
+
+@pytest.mark.parametrize("how", ["reset", "close"])
+def test_a_kept_alive_connection_the_server_drops_is_told_as_such_and_retried(how):
+    # it read "the reply broke the HTTP protocol", as if the server had sent garbage
+    def answer(conn, n):
+        if n == 1:
+            if how == "reset":
+                conn.reset()
+            return False
+        return conn.send(reply(200, status_body(conn), {"Connection": "keep-alive"}))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = rivya(server.url, max_retries=0)
+        assert client.get_status("job").id == "job"
+        with pytest.raises(gs.TransportError, match="closed or reset the connection") as info:
+            client.get_status("job")
+        assert info.value.transient and "HTTP protocol" not in str(info.value)
+        assert client.get_status("job").id == "job"  # a new connection
