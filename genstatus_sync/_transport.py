@@ -274,8 +274,9 @@ class _BodyReader:
         status = self._status = response.status_code
         self._max, self._size = max_bytes, 0
         # An error reply's body only explains its status: one that is too large or cannot be
-        # decoded is left unread (or read up to the cap), and the status still tells.
-        self._lenient = not 200 <= status < 300
+        # decoded is left unread (or read up to the cap), and the status still tells. So does
+        # a 202's (Clipia's "not ready yet", whose body the client does not read).
+        self._lenient = not 200 <= status < 300 or status == 202
         self._pending: List[bytes] = []
         self._ended = False
         self._decoder: Optional[_Inflater] = None

@@ -554,3 +554,32 @@ def test_a_kept_alive_connection_the_server_drops_is_told_as_such_and_retried(ho
             client.get_status("job")
         assert info.value.transient and "HTTP protocol" not in str(info.value)
         assert client.get_status("job").id == "job"  # a new connection
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 202 Accepted\r\nContent-Length: 20000000\r\nConnection: close\r\n\r\n",
+    b"HTTP/1.1 202 Accepted\r\nContent-Encoding: br\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 202 Accepted\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello"])
+def test_a_clipia_202_is_not_ready_whatever_its_body(answer):
+    # its body was read and checked though the client never reads it: a 202 with a large or
+    # undecodable body was a ResponseFormatError, and ended a finished job's wait
+    def serve(conn):
+        if conn.path.endswith("/status"):
+            conn.send(reply(200, {"request_id": "job", "status": "COMPLETED"}))
+        else:
+            conn.send(answer)
+
+    with RawServer(serve) as server:
+        client = gs.ClipiaClient(api_key=KEY, base_url=server.url, timeout=(1.0, 1.0))
+        with pytest.raises(gs.ResultNotReady):
+            client.get_result("job")
+        now = [0.0]
+
+        def sleep(seconds):
+            now[0] += seconds
+
+        waiting = gs.ClipiaClient(api_key=KEY, base_url=server.url, timeout=(1.0, 1.0),
+                                  clock=lambda: now[0], sleep=sleep)
+        with pytest.raises(gs.WaitTimeout) as info:
+            waiting.wait("job", timeout=20)
+        assert info.value.polls > 2 and info.value.last.state is gs.State.RUNNING
