@@ -114,17 +114,31 @@ class APIError(GenStatusError):
 
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
-        parts = [f"HTTP {self.status_code}"] if self.status_code is not None else []
+        parts = [f"HTTP {_shown(self.status_code)}"] if self.status_code is not None else []
         if self.code is not None:
-            parts.append(f"code {self.code!r}")
+            parts.append(f"code {_shown(self.code, quoted=True)}")
         if self.trace_id:
-            parts.append(f"trace id {self.trace_id}")
+            parts.append(f"trace id {_shown(self.trace_id)}")
         detail = f" ({', '.join(parts)})" if parts else ""
         return f"{where}{self.message}{detail}"
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.message!r}, provider={self.provider!r}, "
-                f"status_code={self.status_code!r}, code={self.code!r})")
+                f"status_code={_shown(self.status_code)}, code={_shown(self.code, quoted=True)})")
+
+
+_SHOWN = 80  # characters of a code, trace id or status a message shows (the attribute keeps all)
+
+
+def _shown(value: object, quoted: bool = False) -> str:
+    """``value`` for a message, at most about _SHOWN characters: a server's code or trace id
+    of a megabyte (or a number of thousands of digits) is cut, not repeated in every line."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(int.__int__(value)) if abs(value) < 10 ** _SHOWN else (
+            f"a number of about {int(value.bit_length() * 0.30103) + 1} digits")
+        return text
+    text = str(value) if not quoted else repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + f"... ({len(text)} characters)"
 
 
 class AuthenticationError(APIError):

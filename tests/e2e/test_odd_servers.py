@@ -583,3 +583,25 @@ def test_a_clipia_202_is_not_ready_whatever_its_body(answer):
         with pytest.raises(gs.WaitTimeout) as info:
             waiting.wait("job", timeout=20)
         assert info.value.polls > 2 and info.value.last.state is gs.State.RUNNING
+
+
+@pytest.mark.parametrize(("body", "kept"), [
+    ({"error": {"code": "c" * MB, "message": "m"}}, "code"),
+    ({"code": 40001, "msg": "m", "success": False, "traceId": "t" * MB}, "trace_id"),
+    ({"status": int("9" * 4000), "body": {"message": "m"}}, "status_code")])
+def test_an_error_with_a_huge_code_or_trace_id_keeps_it_whole_but_shows_it_short(body, kept):
+    # the message was capped, the code and the trace id appended whole: a line of 1 MB
+    provider = "rivya" if "error" in body else "sellerpic" if "traceId" in body else "sivi"
+
+    def answer(conn, n):
+        status = 500 if provider == "rivya" else 200
+        return conn.send(reply(status, json.dumps(body).encode()))
+
+    with RawServer(keep_alive(answer)) as server:
+        client = CLIENTS[provider](api_key=KEY, base_url=server.url, max_retries=0)
+        with pytest.raises(gs.APIError) as info:
+            client.get_status("job" if provider != "sellerpic" else 5)
+    error = info.value
+    assert len(str(error)) < 400 and len(repr(error)) < 400
+    value = getattr(error, kept)
+    assert value.bit_length() > 13_000 if isinstance(value, int) else len(value) == MB
