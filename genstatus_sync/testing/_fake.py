@@ -1,6 +1,7 @@
 """FakeProviders: one threaded HTTP server on loopback that speaks all four provider APIs."""
 
 import contextlib
+import ipaddress
 import itertools
 import json
 import math
@@ -145,8 +146,24 @@ class _Fault:
         self.retry_after, self.seconds, self.job_id = retry_after, seconds, job_id
 
 
+def _loopback(host: object) -> str:
+    """``host`` without brackets, when it is a loopback address or ``localhost``; else
+    ValueError (the fake accepts its test key from anyone who can reach it)."""
+    text = host.strip("[]") if isinstance(host, str) else None
+    if text == "localhost":
+        return text
+    try:
+        if text is not None and ipaddress.ip_address(text).is_loopback:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(f"FakeProviders serves on loopback only: host must be 127.0.0.1, ::1, "
+                     f"another loopback address or localhost, got {host!r:.60}")
+
+
 class FakeProviders:
-    """A real HTTP server on loopback (``127.0.0.1``, or ``host="::1"``; a free port) serving
+    """A real HTTP server on loopback (``127.0.0.1``, or ``host="::1"``, another loopback
+    address or ``localhost``; any other host is a ValueError; a free port) serving
     Sivi, Rivya, SellerPic and Clipia at their documented paths, with their auth headers,
     bodies and status codes.
 
@@ -184,7 +201,7 @@ class FakeProviders:
             raise ValueError("auto_jobs is a list of states, e.g. ['running', 'succeeded']")
         self._auto_jobs = None if auto_jobs is None else list(auto_jobs)
         self.api_key = api_key
-        self._host = host.strip("[]")
+        self._host = _loopback(host)
         self._clock = clock
         self._lock = threading.Lock()
         self._jobs: Dict[Tuple[str, str], _Job] = {}
@@ -202,8 +219,8 @@ class FakeProviders:
         self._thread: Optional[threading.Thread] = None
 
     def reset(self) -> None:
-        """Forget every job, pending fault and recorded request, as if new (the port, rate
-        limits and latencies stay): one server can serve many tests."""
+        """Forget every job, pending fault, recorded request and recorded webhook push, as if
+        new (the port, rate limits and latencies stay): one server can serve many tests."""
         with self._lock:
             self._jobs.clear()
             for faults in self._faults.values():
@@ -211,6 +228,7 @@ class FakeProviders:
             for window in self._windows.values():
                 window.clear()
             self.requests.clear()
+            self.webhooks.clear()
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -405,7 +423,8 @@ class FakeProviders:
              retry_after: Optional[Any] = None, job_id: Optional[str] = None) -> None:
         """Answer the next ``times`` requests to ``provider`` (or to its job ``job_id``) with
         an HTTP error ``status`` (and a ``Retry-After`` header, seconds or HTTP date, when
-        given). ``times`` must be a whole number of at least 1, else ``ValueError``."""
+        given). ``times`` must be a whole number of at least 1, and ``job_id`` a job
+        already added (unless ``auto_jobs``), else ``ValueError``."""
         check_provider(provider)
         _check_times(times)
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
@@ -413,7 +432,16 @@ class FakeProviders:
                              f"got {status!r}")
         header = None if retry_after is None else str(retry_after)
         with self._lock:
+            self._check_aim(provider, job_id)
             self._faults[provider].append(_Fault("status", times, status, header, job_id=job_id))
+
+    def _check_aim(self, provider: str, job_id: Optional[str]) -> None:
+        """ValueError for a fault aimed at a job not added (a typo would leave it pending,
+        never met, and a test of it passing untested); with ``auto_jobs`` any id is one."""
+        if job_id is not None and self._auto_jobs is None and (
+                provider, job_id) not in self._jobs:
+            raise ValueError(f"no {provider} job {job_id!r} to aim the fault at: add it first "
+                             "(or leave job_id out to aim at every request)")
 
     def fault(self, provider: str, kind: str, *, times: int = 1, seconds: float = 1.0,
               job_id: Optional[str] = None) -> None:
@@ -423,14 +451,16 @@ class FakeProviders:
         ``empty``, ``html``, ``truncated``, ``off_spec``, ``huge`` (a 50 MB body),
         ``bad_utf8`` (invalid UTF-8 in a JSON string), ``bomb`` (100,000 nested arrays),
         ``html_as_json`` (an HTML page labelled application/json) or ``json_as_html`` (the
-        right reply labelled text/html). ``times`` must be a whole number of at least 1 and
-        ``seconds`` at least 0, else ``ValueError``."""
+        right reply labelled text/html). ``times`` must be a whole number of at least 1,
+        ``seconds`` at least 0, and ``job_id`` a job already added (unless ``auto_jobs``),
+        else ``ValueError``."""
         check_provider(provider)
         if kind not in FAULTS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULTS)}")
         _check_times(times)
         _check_seconds("seconds", seconds)
         with self._lock:
+            self._check_aim(provider, job_id)
             self._faults[provider].append(_Fault(kind, times, seconds=seconds, job_id=job_id))
 
     def rate_limit(self, provider: str, per_second: Optional[int]) -> None:

@@ -23,6 +23,9 @@ class MockTransport:
     """
 
     def __init__(self, handler: Callable[[Request], Reply]) -> None:
+        if not callable(handler):  # (else a TypeError at the first request, deep in a client)
+            raise TypeError(f"MockTransport takes a function of a Request, got "
+                            f"{type(handler).__name__}")
         self.handler = handler
         self.requests: List[Request] = []
 

@@ -648,3 +648,54 @@ def test_a_sivi_job_added_as_a_users_request_is_found_only_by_polls_naming_that_
     assert client.poll(anyone).state is client.poll(anyone, abstract_user_id="u").state
     with pytest.raises(ValueError, match="abstract_user_id"):
         fake.add_job("rivya", ["running"], abstract_user_id="user-7")
+
+
+def test_a_fault_aimed_at_a_job_not_added_is_refused(fake):
+    # it waited, never met: a test of a retry with a typo in the id passed, testing nothing
+    job = fake.add_job("rivya", ["running"])
+    with pytest.raises(ValueError, match="no rivya job 'nope'"):
+        fake.fail("rivya", 503, job_id="nope")
+    with pytest.raises(ValueError, match="no sivi job"):
+        fake.fault("sivi", "slow", job_id=job)  # a rivya job's id
+    fake.fail("rivya", 503, job_id=job)
+    with pytest.raises(gs.ServerError):
+        fake.client("rivya", max_retries=0).poll(job)
+
+
+def test_with_auto_jobs_a_fault_may_aim_at_any_id():
+    with FakeProviders(api_key=KEY, auto_jobs=["running"]) as fake:
+        fake.fail("rivya", 503, job_id="any-id")
+        with pytest.raises(gs.ServerError):
+            fake.client("rivya", max_retries=0).poll("any-id")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "example.invalid", "", 5])
+def test_the_fake_refuses_a_host_that_is_not_loopback(host):
+    # 0.0.0.0 served the fake, and its test key, to the network; a name was a bare gaierror
+    with pytest.raises(ValueError, match="loopback only"):
+        FakeProviders(api_key=KEY, host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
+def test_the_fake_serves_on_any_loopback_host(host):
+    with FakeProviders(api_key=KEY, host=host) as fake:
+        job = fake.add_job("rivya", ["succeeded"])
+        assert fake.client("rivya").poll(job).state is gs.State.SUCCEEDED
+
+
+def test_reset_forgets_the_webhook_pushes_too(fake):
+    with FakeProviders(api_key=KEY) as receiver:
+        url = receiver.url + "/hook"
+        job = fake.add_job("clipia", ["succeeded"], webhook_url=url)
+        fake.deliver_webhook(job)
+        pushed = list(fake.webhooks)
+        fake.reset()
+        assert pushed and fake.webhooks == []
+
+
+def test_a_mock_transport_of_no_function_is_refused_when_made():
+    # it was taken, and the first request failed deep in a client: 'int' object is not callable
+    from genstatus_sync.testing import MockTransport
+
+    with pytest.raises(TypeError, match="function of a Request, got int"):
+        MockTransport(5)
