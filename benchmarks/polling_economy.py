@@ -274,13 +274,50 @@ def misleading(jobs, seed):
     return rows
 
 
+def one_duration(jobs, seed):
+    """The worst ratio, over medians of 5 to 600 s, of each progress shape's polls and median
+    lag to plain backoff's, for jobs of about one duration (sigma 0.1)."""
+    print(f"Misleading progress, jobs of about one duration: {jobs} jobs per median, sigma 0.1, "
+          f"medians 5-600 s, seed {seed}; the worst ratio to plain backoff of any median, and "
+          "where")
+    names, medians = ("sivi", "rivya", "clipia"), (5, 10, 20, 40, 80, 160, 300, 600)
+    worst = {shape: [0.0, "", 0.0, ""] for shape in SHAPES}
+    for name in names:
+        backoff = CLIENTS[name].default_backoff
+        for median in medians:
+            rng = random.Random(seed * 1000 + median)
+            durations = [median * math.exp(0.1 * rng.gauss(0, 1)) for _ in range(jobs)]
+            base = summary([simulate(d, backoff, None, i) for i, d in enumerate(durations)],
+                           durations)
+            for shape_name, shape in SHAPES.items():
+                r = summary([simulate(d, backoff, shape, i) for i, d in enumerate(durations)],
+                            durations)
+                polls = r["requests"] / base["requests"]
+                lag = r["pct_median"] / base["pct_median"] if base["pct_median"] else 1.0
+                w = worst[shape_name]
+                if polls > w[0]:
+                    w[0], w[1] = polls, f"{name} {median} s"
+                if lag > w[2]:
+                    w[2], w[3] = lag, f"{name} {median} s"
+    print(f"{'progress':<26} {'polls':>6} {'where':<14} {'lag':>6} where")
+    for shape_name, (polls, at, lag, lag_at) in worst.items():
+        print(f"{shape_name:<26} {polls:6.2f} {at:<14} {lag:6.2f} {lag_at}")
+    return worst
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20000, help="jobs in table 1")
     parser.add_argument("--runs", type=int, default=40, help="runs per workload in table 2")
     parser.add_argument("--progress-jobs", type=int, default=2000, help="jobs in table 3")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--one-duration", type=int, metavar="JOBS", default=0,
+                        help="print only the worst ratios of the progress shapes for jobs of "
+                             "about one duration, JOBS per median")
     args = parser.parse_args(argv)
+    if args.one_duration:
+        one_duration(args.one_duration, args.seed)
+        return
     economy(args.jobs, args.seed)
     print()
     schedules(args.runs, args.seed)

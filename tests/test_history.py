@@ -121,7 +121,7 @@ def test_dumps_and_loads_round_trip_and_plan_the_same():
     history = gs.DurationHistory()
     rng = random.Random(2)
     for _ in range(40):
-        d = 30 * math.exp(0.2 * rng.gauss(0, 1))
+        d = 300 * math.exp(0.2 * rng.gauss(0, 1))
         history._record("rivya-model", d * 0.97, d)
     history.add("sivi", 12.5)
     copy = gs.DurationHistory.loads(history.dumps())

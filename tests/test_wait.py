@@ -104,14 +104,14 @@ def test_no_delay_after_the_first_is_shorter_than_min_interval():
 
 
 def test_no_poll_comes_sooner_than_min_interval_after_another_whatever_plans_it():
-    # a schedule learned from 20 s jobs, progress that predicts an end 0.2 s away, jitter:
+    # a schedule learned from 80 s jobs, progress that predicts an end 0.2 s away, jitter:
     # each would poll sooner than min_interval; none does, but the deadline's last poll
     backoff = gs.Backoff(first_delay=2, initial=2, multiplier=1.3, max_interval=10,
                          min_interval=4.0)
-    times, _ = _polls_until_timeout(_learned_history(20.0), backoff, 61,
+    times, _ = _polls_until_timeout(_learned_history(80.0), backoff, 241,
                                     lambda n: min(99, 5 * n))
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert min(gaps[:-1]) >= 4.0 - 1e-9 and times[-1] == pytest.approx(61)
+    assert min(gaps[:-1]) >= 4.0 - 1e-9 and times[-1] == pytest.approx(241)
 
 
 def test_backoff_caps_an_initial_delay_above_its_cap():
@@ -491,8 +491,9 @@ def test_steady_progress_never_costs_a_job_more_polls_than_plain_backoff(shape):
 
 def test_progress_that_ends_early_is_read_as_a_slower_job():
     """Steady progress that stops at 80 % when the job ends cannot be told from a job that
-    will take longer, until it ends: it costs lag (documented), never polls."""
-    for provider in DEFAULTS:
+    will take longer, until it ends: it costs lag (documented), never polls. (Sivi's and
+    Clipia's: Rivya's replies carry no progress.)"""
+    for provider in ("sivi", "clipia"):
         _, _, polls, lag = _compare(lambda x: 0.8 * x, provider)
         assert polls <= 0.6 and lag <= 3.0, (provider, polls, lag)
 
@@ -534,7 +535,8 @@ def _p95(results, durations):
 
 @pytest.mark.parametrize(("median", "sigma", "provider"), [
     (5, 0.1, "sivi"), (5, 0.1, "clipia"),
-    *((m, s, p) for m in (30, 600) for s in (0.1, 0.25) for p in DEFAULTS)])
+    *((m, s, p) for m in (30, 600) for s in (0.1, 0.25) for p in DEFAULTS
+      if (m, p) != (30, "rivya"))])
 def test_a_learned_schedule_cuts_the_lag_at_no_more_requests(median, sigma, provider):
     plain, learned, durations = _learning(median, sigma, provider)
     assert sum(r for r, _ in learned) <= sum(r for r, _ in plain)
@@ -544,6 +546,19 @@ def test_a_learned_schedule_cuts_the_lag_at_no_more_requests(median, sigma, prov
     assert _median_share(learned, durations) <= max(0.05, 1.2 * floor)
     assert _median_share(learned, durations) < 0.75 * _median_share(plain, durations)
     assert _p95(learned, durations) <= _p95(plain, durations)
+
+
+@pytest.mark.parametrize(("median", "sigma"), [(5, 0.1), (5, 0.25), (30, 0.1), (30, 0.25)])
+def test_where_plain_polls_come_about_as_close_as_min_interval_allows_they_are_kept(median,
+                                                                                     sigma):
+    # Rivya's polls, 5-10 s apart for a minute and a half: no schedule polls a 30 s kind
+    # much sooner (5 s apart at most); one fitted to a smoothed sample only traded lag for
+    # requests (a kind turning 2x faster: a median lag of 14.4 % where plain's is 13.7 %)
+    plain, learned, durations = _learning(median, sigma, "rivya")
+    assert sum(r for r, _ in learned) <= sum(r for r, _ in plain)
+    assert _median_share(learned, durations) <= _median_share(plain, durations)
+    assert _p95(learned, durations) <= _p95(plain, durations)
+    assert sum(a != b for a, b in zip(learned, plain)) <= 0.05 * len(plain)  # mostly plain
 
 
 @pytest.mark.parametrize("provider", sorted(DEFAULTS))

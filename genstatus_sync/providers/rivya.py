@@ -26,10 +26,13 @@ class RivyaClient(BaseClient[Generation, str]):
     provider = "rivya"
     env_prefix = "RIVYA"
     default_base_url = "https://rivya.ai"
-    # The document: wait 2-3 s after submission, then poll every 5-10 s, slower for long jobs,
-    # and avoid tight loops: no two polls closer than 5 s (jitter, history and progress
-    # included).
-    default_backoff = Backoff(first_delay=2.5, initial=5.0, multiplier=1.25, max_interval=20.0,
+    # The document: wait 2-3 s after submission, then poll every 5-10 s for normal jobs
+    # (its example took a minute), slower for long video and audio jobs, and avoid tight
+    # loops: polls 5-10 s apart for the first 90 s (jitter included), then slowing to 20 s
+    # apart by 5 minutes; no two polls closer than 5 s (jitter, history and progress
+    # included). (A reply does not say whether its model makes video or audio: a long job
+    # is one that has run long.)
+    default_backoff = Backoff(first_delay=2.5, initial=5.0, multiplier=1.05, max_interval=20.0,
                               min_interval=5.0)
 
     def _auth_headers(self, key: str) -> Dict[str, str]:

@@ -117,9 +117,9 @@ def test_a_learned_schedule_is_followed_by_steps_too(stepping):
     states = ["queued"] + ["running"] * 6 + ["succeeded"]
     plain, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=False)
     learned, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=False,
-                      history=_history_text(60.0))
+                      history=_history_text(300.0))
     stepped, _ = _run(fake, clock, "rivya", states, [], 600.0, None, stepped=True,
-                      history=_history_text(60.0))
+                      history=_history_text(300.0))
     assert [t for t, _, _ in learned] != [t for t, _, _ in plain]
     assert stepped == learned
 
