@@ -121,6 +121,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+INSECURE_HINT = ", or pass allow_insecure=True"  # (the CLI, which has no such option, drops it)
+
+
 def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
     """An http(s) base URL without query, fragment or credentials, its trailing / dropped."""
     if not isinstance(url, str):
@@ -155,7 +158,7 @@ def check_base_url(provider: str, url: object, allow_insecure: bool) -> str:
     if parts.scheme == "http" and not allow_insecure and not is_loopback(host):
         raise ConfigurationError(
             f"{provider} base URL {shown} is plain http: the API key would travel in clear "
-            "text. Use https, or pass allow_insecure=True"
+            f"text. Use https{INSECURE_HINT}"
         )
     return url.rstrip("/")
 

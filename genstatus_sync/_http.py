@@ -308,10 +308,8 @@ class BaseClient(Generic[ModelT, IdT]):
         # 429 there lowers the rate and its Retry-After holds requests back, as an HTTP one
         waits = read_retry_after(reply.headers.get("Retry-After"))
         self._budget.record(self._clock(), inner, waits[1] if inner == 429 else None)
-        message, code, trace_id = self._error_details(data)
-        self.raise_api_error(inner, message or f"envelope status {inner}", code=code,
-                             trace_id=trace_id, body=self._body_of(data), retry_after=waits[0],
-                             retry_after_sent="Retry-After" in reply.headers, hold=waits[1])
+        self._raise_for(inner, data, f"envelope status {inner}", self._body_of(data), reply,
+                        waits)
 
     def _envelope_status(self, data: Any) -> Optional[int]:
         """The error status a 2xx reply's envelope carries, if it carries one (Sivi's does)."""
@@ -370,11 +368,16 @@ class BaseClient(Generic[ModelT, IdT]):
             raise ResponseFormatError(f"{self.provider}: HTTP {status} reply is {failure}: "
                                       f"{snippet[:80]!r}", provider=self.provider,
                                       status_code=status, body=snippet)
+        self._raise_for(status, data, reply.reason or f"HTTP {status}", snippet, reply, waits)
+
+    def _raise_for(self, status: int, data: Any, fallback: str, body: str, reply: Reply,
+                   waits: Tuple[Optional[float], Optional[float]]) -> NoReturn:
+        """Raise the error a reply (or its envelope) of ``status`` tells, with the details
+        its body gives and the waits its Retry-After asks for."""
         message, code, trace_id = self._error_details(data)
-        self.raise_api_error(status, message or reply.reason or f"HTTP {status}", code=code,
-                             trace_id=trace_id, body=snippet,
-                             retry_after=waits[0], retry_after_sent="Retry-After" in reply.headers,
-                             hold=waits[1])
+        self.raise_api_error(status, message or fallback, code=code, trace_id=trace_id,
+                             body=body, retry_after=waits[0],
+                             retry_after_sent="Retry-After" in reply.headers, hold=waits[1])
 
     def _body_of(self, data: Any) -> str:
         """The start of a decoded reply, for an error found inside a 2xx one (an envelope's

@@ -276,14 +276,14 @@ class _BodyReader:
         # An error reply's body only explains its status: one that is too large or cannot be
         # decoded is left unread (or read up to the cap), and the status still tells. So does
         # a 202's (Clipia's "not ready yet", whose body the client does not read).
-        self._lenient = not 200 <= status < 300 or status == 202
+        self.lenient = not 200 <= status < 300 or status == 202  # (read by Streamed)
         self._pending: List[bytes] = []
         self._ended = False
         self._decoder: Optional[_Inflater] = None
         self._raw: Iterator[bytes] = iter(())
         length = response.headers.get("Content-Length", "").strip()
         if _DIGITS.fullmatch(length) and int(length) > max_bytes:
-            if self._lenient:
+            if self.lenient:
                 self._ended = True
                 return
             raise _TooLarge(status, " (Content-Length)")
@@ -296,7 +296,7 @@ class _BodyReader:
             try:
                 self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
             except _Undecodable:
-                if not self._lenient:
+                if not self.lenient:
                     raise
                 self._ended = True
                 return
@@ -306,7 +306,7 @@ class _BodyReader:
 
     def next_piece(self) -> Optional[bytes]:
         """The next decoded piece of the body, or None at its end."""
-        if not self._lenient:
+        if not self.lenient:
             return self._next_piece()
         try:
             return self._next_piece()
@@ -316,11 +316,6 @@ class _BodyReader:
             # limit: its status and Retry-After were read whole, and they tell)
             self._ended, self._pending = True, []
             return None
-
-    @property
-    def lenient(self) -> bool:
-        """Whether a body that breaks off ends quietly (an error reply's)."""
-        return self._lenient
 
     def _next_piece(self) -> Optional[bytes]:
         while not self._pending:

@@ -26,6 +26,7 @@ import typing
 import unicodedata
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, cast
 
+from ._config import INSECURE_HINT
 from ._registry import PROVIDERS, client_class
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
 from .status import JobStatus, State
@@ -61,9 +62,9 @@ def _client(provider: str, base_url: Optional[str]) -> Any:
         # (the library's message would say "pass allow_insecure=True": no option of the
         # command, which sends a key over plain http to loopback only)
         text = str(exc)
-        if text.endswith(", or pass allow_insecure=True"):
-            raise _Usage(text[:-len(", or pass allow_insecure=True")] + " (plain http is for "
-                         "127.0.0.1 and localhost only)") from None
+        if text.endswith(INSECURE_HINT):
+            raise _Usage(text[:-len(INSECURE_HINT)] + " (plain http is for 127.0.0.1 and "
+                         "localhost only)") from None
         raise
 
 
@@ -180,6 +181,8 @@ def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:
         return demo(out)
     if args.command == "status":
         args.job_id = _from_argv(args.job_id)
+    else:  # ("-" stays "-")
+        args.job_ids = [_from_argv(item) for item in args.job_ids]
     if args.abstract_user_id is not None:
         args.abstract_user_id = _from_argv(args.abstract_user_id)
     try:
@@ -248,7 +251,7 @@ def _job_ids(given: Sequence[str], stdin: Optional[IO[str]]) -> List[str]:
     ids: List[str] = []
     for item in given:
         if item != "-":
-            ids.append(_from_argv(item))
+            ids.append(item)
             continue
         if stdin is None:
             raise _Usage("- given but there is no stdin to read job ids from")

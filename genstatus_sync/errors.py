@@ -134,9 +134,8 @@ def _shown(value: object, quoted: bool = False) -> str:
     """``value`` for a message, at most about _SHOWN characters: a server's code or trace id
     of a megabyte (or a number of thousands of digits) is cut, not repeated in every line."""
     if isinstance(value, int) and not isinstance(value, bool):
-        text = str(int.__int__(value)) if abs(value) < 10 ** _SHOWN else (
+        return str(int.__int__(value)) if abs(value) < 10 ** _SHOWN else (
             f"a number of about {int(value.bit_length() * 0.30103) + 1} digits")
-        return text
     text = str(value) if not quoted else repr(value)
     return text if len(text) <= _SHOWN else text[:_SHOWN] + f"... ({len(text)} characters)"
 
