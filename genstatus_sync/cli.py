@@ -161,10 +161,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         err.write(f"\ngenstatus: stopped by {signal.Signals(stop.signum).name}\n")
         return 128 + stop.signum
     finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+        # flushed first: a second signal that comes once the handlers are back (timeout(1)
+        # sends two, and the first may be handled before the second is sent) ends the process
+        # at once, by that signal; what was printed must be out by then
         out.flush()
         err.flush()
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
         sys.stdout, sys.stderr = saved
         out.settle()
         err.settle()

@@ -192,7 +192,9 @@ def test_a_download_stopped_by_sigterm_or_sighup_leaves_no_file(fake, tmp_path, 
     if ignored:
         assert code == 0 and [p.read_bytes() for p in tmp_path.iterdir()] == [BODY]
         return
-    assert code == 128 + signum
+    # (a second signal sent after the first was handled, its cleanup done and the default
+    # handler back, ends the process by that signal: both read as 143 in a shell)
+    assert code == 128 + signum or (times == 2 and code == -signum)
     assert f"stopped by {signal.Signals(signum).name}" in rest
     assert list(tmp_path.iterdir()) == []
 
