@@ -181,14 +181,25 @@ class RequestsTransport:
                                              cert=cert, proxies=proxies)
 
     def close(self) -> None:
-        """Close the session if this transport made it."""
-        if self._owns_session:
-            self.session.close()
+        """Close the session if this transport made it, and its idle connections now."""
+        if not self._owns_session:
+            return
+        # (the session's close only forgets its pools since urllib3 2: their connections
+        # closed when the pools were collected, not while an error of theirs was kept, its
+        # traceback holding a pool)
+        for adapter in self.session.adapters.values():
+            for pool in _pools(adapter):
+                pool.close()
+        self.session.close()
 
     def _reset_after_fork(self) -> None:
         # In a forked child: new, empty pools. The parent's are dropped without a call into
-        # them (a lock in them may have been held at the fork); their sockets close here only.
+        # them; their sockets close here only, when urllib3's finalizer of each pool empties
+        # its queue of idle connections, under the queue's lock: one held by another thread
+        # at the fork would hang the child inside fork() for good, so each gets a new one.
         for adapter in self.session.adapters.values():
+            for pool in _pools(adapter):
+                _unlock(getattr(pool, "pool", None))
             if isinstance(adapter, HTTPAdapter):
                 sizes = vars(adapter)
                 adapter.init_poolmanager(sizes["_pool_connections"], sizes["_pool_maxsize"],
@@ -756,6 +767,29 @@ def _install_process_hooks() -> None:
     for name in ("urllib3.connection", "urllib3.connectionpool", "urllib3.response",
                  "urllib3.poolmanager", "urllib3.util.retry"):
         logging.getLogger(name).addFilter(_ServerTextFilter())
+
+
+def _pools(adapter: object) -> List[Any]:
+    """The connection pools of an adapter's pool managers, its proxies' too (read without
+    their locks: in a forked child one may be held by a thread that is not there)."""
+    if not isinstance(adapter, HTTPAdapter):
+        return []
+    found: List[Any] = []
+    for manager in [vars(adapter).get("poolmanager"),
+                    *vars(adapter).get("proxy_manager", {}).values()]:
+        container = getattr(getattr(manager, "pools", None), "_container", None)
+        found.extend(tuple(container.values()) if container else ())
+    return found
+
+
+def _unlock(idle: object) -> None:
+    """Give a pool's queue of idle connections new locks (in a forked child, where the
+    parent's may be held by a thread that is not there); what it holds stays."""
+    if isinstance(idle, queue.Queue):
+        idle.mutex = threading.Lock()
+        idle.not_empty = threading.Condition(idle.mutex)
+        idle.not_full = threading.Condition(idle.mutex)
+        idle.all_tasks_done = threading.Condition(idle.mutex)
 
 
 class _PoolQueue(queue.LifoQueue):  # type: ignore[type-arg]

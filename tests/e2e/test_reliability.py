@@ -987,16 +987,23 @@ def test_after_fork_the_childs_first_request_is_bounded():
             poller.join(5)
 
 
-@pytest.mark.parametrize("held", ["rate budget", "history"])
+@pytest.mark.parametrize("held", ["rate budget", "history", "connection pool"])
 def test_a_fork_while_another_thread_is_inside_the_client_leaves_the_child_free(fake, held):
     # Another thread in the middle of the client's rate accounting (max_rate) or of its
     # history at the fork: its lock stayed held in the child, whose first poll or wait hung
-    # for good (no deadline can end a lock's acquire).
+    # for good (no deadline can end a lock's acquire). One taking or giving back an idle
+    # connection holds its pool's queue lock: the child hung inside fork() itself, as the
+    # parent's pools, dropped, closed their connections under it.
     job = fake.add_job("rivya", ["running", "succeeded"])
     client = fake.client("rivya", max_rate=100.0, timeout=BOUND, max_retries=0)
     client._sleep = lambda seconds: None
     assert client.poll(job).state is State.RUNNING
-    lock = client._budget._lock if held == "rate budget" else client.history._lock
+    if held == "connection pool":
+        manager = client.session.get_adapter(fake.url).poolmanager
+        lock = next(iter(manager.pools._container.values())).pool.mutex
+        del manager  # (no reference kept to the pool: the child drops it)
+    else:
+        lock = client._budget._lock if held == "rate budget" else client.history._lock
     inside, release = threading.Event(), threading.Event()
 
     def hold():
@@ -1348,3 +1355,24 @@ def test_a_backoff_whose_initial_delay_exceeds_its_cap_sleeps_the_cap(fake):
                            clock=clock, max_in_flight=1)
     assert all(o.state is State.SUCCEEDED for o in outcomes)
     assert set(clock.sleeps) <= {0.0, 2.0} and sum(clock.sleeps) == 6.0
+
+
+def test_close_closes_idle_connections_while_an_error_of_the_client_is_kept(fake):
+    # close() promises the idle connections closed now. Since urllib3 2 the session's close
+    # only forgot its pools, which closed their connections when collected: a TransportError
+    # kept (in a list of failures, a WaitTimeout's last_error) held one through its traceback,
+    # and every connection of the client stayed open
+    jobs = [fake.add_job("rivya", ["running"]) for _ in range(3)]
+    client = fake.client("rivya", max_retries=0)
+    assert [client.poll(job).state for job in jobs] == [State.RUNNING] * 3
+    fake.fault("rivya", "drop")
+    with pytest.raises(gs.TransportError) as kept:
+        client.poll(jobs[0])
+    assert client.poll(jobs[1]).state is State.RUNNING  # a kept-alive connection again
+    assert fake._server._connections  # (the fake's thread serving it)
+    client.close()
+    deadline = time.monotonic() + 10
+    while fake._server._connections and time.monotonic() < deadline:
+        time.sleep(0.01)  # (the server's thread ends as it reads the close: real sockets)
+    assert not fake._server._connections, "close() left the client's connection open"
+    assert kept.value is not None
