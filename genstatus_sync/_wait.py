@@ -488,8 +488,10 @@ class _Threads:
         self._busy += 1
         if self._busy > len(self._threads) and len(self._threads) < self._limit:
             thread = threading.Thread(target=self._work, name="genstatus-wait_all", daemon=True)
-            thread.start()
+            # listed first: a Ctrl-C in start(), which waits for the thread to run, left one
+            # running that close() sent no end to, waiting for tasks for good
             self._threads.append(thread)
+            thread.start()
         self._tasks.put((index, poll, turn))
 
     def _work(self) -> None:

@@ -279,6 +279,29 @@ def test_a_poll_waiting_for_its_turn_is_not_sent_once_wait_all_has_raised(fake, 
     assert len(fake.requests) == sent
 
 
+def test_a_ctrl_c_as_wait_all_starts_a_thread_leaves_no_thread_behind(fake, monkeypatch):
+    # Thread.start() waits for the new thread to run: a Ctrl-C lands there more often than
+    # anywhere else early in a call. The thread started but was not yet listed, so the call's
+    # end sent it no stop, and it waited for tasks for as long as the process lived.
+    start = threading.Thread.start
+    interrupted = []
+
+    def start_then_ctrl_c(self):
+        start(self)
+        if self.name == "genstatus-wait_all" and not interrupted:
+            interrupted.append(self)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", start_then_ctrl_c)
+    client = fake.client("rivya")
+    jobs = [client.job(fake.add_job("rivya", ["running"])) for _ in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        gs.wait_all(jobs, timeout=30, max_in_flight=4)
+    assert interrupted
+    interrupted[0].join(5)
+    assert not interrupted[0].is_alive(), "the interrupted call left its thread waiting"
+
+
 def test_a_poll_waiting_for_a_far_turn_stops_waiting_when_wait_all_raises(fake):
     # Rivya behind one request every 30 s, on time.sleep: the second poll waits for its turn
     # in a thread. The call raises at the first reply: that thread stops waiting then (it
