@@ -217,7 +217,8 @@ class BaseClient(Generic[ModelT, IdT]):
     def _auth_headers(self, key: str) -> Dict[str, str]:
         raise NotImplementedError
 
-    def _check_id(self, job_id: Any) -> str:
+    @classmethod
+    def _check_id(cls, job_id: Any) -> str:
         return check_job_id(job_id)
 
     def _kind(self, status: Optional[JobStatus]) -> Optional[str]:
@@ -225,10 +226,11 @@ class BaseClient(Generic[ModelT, IdT]):
         the provider's name, unless the provider's replies tell kinds apart."""
         return self.provider
 
-    def _check_args(self, args: Args) -> Args:
+    @classmethod
+    def _check_args(cls, args: Args) -> Args:
         """Provider arguments read back from a token, checked as the keywords would be."""
         if args:
-            raise ConfigurationError(f"{self.provider} takes no "
+            raise ConfigurationError(f"{cls.provider} takes no "
                                      f"{', '.join(name for name, _ in args)} argument")
         return args
 

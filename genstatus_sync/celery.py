@@ -325,8 +325,12 @@ def _client_from_environment(provider: str) -> "BaseClient[Any, Any]":
 
 
 def _read(provider: str, token: str) -> Tuple[str, float, float]:
-    """(job id, the wait's start, its next poll's due time) of a token."""
+    """(job id, the wait's start, its next poll's due time) of a token, its job id and
+    arguments checked as a client's step checks them (no client made: no key needed)."""
     saved = decode(token, provider)
+    kind = client_class(provider)
+    kind._check_id(saved.job_id)
+    kind._check_args(saved.args)
     return saved.job_id, saved.state.started, saved.due
 
 

@@ -167,6 +167,27 @@ def test_resume_refuses_a_forged_token_before_sending_anything(token):
     assert _sent(app) == []
 
 
+@pytest.mark.parametrize(("change", "error"), [
+    ('"j": ""', "cannot name a job"), ('"j": ".."', "cannot name a job"),
+    ('"j": "' + "x" * 5000 + '"', "longer than 1024"),
+    ('"a": [["abstract_user_id", "u"]]', "rivya takes no abstract_user_id"),
+    ('"a": [["api_key", "x"]]', "rivya takes no api_key"),
+], ids=["empty id", "dots", "long id", "sivi's argument", "an unknown argument"])
+def test_resume_refuses_a_token_whose_job_no_client_would_step_before_sending_it(change, error):
+    # (a checksum anyone can compute: the token's id and arguments were not checked, and the
+    # wait went out to fail in a worker, as an on_error call, where the docs promise a
+    # ConfigurationError there and then; no client is made, no key needed, for the check)
+    app = _app()
+    poll = register(app, on_done="d")
+    field = change.split(":")[0]
+    fields = _FIELDS.replace("START", "1.0").replace("DEADLINE", "null")
+    start = fields.index(field)
+    token = _forged_token(fields[:start] + change + fields[fields.index(",", start):])
+    with pytest.raises(ConfigurationError, match=error):
+        poll.resume("rivya", token)
+    assert _sent(app) == []
+
+
 def test_start_sends_the_token_for_when_its_first_poll_is_due_with_the_wait_key():
     made = []
 

@@ -66,7 +66,8 @@ class SellerPicClient(BaseClient[GenerateStatusResponse, Union[int, str]]):
     def _auth_headers(self, key: str) -> Dict[str, str]:
         return {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    def _check_id(self, job_id: Any) -> str:
+    @classmethod
+    def _check_id(cls, job_id: Any) -> str:
         return str(task_id(job_id))
 
     def _fetch(self, job_id: str, args: Args, seconds: Optional[float]) -> GenerateStatusResponse:

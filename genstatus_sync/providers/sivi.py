@@ -74,7 +74,8 @@ class SiviClient(BaseClient[RequestStatus, str]):
     job.__doc__ = BaseClient.job.__doc__
     wait_token.__doc__ = BaseClient.wait_token.__doc__
 
-    def _check_args(self, args: Args) -> Args:
+    @classmethod
+    def _check_args(cls, args: Args) -> Args:
         extra = {name for name, _ in args} - {"abstract_user_id"}
         if extra or len(args) > 1:
             return super()._check_args(args)
