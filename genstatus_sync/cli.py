@@ -63,8 +63,8 @@ def _client(provider: str, base_url: Optional[str]) -> Any:
         # command, which sends a key over plain http to loopback only)
         text = str(exc)
         if text.endswith(INSECURE_HINT):
-            raise _Usage(text[:-len(INSECURE_HINT)] + " (plain http is for 127.0.0.1 and "
-                         "localhost only)") from None
+            raise _Usage(text[:-len(INSECURE_HINT)] + " (plain http is for a loopback host "
+                         "only: localhost, 127.0.0.0/8, [::1])") from None
         raise
 
 

@@ -191,7 +191,7 @@ def test_a_plain_http_base_url_says_what_the_command_accepts(fake):
     result = run(["status", "rivya", "job"], fake, env_extra=env)
     assert result.returncode == 2
     assert "allow_insecure" not in result.stderr  # no option of the command
-    assert "plain http is for 127.0.0.1 and localhost only" in result.stderr
+    assert "plain http is for a loopback host only: localhost, 127.0.0.0/8" in result.stderr
 
 
 def test_a_utf8_id_typed_under_a_latin1_locale_is_sent_as_typed(fake, tmp_path):
