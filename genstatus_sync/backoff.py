@@ -2,7 +2,7 @@
 
 import math
 import random
-from typing import Iterator, Optional, TypeVar
+from typing import Callable, Iterator, Optional, TypeVar
 
 import attrs
 
@@ -74,8 +74,15 @@ class Backoff:
         return min(self.min_interval, self.max_interval)
 
     def delays(self, rng: Optional[random.Random] = None) -> Iterator[float]:
-        """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible)."""
-        draw = (rng or random).random
+        """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible: a
+        ``random.Random``, or anything with its ``random()``; else ConfigurationError)."""
+        draw = getattr(random if rng is None else rng, "random", None)
+        if not callable(draw):
+            raise ConfigurationError("Backoff.delays' rng must be a random.Random (or have "
+                                     f"its random()), got {type(rng).__name__}")
+        return self._delays(draw)
+
+    def _delays(self, draw: Callable[[], float]) -> Iterator[float]:
         n = 0
         while True:
             yield self.delay(n, draw())

@@ -55,6 +55,13 @@ def test_backoff_jitter_stays_in_bounds():
     assert len({round(d / p, 6) for d, p in seen[1:]}) > 100
 
 
+@pytest.mark.parametrize("rng", ["x", 0, object()])
+def test_backoff_delays_refuses_what_is_no_random_source_when_called(rng):
+    # ("x" was a bare AttributeError at the first next(); 0 silently drew from the global one)
+    with pytest.raises(gs.ConfigurationError, match="rng must be a random.Random"):
+        gs.Backoff().delays(rng)
+
+
 @pytest.mark.parametrize("kwargs", [{"initial": 0}, {"initial": -1}, {"multiplier": 0.5},
                                     {"jitter": 1.0}, {"max_interval": 0},
                                     {"first_delay": float("nan")}, {"initial": "1"},
