@@ -156,7 +156,9 @@ class Job:
 
     def _step(self, saved: "Saved") -> "Step":
         """One poll of the wait ``saved`` carries. Its plan reads the history of this job's
-        client (in another process: that process's client's)."""
+        client (in another process: that process's client's). A done token's step is a
+        status read, not a wait: its poll's transient error (or the rate budget's want of a
+        turn for it) is raised as itself, not put in a Step nor made a WaitTimeout."""
         from ._token import encode
 
         clock = self.client._step_clock
@@ -164,9 +166,9 @@ class Job:
         what = f"{self.provider} job {self.job_id!r} "
         # the last poll: at or past the deadline, or the deadline's own poll as near it as a
         # scheduler's rounding comes (else each step in that moment would poll again)
-        last = state.deadline is not None and (now >= state.deadline or (
+        last = not saved.done and state.deadline is not None and (now >= state.deadline or (
             saved.due >= state.deadline and now >= saved.due - _EARLY))
-        if now < saved.due - _EARLY and not last:
+        if now < saved.due - _EARLY and not last and not saved.done:
             # (never past the deadline, whatever the token says: one written on another
             # machine's clock, or by hand; the token given back then names the deadline's
             # own poll, for which a step a little early counts)
@@ -175,26 +177,35 @@ class Job:
             return Step(None, None, False, saved.due - now, encode(saved))
         hold = self.take_turn(_EARLY)
         if hold > 0:  # the client's rate budget has no turn for it yet: no sleep in here
-            if last:
-                raise state.failed(RateLimitError(
-                    f"{what}not polled: the client's rate budget had no turn for its last "
-                    "poll", provider=self.provider)).timed_out(now, what)
+            if last or saved.done:
+                held = RateLimitError(
+                    f"{what}not polled: the client's rate budget had no turn for its "
+                    f"{'status read' if saved.done else 'last poll'}", provider=self.provider,
+                    retry_after=hold)
+                if saved.done:
+                    raise held
+                raise state.failed(held).timed_out(now, what)
             retry_in = min(hold, state.time_left(now))
             return Step(None, None, False, retry_in, encode(attrs.evolve(saved,
                                                                          due=now + retry_in)))
         error: Optional[GenStatusError] = None
         status: Optional[JobStatus] = None
         try:  # (a last poll has the client's own timeout: a late step still gets its poll)
-            status = self.poll_within(None if last else request_window(state, now))
+            status = self.poll_within(None if last or saved.done
+                                      else request_window(state, now))
         except GenStatusError as exc:
-            if not is_transient(exc):
+            if saved.done or not is_transient(exc):
                 raise
             error, state = exc, state.failed(exc)
         else:
             before, seen_at = state, clock()
             state = state.polled(status, seen_at,
                                  None if state.kind is not None else self.kind_of(status))
-            if status.done and not saved.done:  # (a done token stepped again teaches nothing)
+            # (a done token stepped again teaches nothing; nor does a token stepped again
+            # that sees the end its first step saw: a task redelivered, a cron run that
+            # crashed before it kept the token that step gave)
+            if status.done and not saved.done and self.history._first_record(
+                    (state.kind, state.started, state.seed)):
                 learn(self.history, state, before, status, seen_at, steps=True)
         now = clock()
         if status is not None and status.done:

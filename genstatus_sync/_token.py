@@ -5,8 +5,11 @@ checked as a whole. It holds the provider, the job id and provider arguments, th
 start and deadline and the next poll's due time (seconds on the stepping client's clock:
 wall time unless the client was given a clock), the poll count, the jitter seed, the job's
 kind and what its progress said (whatever the plan needs besides the stepping client's
-history). It never holds a key, a header or a base URL. Version 1 tokens (without kind or
-progress line) are still read.
+history), and the state, progress and queue position of the last status the wait read while
+the job was not done (for the ``WaitTimeout`` of a later step). It never holds a key, a
+header, a base URL, a reply's raw model, result URLs or error text. Version 1 tokens (without
+kind or progress line) are still read; fields added since are optional (a token without them
+reads as before, and an older version ignores them).
 """
 
 import base64
@@ -23,6 +26,7 @@ from ._config import as_float, check_kind
 from ._plan import Line
 from ._wait import WaitState
 from .errors import ConfigurationError
+from .status import JobStatus, State
 
 __all__ = ["Saved", "decode", "encode"]
 
@@ -67,6 +71,9 @@ def encode(saved: Saved) -> str:
             "m": state.misses, "ra": state.retry_after, "du": saved.due}
     if saved.done:  # (only then: the tokens of waits going on read as before, by any version)
         data["x"] = True
+    last = _summary(state.last)
+    if last is not None:  # (optional, as "x": a version before it reads the rest as ever)
+        data["ls"] = last
     try:  # UTF-8 (an emoji 4 bytes, not the 12 of "\\ud83d\\ude00"); read by every version
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, which no checked id or kind holds
@@ -160,8 +167,58 @@ def _read(data: Any) -> Saved:
     done = data.get("x", False)
     if type(done) is not bool:
         raise ConfigurationError("a garbled wait token (a field has an impossible value)")
+    if data.get("ls") is not None:
+        state = attrs.evolve(state, last=_last(data["ls"], data["p"], data["j"]))
     return Saved(provider=data["p"], job_id=data["j"], args=tuple(tuple(p) for p in args),
                  state=state, due=due, done=done)
+
+
+_NOT_DONE = {state.value: state for state in State
+             if state not in (State.SUCCEEDED, State.FAILED)}
+
+
+def _summary(last: object) -> Optional[List[Any]]:
+    """What a token keeps of the last status a wait read: ``[state, progress, queue
+    position]`` (trailing nulls left out), or None when there is none or it was done. Nothing
+    else of it (its raw model, result URLs, error text). Its progress is kept to the
+    thousandth of a percent (a float's 17 digits would take a token of ids of 99 characters
+    past 1 KB); one that is no percentage, or a queue position that is no position (of a
+    size a token can hold), is kept as null."""
+    if not isinstance(last, JobStatus) or last.done:
+        return None
+    progress, position = last.progress, last.queue_position
+    fields: List[Any] = [last.state.value,
+                         round(progress, 3) if progress is not None and _is_progress(progress)
+                         else None, position if _is_position(position) else None]
+    while fields[-1] is None:
+        fields.pop()
+    return fields
+
+
+def _last(fields: object, provider: str, job_id: str) -> JobStatus:
+    """The JobStatus rebuilt from the fields ``_summary`` wrote (``raw`` None);
+    ConfigurationError for fields it never writes."""
+    items = fields if isinstance(fields, list) and 1 <= len(fields) <= 3 else [None]
+    name, progress, position = (items + [None, None])[:3]
+    state = _NOT_DONE.get(name) if isinstance(name, str) else None
+    if state is None or not (progress is None or _is_progress(progress)) or not (
+            position is None or _is_position(position)):
+        raise ConfigurationError("a garbled wait token (its last status is not a state that "
+                                 "is not done, a progress of 0-100 and a queue position)")
+    return JobStatus(provider=provider, job_id=job_id, state=state, progress=progress,
+                     queue_position=position)
+
+
+def _is_progress(value: object) -> bool:
+    """Whether ``value`` is a progress as JobStatus holds it: a number (no bool) of 0-100."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and 0 <= value <= 100)
+
+
+def _is_position(value: object) -> bool:
+    """Whether ``value`` is a queue position a token holds: an int (no bool) of 0 to
+    MAX_COUNT (a provider's of 10**400 would be a token of 400 more characters)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < MAX_COUNT
 
 
 def _is_kind(kind: str) -> bool:

@@ -4,7 +4,7 @@ around the time jobs of that kind usually end."""
 import json
 import math
 from collections import OrderedDict, deque
-from typing import Any, Deque, Dict, Optional, Set, Tuple, Union
+from typing import Any, Deque, Dict, Hashable, Optional, Set, Tuple, Union
 
 from ._config import check_kind, kind_of_reply
 from ._locks import fork_safe_lock
@@ -17,6 +17,9 @@ __all__ = ["DurationHistory"]
 Record = Tuple[float, float]  # (lo, hi): the job ended after lo and was seen done at hi
 _FORMAT = "genstatus_sync.DurationHistory"
 _VERSION = 1
+# the step waits a history remembers having been told of (see _first_record; under 200 KB):
+# a redelivered task comes back within minutes, long before so many other waits end
+_MAX_WAITS = 1024
 
 
 class DurationHistory:
@@ -27,10 +30,12 @@ class DurationHistory:
     clients with ``history=`` and carry it between runs with ``dumps()`` / ``loads()``.
 
     A client records each job its ``wait``, ``wait_all`` or ``step`` saw succeed (seconds
-    from the wait's start to the poll that saw it done, with the poll before it); once a kind
-    has ``MIN_JOBS`` of them, waits of that kind poll around the time they usually end. When
-    the latest jobs of a kind stop fitting its durations (it became slower or faster), the
-    older ones are forgotten."""
+    from the wait's start to the poll that saw it done, with the poll before it), once: a
+    token stepped again that sees its job done again (a redelivered task) is not recorded
+    twice (the history remembers the last 1,024 step waits it was told of, in memory only).
+    Once a kind has ``MIN_JOBS`` of them, waits of that kind poll around the time they
+    usually end. When the latest jobs of a kind stop fitting its durations (it became slower
+    or faster), the older ones are forgotten."""
 
     MAX_KINDS = 32
     MAX_DURATIONS = 32
@@ -55,6 +60,9 @@ class DurationHistory:
         self._versions: Dict[str, int] = {}
         self._fits: Dict[Tuple[str, Backoff], Tuple[int, Optional[Schedule]]] = {}
         self._source: Optional[DurationHistory] = None  # a _frozen() copy's history
+        # the step waits whose end it was told of (their kind, start and seed: no job id), the
+        # last _MAX_WAITS of them; in memory, not dumped (a loaded history knows none)
+        self._waits: OrderedDict[Hashable, None] = OrderedDict()
 
     def add(self, kind: str, seconds: float) -> None:
         """Record that a job of ``kind`` took ``seconds`` (ConfigurationError for a kind that
@@ -92,6 +100,19 @@ class DurationHistory:
             self._changes += 1
             self._versions[kind] = self._changes
             self._trim()
+
+    def _first_record(self, wait: Hashable) -> bool:
+        """Whether the step wait ``wait`` (its kind, start and jitter seed) is told of its
+        job's end for the first time, of the last _MAX_WAITS it was told of: a token stepped
+        again (a redelivered task, a cron run that crashed before it kept the next token)
+        that sees the job done again is no second job of its kind."""
+        with self._lock:
+            if wait in self._waits:
+                return False
+            self._waits[wait] = None
+            if len(self._waits) > _MAX_WAITS:
+                self._waits.popitem(last=False)
+            return True
 
     def _trim(self) -> None:
         """Forget the least recently fed kinds beyond MAX_KINDS, their fits with them."""
