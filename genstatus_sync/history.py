@@ -32,7 +32,8 @@ class DurationHistory:
     A client records each job its ``wait``, ``wait_all`` or ``step`` saw succeed (seconds
     from the wait's start to the poll that saw it done, with the poll before it), once: a
     token stepped again that sees its job done again (a redelivered task) is not recorded
-    twice (the history remembers the last 1,024 step waits it was told of, in memory only).
+    twice (the history remembers the last 1,024 step waits it was told of, by their start on
+    the wall clock, in memory only; a client given a clock records every such step).
     Once a kind has ``MIN_JOBS`` of them, waits of that kind poll around the time they
     usually end. When the latest jobs of a kind stop fitting its durations (it became slower
     or faster), the older ones are forgotten."""

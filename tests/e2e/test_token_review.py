@@ -177,47 +177,42 @@ def test_a_done_token_stepped_again_without_a_turn_of_the_budget_raises_without_
     assert len(fake.requests) == polled and clock.sleeps == []
 
 
-def _ending_token(fake, clock, client):
-    """The token whose step sees the job done (not a done token), and that step."""
-    token = client.wait_token(fake.add_job("sivi", ["running", "running", "succeeded"]))
-    while True:
-        step = client.step(token)
-        if step.done:
-            return token, step
-        token = step.token
-        clock.sleep(step.retry_in)
+AT_ONCE = gs.Backoff(first_delay=0, initial=1, jitter=0)  # (a first poll due at once)
+
+
+def _ending_token(fake, client):
+    """A token (not a done one) whose step sees the job done, on the wall clock (the
+    client's own), and that step."""
+    token = client.wait_token(fake.add_job("sivi", ["succeeded"]))
+    step = client.step(token)
+    assert step.done
+    return token, step
 
 
 def test_a_token_stepped_again_to_the_same_end_is_recorded_once(fake):
     # a redelivered task (or a cron run that crashed before it kept the next token) steps
     # the same token again and sees the job done again: its duration was recorded twice
-    clock = Clock(now=START)
-    client = fake.client("sivi", clock=clock, sleep=clock.sleep)
-    token, first = _ending_token(fake, clock, client)
+    client = fake.client("sivi", backoff=AT_ONCE)
+    token, first = _ending_token(fake, client)
     learned, text = client.history.durations("sivi"), client.history.dumps()
     assert len(learned) == 1
     for _ in range(3):
-        clock.sleep(60)
-        again = fake.client("sivi", clock=clock, history=client.history).step(token)
+        again = fake.client("sivi", backoff=AT_ONCE, history=client.history).step(token)
         assert again.done and again.status.state is State.SUCCEEDED
         client.step(first.token)  # (and the done token, as before)
     assert client.history.durations("sivi") == learned
     assert client.history.dumps() == text  # (what it remembers of the waits is not dumped)
     # another wait, of another job or of the same one, is another job's duration
-    _ending_token(fake, clock, client)
+    _ending_token(fake, client)
     assert len(client.history.durations("sivi")) == 2
-    other = client.wait_token(_payload(token)["j"])
-    while not (step := client.step(other)).done:
-        other = step.token
-        clock.sleep(step.retry_in)
+    assert client.step(client.wait_token(_payload(token)["j"])).done
     assert len(client.history.durations("sivi")) == 3
 
 
 def test_a_token_stepped_again_by_threads_at_once_is_recorded_once(fake):
-    clock = Clock(now=START)
     # (its first step in another process: a history of its own)
-    token, _ = _ending_token(fake, clock, fake.client("sivi", clock=clock))
-    client = fake.client("sivi", clock=clock)
+    token, _ = _ending_token(fake, fake.client("sivi", backoff=AT_ONCE))
+    client = fake.client("sivi", backoff=AT_ONCE)
     start, done = threading.Barrier(8), []
 
     def replay():
@@ -231,6 +226,23 @@ def test_a_token_stepped_again_by_threads_at_once_is_recorded_once(fake):
         thread.join(30)
     assert done == [True] * 8
     assert len(client.history.durations("sivi")) == 1
+
+
+def test_runs_of_a_simulation_on_a_clock_from_0_each_teach_the_history(fake):
+    # (found in review of the check above: runs of a simulation, each on a virtual clock
+    # from 0 and a fresh fake whose ids start again, are waits of the same job begun at the
+    # same reading; they were taken for one wait stepped again, and only the first learned)
+    history = gs.DurationHistory()
+    for polls in (3, 5, 7, 4):
+        fake.reset()
+        clock = Clock(now=0.0)
+        job = fake.add_job("sivi", ["running"] * polls + ["succeeded"], job_id="same")
+        client = fake.client("sivi", clock=clock, sleep=clock.sleep, history=history)
+        token = client.wait_token(job, timeout=None)
+        while not (step := client.step(token)).done:
+            token = step.token
+            clock.sleep(step.retry_in)
+    assert len(history.durations("sivi")) == 4
 
 
 def test_the_waits_a_history_remembers_are_bounded_and_not_carried_by_loads():
