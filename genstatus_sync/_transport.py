@@ -189,7 +189,7 @@ class RequestsTransport:
         # traceback holding a pool)
         for adapter in self.session.adapters.values():
             for pool in _pools(adapter):
-                pool.close()
+                _close_idle(getattr(pool, "pool", None))
         self.session.close()
 
     def _reset_after_fork(self) -> None:
@@ -780,6 +780,19 @@ def _pools(adapter: object) -> List[Any]:
         container = getattr(getattr(manager, "pools", None), "_container", None)
         found.extend(tuple(container.values()) if container else ())
     return found
+
+
+def _close_idle(idle: object) -> None:
+    """Close the connections a pool's queue holds idle, leaving the pool open: a request of
+    another thread that has the pool and not yet a connection makes a new one (a closed pool
+    would fail it)."""
+    while isinstance(idle, queue.Queue):
+        try:
+            conn = idle.get(block=False)
+        except queue.Empty:
+            return
+        if conn is not None:
+            conn.close()
 
 
 def _unlock(idle: object) -> None:

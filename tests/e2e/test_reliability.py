@@ -1376,3 +1376,32 @@ def test_close_closes_idle_connections_while_an_error_of_the_client_is_kept(fake
         time.sleep(0.01)  # (the server's thread ends as it reads the close: real sockets)
     assert not fake._server._connections, "close() left the client's connection open"
     assert kept.value is not None
+
+
+def test_close_lets_a_request_that_has_its_pool_and_no_connection_yet_make_one(fake,
+                                                                              monkeypatch):
+    # (found in review of the check above: close() closed the pools, and a request of
+    # another thread between taking its pool and a connection of it failed, ClosedPoolError)
+    from genstatus_sync import _transport
+
+    job = fake.add_job("rivya", ["running"])
+    client = fake.client("rivya", max_retries=0)
+    assert client.poll(job).state is State.RUNNING  # a kept-alive connection in the pool
+    get, has_pool, closed = _transport._NotingPool._get_conn, threading.Event(), threading.Event()
+
+    def after_close(self, timeout=None):
+        if threading.current_thread().name == "other":
+            has_pool.set()
+            closed.wait(10)
+        return get(self, timeout)
+
+    monkeypatch.setattr(_transport._NotingPool, "_get_conn", after_close)
+    got = []
+    other = threading.Thread(target=lambda: got.append(_try(lambda: client.poll(job))),
+                             name="other")
+    other.start()
+    assert has_pool.wait(10)
+    client.close()
+    closed.set()
+    other.join(10)
+    assert [getattr(result, "state", result) for result in got] == [State.RUNNING]
