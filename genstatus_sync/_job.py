@@ -166,7 +166,9 @@ class Job:
         what = f"{self.provider} job {self.job_id!r} "
         # the last poll: at or past the deadline, or the deadline's own poll as near it as a
         # scheduler's rounding comes (else each step in that moment would poll again)
-        last = not saved.done and state.deadline is not None and (now >= state.deadline or (
+        # (a done token's too: its status read says not done, as a provider's glitch can, at
+        # or past the deadline is the wait's end, not another step due at once, for good)
+        last = state.deadline is not None and (now >= state.deadline or (
             saved.due >= state.deadline and now >= saved.due - _EARLY))
         if now < saved.due - _EARLY and not last and not saved.done:
             # (never past the deadline, whatever the token says: one written on another

@@ -177,6 +177,25 @@ def test_a_done_token_stepped_again_without_a_turn_of_the_budget_raises_without_
     assert len(fake.requests) == polled and clock.sleeps == []
 
 
+def test_a_done_token_whose_status_reads_not_done_again_past_the_deadline_times_out():
+    # (a provider's glitch: done, then running again) a done token stepped past its deadline
+    # said done=False, retry_in 0, at every step, polling for good: no deadline held it
+    from genstatus_sync.testing import FakeProviders
+
+    with FakeProviders(api_key="k") as fake:
+        clock = Clock(now=START)
+        job = fake.add_job("rivya", ["running", "succeeded", "running"])
+        client = fake.client("rivya", clock=clock, sleep=clock.sleep)
+        token = client.wait_token(job, timeout=60)
+        while not (step := client.step(token)).done:
+            token = step.token
+            clock.sleep(step.retry_in)
+        clock.sleep(3600)
+        with pytest.raises(gs.WaitTimeout) as info:
+            client.step(step.token)
+        assert info.value.last.state is State.RUNNING
+
+
 AT_ONCE = gs.Backoff(first_delay=0, initial=1, jitter=0)  # (a first poll due at once)
 
 
