@@ -219,8 +219,10 @@ class Job:
         if last:
             raise state.timed_out(now, what)
         delay = state.wait_for(now, self.backoff, self.history, steps=True)
+        # (a done token whose status reads not done again goes on as a wait, no longer a
+        # status read: its next step waits until due, and a transient error is its Step's)
         return Step(status, error, False, delay,
-                    encode(attrs.evolve(saved, state=state, due=now + delay)))
+                    encode(attrs.evolve(saved, state=state, due=now + delay, done=False)))
 
     def __repr__(self) -> str:
         extra = "".join(f", {name}={value!r}" for name, value in self.args)

@@ -196,6 +196,37 @@ def test_a_done_token_whose_status_reads_not_done_again_past_the_deadline_times_
         assert info.value.last.state is State.RUNNING
 
 
+def test_a_done_token_whose_status_reads_not_done_again_goes_on_as_a_wait():
+    # (a provider's glitch) the token given back was still a done one: its next step, made
+    # early, polled at once, and a single 503 was raised, which ended a Celery wait
+    from genstatus_sync.testing import FakeProviders
+
+    with FakeProviders(api_key="k") as fake:
+        clock = Clock(now=START)
+        job = fake.add_job("rivya", ["running", "succeeded", "running", "running",
+                                     "succeeded"])
+        client = fake.client("rivya", clock=clock, sleep=clock.sleep, max_retries=0)
+        token = client.wait_token(job, timeout=600)
+        while not (step := client.step(token)).done:
+            token = step.token
+            clock.sleep(step.retry_in)
+        glitch = client.step(step.token)
+        assert not glitch.done and glitch.status.state is State.RUNNING and glitch.retry_in > 0
+        assert "x" not in _payload(glitch.token)
+        polled = len(fake.requests)
+        early = client.step(glitch.token)  # before it is due: no poll
+        assert early.status is None and len(fake.requests) == polled
+        clock.sleep(glitch.retry_in)
+        fake.fail("rivya", 503)
+        failed = client.step(glitch.token)  # a transient error is the step's, not raised
+        assert isinstance(failed.error, gs.ServerError) and not failed.done
+        token = failed.token
+        while not (step := client.step(token)).done:
+            token = step.token
+            clock.sleep(step.retry_in)
+        assert step.status.state is State.SUCCEEDED
+
+
 AT_ONCE = gs.Backoff(first_delay=0, initial=1, jitter=0)  # (a first poll due at once)
 
 
