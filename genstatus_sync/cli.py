@@ -118,17 +118,29 @@ class _Signalled(BaseException):
         self.signum = signum
 
 
-_stopping: List[int] = []  # the signal the command is stopping on, once one came
+class _Stop:
+    """When the signal the command is stopping on came (None: none yet)."""
+
+    at: Optional[float] = None
+
+
+_SAME_STOP = 1.0  # (s) a signal this soon after the first is the same stop: timeout(1)'s two
 
 
 def _raise_signalled(signum: int, frame: object) -> None:
-    if _stopping:
+    now = time.monotonic()
+    if _Stop.at is None:
+        _Stop.at = now
+        raise _Signalled(signum)
+    if now - _Stop.at < _SAME_STOP:
         # a second one while the first unwinds (timeout(1) sends one to the process and one
         # to its group): raised again, it landed wherever the unwinding was, in a weakref
         # callback, and printed a traceback
         return
-    _stopping.append(signum)
-    raise _Signalled(signum)
+    # one sent later, while the stop's cleanup or its last output is held up (a reader that
+    # reads nothing): the signal's own action, at once (it was ignored, for good)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _on_signals() -> Dict[int, Any]:
@@ -137,7 +149,7 @@ def _on_signals() -> Dict[int, Any]:
     before: Dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return before
-    _stopping.clear()
+    _Stop.at = None
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)  # (no SIGHUP on Windows)
         if number is not None and signal.getsignal(number) is signal.SIG_DFL:
@@ -152,30 +164,62 @@ def main(argv: Optional[List[str]] = None) -> int:
     # argparse's messages and logging's last resort go through the same guards
     sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
     handlers = _on_signals()
+    words: Optional[str] = None  # why the command stopped short, for its last line
+    late: Optional[int] = None
     try:
         code = _run(argv, out, err)
     except KeyboardInterrupt:
-        err.write("\ngenstatus: interrupted\n")
-        return EXIT_INTERRUPTED
+        code, words = EXIT_INTERRUPTED, "interrupted"
     except _Signalled as stop:
-        err.write(f"\ngenstatus: stopped by {signal.Signals(stop.signum).name}\n")
-        return 128 + stop.signum
+        code, words = 128 + stop.signum, f"stopped by {signal.Signals(stop.signum).name}"
     finally:
         # flushed first: a second signal that comes once the handlers are back (timeout(1)
         # sends two, and the first may be handled before the second is sent) ends the process
         # at once, by that signal; what was printed must be out by then
-        out.flush()
-        err.flush()
+        late = _last_words(out, err, words)
         for number, handler in handlers.items():
             signal.signal(number, handler)
         sys.stdout, sys.stderr = saved
         out.settle()
         err.settle()
+    if late is not None:
+        return late
+    if words is not None:
+        return code
     if out.failure is not None:  # the output is lost: not a success
         err.write(f"genstatus: cannot write the output: {_printable(str(out.failure))}\n")
         err.flush()
         return max(code, EXIT_ERROR)  # (the worst outcome wins: 4 > 3 > 1 > 0)
     return code
+
+
+def _last_words(out: "Output", err: "Output", words: Optional[str]) -> Optional[int]:
+    """Flush what the command printed, and write why it stopped short (``words``, if it
+    did). A signal (or Ctrl-C) that comes while a reader that reads nothing holds a stream
+    up ends the writing to that stream: what it holds is dropped (at exit it goes to
+    os.devnull, see ``Output.settle``), and the exit code is then the signal's (returned;
+    None when none came)."""
+    late: Optional[int] = None
+
+    def guarded(stream: "Output", step: Callable[[], object]) -> None:
+        nonlocal late, words
+        if stream.closed_pipe:
+            return
+        try:
+            step()
+        except (_Signalled, KeyboardInterrupt) as stop:
+            stream.closed_pipe = True
+            if late is None:
+                signum = getattr(stop, "signum", None)
+                late = EXIT_INTERRUPTED if signum is None else 128 + signum
+                words = words or ("interrupted" if signum is None else
+                                  f"stopped by {signal.Signals(signum).name}")
+
+    guarded(out, out.flush)
+    if words is not None:
+        guarded(err, lambda: err.write(f"\ngenstatus: {words}\n"))
+    guarded(err, err.flush)
+    return late
 
 
 def _run(argv: Optional[List[str]], out: "Output", err: "Output") -> int:

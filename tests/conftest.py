@@ -81,6 +81,9 @@ REALTIME = {
         "test_a_reply_full_of_backslashes_cannot_carry_a_wait_past_its_deadline",
         "test_a_download_with_a_total_is_cut_at_it_and_leaves_no_file",
         "test_the_commands_download_timeout_bounds_each_file"},
+    "e2e/test_cli_streams.py": {
+        "test_sigterm_while_the_output_is_held_up_by_a_stuck_reader_ends_the_command",
+        "test_a_later_sigterm_ends_a_stopped_command_whose_output_is_held_up"},
     "e2e/test_celery.py": "*",
     "e2e/test_docs_recipes.py": {"test_the_celery_recipe_runs_with_a_real_worker"},
     "test_benchmarks.py": "*",

@@ -213,3 +213,72 @@ def test_the_demo_and_fake_clients_are_offline_behind_a_proxy(tmp_path):
 def env_for_demo():
     return {k: v for k, v in os.environ.items()
             if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
+def _full_pipe():
+    """A pipe whose buffer is full and whose reader reads nothing (a consumer that is stuck):
+    its read end, and its write end for the command's stdout."""
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    try:
+        while True:
+            os.write(write, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write, True)
+    return read, write
+
+
+def _stuck_output(fake, args, signals, stuck="stdout"):
+    """Run the command with ``stuck`` (stdout or stderr) on a full pipe, and once it has
+    polled, send it SIGTERM at each of ``signals`` (seconds after the first poll); its exit
+    code (None if it is still alive 10 s after the last) and its other stream."""
+    read, write = _full_pipe()
+    other = {"stdout": "stderr", "stderr": "stdout"}[stuck]
+    try:
+        env = env_for(fake)
+        env.pop("PYTHONUNBUFFERED", None)  # (the output is held in the command's buffer)
+        proc = subprocess.Popen([*COMMAND, *args], env=env,
+                                **{stuck: write, other: subprocess.PIPE})
+        os.close(write)
+        deadline = time.monotonic() + 20
+        while not fake.requests and time.monotonic() < deadline:
+            time.sleep(0.02)  # (a real process: no clock to inject)
+        started = time.monotonic()
+        for at in signals:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = None
+        stream = getattr(proc, other)
+        rest = stream.read().decode()
+        stream.close()
+        return code, rest
+    finally:
+        os.close(read)
+
+
+def test_sigterm_while_the_output_is_held_up_by_a_stuck_reader_ends_the_command(fake):
+    # (found in review) the last flush ran with the command's handler still in place: the
+    # signal skipped the handlers' restoring, and at exit Python's flush of the held output
+    # blocked again with every later SIGTERM ignored; only SIGKILL ended it
+    job = fake.add_job("clipia", ["running"])
+    code, rest = _stuck_output(fake, ["status", "clipia", job], [0.5])
+    assert code == 128 + signal.SIGTERM
+    clean(rest)
+    assert "stopped by SIGTERM" in rest
+
+
+def test_a_later_sigterm_ends_a_stopped_command_whose_output_is_held_up(fake):
+    # the first SIGTERM stops the wait, whose progress lines cannot get out; a second one
+    # sent with it (as timeout(1) sends two) is the same stop, but one sent later ends the
+    # command by that signal (it was ignored: only SIGKILL ended it)
+    job = fake.add_job("clipia", ["running"])
+    code, rest = _stuck_output(fake, ["wait", "clipia", job, "--timeout", "60"],
+                               [0.5, 0.5, 2.0], stuck="stderr")
+    assert code == -signal.SIGTERM
+    assert rest == ""
