@@ -238,8 +238,8 @@ def _wire_limit(max_bytes: int) -> int:
 
 class _CappedFile:
     """Stands between http.client and the socket file: hands out at most ``limit`` bytes in
-    all and ``most`` in one read, and turns a read to the end (``read(-1)``, as a chunk size
-    of -1 asks) into a bounded one."""
+    all and ``most`` in one read, and refuses a read of negative size (``read(-1)``, as a
+    chunk size of -1 asks)."""
 
     def __init__(self, fp: Any, limit: int, status: int, most: int) -> None:
         self._fp, self._left, self._status, self._limit = fp, limit, status, limit
@@ -259,6 +259,11 @@ class _CappedFile:
         return room if amt is None or amt < 0 or amt > room else amt
 
     def read(self, amt: Optional[int] = None) -> bytes:
+        if amt is not None and amt < 0:
+            # (a chunk of negative size, read "to its end": the whole cap, two gigabytes for a
+            # download, held in one read; only such a chunk asks it, through urllib3, which
+            # reads a body to its end with read())
+            raise http.client.IncompleteRead(b"")
         return self._take(self._fp.read(self._room(amt)))
 
     def read1(self, amt: int = -1) -> bytes:
@@ -289,6 +294,7 @@ class _BodyReader:
         # a 202's (Clipia's "not ready yet", whose body the client does not read).
         self.lenient = not 200 <= status < 300 or status == 202  # (read by Streamed)
         self._pending: List[bytes] = []
+        self._inflating: Iterator[bytes] = iter(())  # what a compressed chunk still makes
         self._ended = False
         self._decoder: Optional[_Inflater] = None
         self._raw: Iterator[bytes] = iter(())
@@ -325,11 +331,15 @@ class _BodyReader:
                 urllib3.exceptions.HTTPError, requests.RequestException):
             # (also a body cut short, reset or stalled to the read timeout or the request's
             # limit: its status and Retry-After were read whole, and they tell)
-            self._ended, self._pending = True, []
+            self._ended, self._pending, self._inflating = True, [], iter(())
             return None
 
     def _next_piece(self) -> Optional[bytes]:
         while not self._pending:
+            inflated = next(self._inflating, None)
+            if inflated is not None:  # (taken a step at a time: one chunk may make gigabytes)
+                self._pending.append(inflated)
+                continue
             if self._ended:
                 return None
             chunk = next(self._raw, None)
@@ -342,7 +352,7 @@ class _BodyReader:
                 self._pending.append(chunk)
             else:
                 room = min(self._max - self._size + 1, sys.maxsize)  # zlib takes a C size
-                self._pending.extend(self._decoder.feed(chunk, room))
+                self._inflating = self._decoder.feed(chunk, room)
         piece = self._pending.pop(0)
         self._size += len(piece)
         if self._size > self._max:
@@ -434,6 +444,9 @@ class _Call:
             _watchdog.disarm(self.slot)
 
 
+_INFLATE_STEP = 4 * _CHUNK  # the most output one step of inflating makes
+
+
 class _Inflater:
     """gzip (one or more members) or deflate (zlib or raw), inflated in steps of at most
     ``room`` bytes of output, so that a small bomb cannot become a large body."""
@@ -447,8 +460,8 @@ class _Inflater:
     def feed(self, data: bytes, room: int) -> Iterator[bytes]:
         self._fed = self._fed or bool(data)
         while data:
-            try:
-                out = self._inflate.decompress(data, room)
+            try:  # (steps of at most _INFLATE_STEP: a download's room is gigabytes)
+                out = self._inflate.decompress(data, min(room, _INFLATE_STEP))
             except zlib.error:
                 if self._tried_raw:
                     raise _Undecodable(self._status, "bad compressed data") from None
@@ -460,13 +473,15 @@ class _Inflater:
             if room <= 0:
                 raise _TooLarge(self._status, " once inflated")
             yield out
-            if self._inflate.unconsumed_tail:
-                data = self._inflate.unconsumed_tail
-            elif self._inflate.eof and self._inflate.unused_data.strip(b"\0"):
-                data = self._inflate.unused_data  # the next gzip member
-                self._inflate = zlib.decompressobj(self._wbits)
+            if self._inflate.eof:  # (asked first: at a member's end, a step cut short at its
+                # output's limit keeps the rest in unconsumed_tail as well as in unused_data)
+                data = self._inflate.unused_data
+                if data.strip(b"\0"):  # the next gzip member
+                    self._inflate = zlib.decompressobj(self._wbits)
+                else:
+                    data = b""
             else:
-                data = b""
+                data = self._inflate.unconsumed_tail
 
     def finish(self) -> Iterator[bytes]:
         """What is left; _CutShort if the stream has not reached its end (an empty body, as
@@ -618,9 +633,22 @@ def _mentions(exc: BaseException, parts: Tuple[str, ...], depth: int = 0) -> boo
 
 
 def _text(value: object) -> str:
-    if isinstance(value, bytes):
+    """A reason phrase as text: http.client reads it as latin-1, and a server that sends one
+    not in ASCII sends UTF-8 (read as latin-1, "Ошибка" was "Ð\x9eÑ\x88Ð¸..."); bytes that
+    are not UTF-8 stay latin-1."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value = value.encode("latin-1")
+        except UnicodeEncodeError:  # (not http.client's: an adapter's own text)
+            return str(value)
+    if not isinstance(value, bytes):
+        return ""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
         return value.decode("latin-1")
-    return value if isinstance(value, str) else ""
 
 
 # -- the whole-request bound ----------------------------------------------------------------
@@ -865,9 +893,38 @@ class _FinalResponse(http.client.HTTPResponse):
         for _ in range(_MAX_INTERIM):
             version, status, reason = super()._read_status()  # type: ignore[misc]
             if not 102 <= status < 200:  # 100 is skipped by http.client itself
+                if not isinstance(self.fp, _HeadFile):
+                    self.fp = cast(Any, _HeadFile(self.fp))  # (begin() reads the headers next)
                 return version, status, reason
             _skip_headers(self.fp)
         raise http.client.HTTPException(f"more than {_MAX_INTERIM} interim replies")
+
+    def begin(self) -> None:
+        try:
+            super().begin()
+        finally:
+            fp: Any = self.fp
+            if isinstance(fp, _HeadFile):
+                self.fp = fp.raw
+
+
+class _HeadFile:
+    """The socket file while a reply's header lines are read: the connection's end before
+    the blank line that ends them is a reply cut short. (http.client reads it as the end of
+    the head, and the reply as a whole one with an empty body: a download saved an empty
+    file, and a status read was a format error, not retried.)"""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self.raw.readline(limit)
+        if not line:
+            raise http.client.RemoteDisconnected("the connection closed inside the reply's head")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
 
 
 def _skip_headers(fp: Any) -> None:
@@ -876,7 +933,9 @@ def _skip_headers(fp: Any) -> None:
         line = fp.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
             raise http.client.LineTooLong("header line")
-        if line in (b"\r\n", b"\n", b""):
+        if not line:
+            raise http.client.RemoteDisconnected("the connection closed inside the reply's head")
+        if line in (b"\r\n", b"\n"):
             return
     raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
 

@@ -601,3 +601,51 @@ def test_an_error_with_a_huge_code_or_trace_id_keeps_it_whole_but_shows_it_short
     assert len(str(error)) < 400 and len(repr(error)) < 400
     value = getattr(error, kept)
     assert value.bit_length() > 13_000 if isinstance(value, int) else len(value) == MB
+
+
+# -- found in a review of hostile servers ---------------------------------------------------
+
+CUT_HEADS = {
+    "status-line-only": b"HTTP/1.1 200 OK\r\n",
+    "inside-the-headers": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n",
+    "inside-an-interim-reply": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n",
+}
+
+
+@pytest.mark.parametrize("cut", list(CUT_HEADS))
+def test_a_reply_whose_head_is_cut_by_a_close_is_transient_and_retried(cut):
+    # http.client read the connection's end (a FIN) as the end of the head: a whole 200 with
+    # an empty body, "not JSON", final, so neither retried nor waited past
+    def answer(conn, n):
+        conn.send(CUT_HEADS[cut] if n == 0 else reply(200, status_body(conn)))
+        return False
+
+    with RawServer(keep_alive(answer)) as server:
+        with pytest.raises(gs.TransportError, match="closed or reset the connection") as info:
+            rivya(server.url, max_retries=0).get_status("job")
+        assert info.value.transient
+        assert rivya(server.url, max_retries=1).get_status("job").id == "job"
+
+
+@pytest.mark.parametrize("cut", list(CUT_HEADS))
+def test_a_download_whose_head_is_cut_by_a_close_saves_nothing(tmp_path, cut):
+    # it saved an empty file under the final name and said nothing
+    with RawServer(lambda conn: conn.send(CUT_HEADS[cut])) as server, pytest.raises(
+            gs.TransportError, match="closed or reset the connection"):
+        gs.download(server.url + "/result.png", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_reason_phrase_in_utf8_reads_as_sent(tmp_path):
+    # http.client reads the status line as latin-1: "Ошибка" was "Ð\x9eÑ\x88Ð¸Ð±...", C1
+    # control characters included; one not in UTF-8 stays as latin-1 reads it
+    phrases = ["Ошибка сервера".encode(), b"Fehler \xe4"]
+    for phrase, shown in zip(phrases, ["Ошибка сервера", "Fehler ä"]):
+        answer = (b"HTTP/1.1 500 " + phrase + b"\r\nContent-Length: 0\r\nConnection: close"
+                  b"\r\n\r\n")
+        with RawServer(lambda conn, answer=answer: conn.send(answer)) as server:
+            with pytest.raises(gs.ServerError) as polled:
+                rivya(server.url, max_retries=0).get_status("job")
+            with pytest.raises(gs.ServerError) as downloaded:
+                gs.download(server.url + "/result.png", tmp_path)
+        assert shown in str(polled.value) and shown in str(downloaded.value)

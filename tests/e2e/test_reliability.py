@@ -79,6 +79,16 @@ if sys.argv[2] == "poll":
         outcome = type(exc).__name__
     except BaseException as exc:
         outcome = "foreign:" + type(exc).__name__
+elif sys.argv[2] == "download":
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            gs.download(sys.argv[1] + "/result.bin", folder, timeout=(5.0, 10.0))
+            outcome = "ok"
+        except gs.GenStatusError as exc:
+            outcome = type(exc).__name__
+        except BaseException as exc:
+            outcome = "foreign:" + type(exc).__name__
 try:
     with open("/proc/self/status") as status:
         peak = int(re.search(r"VmHWM:\s*(\d+)", status.read()).group(1)) * 1024
@@ -184,6 +194,31 @@ def test_one_poll_stays_within_the_size_cap_in_memory(case, baseline_peak):
     PEAKS[case] = (peak - baseline_peak, outcome, took, sum(server.sent))
     assert not outcome.startswith("foreign"), outcome
     assert peak - baseline_peak <= ALLOWED, f"{(peak - baseline_peak) / MB:.0f} MB over baseline"
+
+
+BOMBS["gzip-128"] = deflate_bomb(128 * MB, 31)
+DOWNLOAD_CASES = {
+    # (found in review) a chunk of size -1 was read "to its end" in one read: up to the
+    # download's whole cap (2 GiB) held in memory before the error
+    "chunk-size-negative": (_streaming(head(200, {"Transfer-Encoding": "chunked"}) + b"-1\r\n",
+                                       lambda: zeros(SENT)), "TransportError"),
+    # and a compressed body inflated all that one piece off the wire makes at once (64 MB of
+    # zeros from 64 KB), then wrote it: the file is saved whole, in steps
+    "gzip-128-mib": (_streaming(head(200, {"Content-Encoding": "gzip",
+                                            "Content-Length": str(len(BOMBS["gzip-128"]))})
+                                + BOMBS["gzip-128"]), "ok"),
+}
+DOWNLOAD_ALLOWED = 40 * MB  # over a client that never downloaded: a few steps of 1 MB
+
+
+@pytest.mark.parametrize("case", list(DOWNLOAD_CASES))
+def test_a_download_streams_whatever_the_framing_or_encoding(case, baseline_peak):
+    handler, expected = DOWNLOAD_CASES[case]
+    with RawServer(handler) as server:
+        peak, outcome = _child_peak(server.url, "download")
+    assert outcome == expected
+    assert peak - baseline_peak <= DOWNLOAD_ALLOWED, (
+        f"{(peak - baseline_peak) / MB:.0f} MB over baseline")
 
 
 def test_report_memory_peaks(baseline_peak):
