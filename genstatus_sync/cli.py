@@ -28,6 +28,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tu
 
 from ._config import INSECURE_HINT
 from ._registry import PROVIDERS, client_class
+from ._version import __version__
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
 from .status import JobStatus, State
 
@@ -56,6 +57,10 @@ def _client(provider: str, base_url: Optional[str]) -> Any:
         # (the library reads an empty one as not given: the provider's own host, where an
         # unset variable in --base-url "$URL" would send the key)
         raise _Usage("--base-url is empty: give a URL, or leave the option out")
+    named = f"{cls.env_prefix}_BASE_URL"
+    if base_url is None and named in os.environ and not os.environ[named].strip():
+        # (the same for the variable: RIVYA_BASE_URL="$URL", or a compose file's ${URL})
+        raise _Usage(f"{named} is empty: give a URL, or unset it")
     try:
         return cls(base_url=base_url)
     except ConfigurationError as exc:
@@ -73,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="genstatus",
         description="Read and wait for AI generation jobs (keys from SIVI_API_KEY, "
                     "RIVYA_API_KEY, SELLERPIC_API_KEY, CLIPIA_API_KEY).")
+    parser.add_argument("--version", action="version", version=f"genstatus {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in (("status", "read a job's status once"),
                        ("wait", "wait until jobs finish (many ids: waited on together)")):
@@ -308,7 +314,9 @@ def _job_ids(given: Sequence[str], stdin: Optional[IO[str]]) -> List[str]:
         except UnicodeDecodeError as exc:
             raise _Usage(f"job ids on stdin are not UTF-8 ({exc.reason} at byte "
                          f"{exc.start})") from None
-        ids.extend(line.strip() for line in text.lstrip("\ufeff").split("\n") if line.strip())
+        # (a byte-order mark starts each file that `cat a.txt b.txt` joins, not only the first)
+        lines = (line.strip().lstrip("\ufeff").strip() for line in text.split("\n"))
+        ids.extend(line for line in lines if line)
     if not ids:
         raise _Usage("no job ids (stdin had none)")
     return ids
@@ -328,9 +336,8 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
     from ._wait import iter_wait_all
 
     ids = _job_ids(args.job_ids, sys.stdin)
-    if args.download is not None and not os.path.isdir(args.download):
-        what = "not a folder" if os.path.exists(args.download) else "no such folder"
-        raise _Usage(f"--download {args.download!r}: {what}")
+    if args.download is not None:
+        _check_folder(args.download)
     if args.timeout != args.timeout or args.timeout < 0:
         raise _Usage(f"--timeout must be seconds >= 0, got {args.timeout}")
     if args.download_timeout is not None and not args.download_timeout > 0:
@@ -376,6 +383,22 @@ def _wait(args: argparse.Namespace, out: "Output", err: "Output") -> int:
                           {EXIT_TIMEOUT: " (timed out)", EXIT_ERROR: " (error)"}.get(
                               outcome.code, ""))
     return max(outcome.code for outcome in outcomes.values())
+
+
+def _check_folder(folder: str) -> None:
+    """A --download folder that is one and takes a file, before the first poll (a read-only
+    one was found once every wait had ended, up to --timeout later)."""
+    if not os.path.isdir(folder):
+        what = "not a folder" if os.path.exists(folder) else "no such folder"
+        raise _Usage(f"--download {folder!r}: {what}")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".genstatus-", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise _Usage(f"--download {folder!r}: cannot write a file there "
+                     f"({exc.strerror or type(exc).__name__})") from None
+    os.close(handle)
+    with contextlib.suppress(OSError):
+        os.remove(probe)
 
 
 def _outcome(provider: str, job_id: str, result: object, last: Optional[JobStatus],

@@ -212,3 +212,66 @@ def test_download_into_a_file_says_it_is_not_a_folder(fake, tmp_path):
     path.write_text("x")
     result = run(["wait", "rivya", "job", "--download", str(path)], fake)
     assert result.returncode == 2 and "not a folder" in result.stderr
+
+
+# -- found in a user's review ---------------------------------------------------------------
+
+def test_an_empty_base_url_variable_is_a_usage_error_not_the_providers_own_host(fake):
+    # RIVYA_BASE_URL="$URL" with URL unset sent the key to the real rivya.ai, as an empty
+    # --base-url would have (which was refused)
+    job = fake.add_job("rivya", ["succeeded"])
+    for empty in ("", "  "):
+        done = run(["status", "rivya", job], fake, env_extra={"RIVYA_BASE_URL": empty})
+        assert done.returncode == 2
+        assert "RIVYA_BASE_URL is empty" in done.stderr and "Traceback" not in done.stderr
+    assert fake.requests == []
+
+
+def _takes_a_file(folder):
+    import tempfile
+
+    try:
+        handle, path = tempfile.mkstemp(dir=folder)
+    except OSError:
+        return False
+    os.close(handle)
+    os.remove(path)
+    return True
+
+
+def test_a_download_folder_that_takes_no_file_is_a_usage_error_before_any_poll(fake, tmp_path):
+    # it waited out every job (up to --timeout), then each file failed: exit 4
+    folder = tmp_path / "results"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if _takes_a_file(folder):  # (root writes anywhere a mode forbids: not in /sys)
+            folder = "/sys"
+            if not os.path.isdir(folder) or _takes_a_file(folder):
+                pytest.skip("no folder here refuses a file")
+        job = fake.add_job("rivya", ["running"])
+        done = run(["wait", "rivya", job, "--download", str(folder), "--timeout", "60"], fake)
+    finally:
+        (tmp_path / "results").chmod(0o700)
+    assert done.returncode == 2
+    assert "cannot write a file there" in done.stderr and "Traceback" not in done.stderr
+    assert fake.requests == []
+    assert folder == "/sys" or list(tmp_path.joinpath("results").iterdir()) == []
+
+
+def test_job_ids_from_files_joined_each_with_a_byte_order_mark_are_read_as_ids(fake):
+    # `cat a.txt b.txt |`: the second file's BOM was part of an id, another job
+    job = fake.add_job("rivya", ["succeeded"])
+    done = subprocess.run([sys.executable, "-m", "genstatus_sync", "wait", "rivya", "-",
+                           "--json"], input=f"\ufeff{job}\n\ufeff{job}\n".encode(),
+                          capture_output=True, env=cli_env(fake, "rivya"), timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["job_id"] for line in done.stdout.splitlines()] == [job, job]
+    assert {r.path.rsplit("/", 1)[-1] for r in fake.requests} == {job}
+
+
+def test_the_command_tells_its_version():
+    from genstatus_sync import __version__
+
+    done = run(["--version"])
+    assert done.returncode == 0 and done.stdout.strip() == f"genstatus {__version__}"
