@@ -86,6 +86,9 @@ def decode(token: object, provider: str) -> Saved:
     """The Saved state of a token for ``provider``; ConfigurationError saying what is wrong
     with a token that is not one, is truncated or garbled, is newer than this library reads,
     or is another provider's."""
+    if isinstance(token, str) and len(token) <= MAX_CHARS + 8:
+        # (a token read back from a file, or a line of a shell's output, ends in a newline)
+        token = token.strip(" \t\r\n")
     if not isinstance(token, str) or not token.isascii() or not token.startswith("gs"):
         raise ConfigurationError("not a genstatus_sync wait token")
     if len(token) > MAX_CHARS:  # (checked before it is split: a huge one costs no copies)

@@ -77,7 +77,7 @@ class Backoff:
         """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible: a
         ``random.Random``, or anything with its ``random()``; else ConfigurationError)."""
         draw = getattr(random if rng is None else rng, "random", None)
-        if not callable(draw):
+        if not callable(draw) or isinstance(rng, type):  # (random.Random itself, not one)
             raise ConfigurationError("Backoff.delays' rng must be a random.Random (or have "
                                      f"its random()), got {type(rng).__name__}")
         return self._delays(draw)

@@ -55,7 +55,7 @@ def test_backoff_jitter_stays_in_bounds():
     assert len({round(d / p, 6) for d, p in seen[1:]}) > 100
 
 
-@pytest.mark.parametrize("rng", ["x", 0, object()])
+@pytest.mark.parametrize("rng", ["x", 0, object(), random.Random, random.SystemRandom])
 def test_backoff_delays_refuses_what_is_no_random_source_when_called(rng):
     # ("x" was a bare AttributeError at the first next(); 0 silently drew from the global one)
     with pytest.raises(gs.ConfigurationError, match="rng must be a random.Random"):

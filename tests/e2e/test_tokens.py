@@ -248,6 +248,15 @@ def test_a_bad_token_is_a_configuration_error_saying_which(fake, change, says):
     assert fake.requests == []
 
 
+@pytest.mark.parametrize("around", [("", "\n"), ("", "\r\n"), (" ", " \t\n")])
+def test_a_token_read_back_with_the_newline_a_file_or_shell_adds_steps(fake, around):
+    # ("a garbled wait token (its layout is damaged)": tokens kept in files end in a newline)
+    client, token = _token(fake)
+    step = client.step(around[0] + token + around[1])
+    assert step.error is None and not step.done and step.retry_in > 0
+    assert client.step(step.token + "\n").error is None
+
+
 def test_a_token_of_another_provider_or_with_foreign_arguments_is_refused(fake):
     _, token = _token(fake, "sivi")
     with pytest.raises(gs.ConfigurationError, match="sivi job, given to a rivya client"):
