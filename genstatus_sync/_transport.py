@@ -25,6 +25,7 @@ import http.client
 import ipaddress
 import logging
 import math
+import os
 import queue
 import re
 import socket
@@ -531,7 +532,7 @@ def _map_exception(exc: BaseException, where: str) -> Tuple[TransportError, bool
     if isinstance(exc, requests.ConnectionError):
         if _carries_server_bytes(exc):
             return TransportError(f"GET {where} failed: the reply broke the HTTP protocol"), False
-        return TransportError(f"GET {where} failed: {name}"), True
+        return TransportError(f"GET {where} failed: {name}{_local_reason(exc)}"), True
     if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and any(
             word in str(exc) for word in ("certificate", "TLS", "SSL")):
         return TransportError(f"GET {where} failed: TLS configuration ({name})",
@@ -589,6 +590,28 @@ def _holds(exc: BaseException, kinds: Tuple[type, ...], depth: int = 0) -> bool:
     if isinstance(reason, BaseException):
         inner.append(reason)
     return any(_holds(e, kinds, depth + 1) for e in inner)
+
+
+def _local_reason(exc: BaseException) -> str:
+    """What the system said of a connection that failed, as " (connection refused)", from
+    the OSError it wraps (its errno's own text, none of the server's bytes); "" if none."""
+    seen: List[BaseException] = []
+    stack = [exc]
+    while stack and len(seen) < 24:
+        at = stack.pop()
+        if any(at is e for e in seen):
+            continue
+        seen.append(at)
+        if isinstance(at, socket.gaierror):
+            return " (the host name did not resolve)"
+        number = getattr(at, "errno", None) if isinstance(at, OSError) else None
+        if isinstance(number, int) and number > 0:
+            with contextlib.suppress(ValueError, OverflowError):
+                return f" ({os.strerror(number).lower()})"
+        reason = getattr(at, "reason", None)
+        stack.extend(e for e in (at.__context__, at.__cause__, reason, *at.args)
+                     if isinstance(e, BaseException))
+    return ""
 
 
 def shown_url(url: str) -> str:

@@ -649,3 +649,14 @@ def test_a_reason_phrase_in_utf8_reads_as_sent(tmp_path):
             with pytest.raises(gs.ServerError) as downloaded:
                 gs.download(server.url + "/result.png", tmp_path)
         assert shown in str(polled.value) and shown in str(downloaded.value)
+
+
+def test_a_refused_connection_says_so():
+    # it said only "failed: ConnectionError" (the system's reason was in __cause__)
+    import socket
+
+    with socket.socket() as unused:  # a port no one listens on
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        with pytest.raises(gs.TransportError, match=r"ConnectionError \(connection refused\)"):
+            rivya(url, max_retries=0).get_status("job")
