@@ -226,15 +226,24 @@ def verify(body: bytes, signature: str, secret: Union[str, bytes], *,
             f"{'' if len(candidates) == 1 else 's'} checked, HMAC-SHA256 {what}): wrong "
             "secret, or a body changed on the way (verify the raw bytes, before any parsing)")
     if stamp is not None and check_tolerance is not None:
-        age = read_clock(clock, "now() must return Unix seconds (as time.time)") - seconds
+        reading = read_clock(clock, "now() must return Unix seconds (as time.time)")
+        if reading > _MILLISECONDS > seconds:
+            raise ConfigurationError(f"now() must return Unix seconds (as time.time), got "
+                                     f"{reading:.0f}: milliseconds?")
+        age = reading - seconds
         if age > check_tolerance:
             raise WebhookVerificationError(
                 f"webhook timestamp is {_over(age, check_tolerance)} s old, more than the "
                 f"tolerance of {check_tolerance:g} s (a replay, or a clock off)")
         if -age > check_tolerance:
+            why = ("in milliseconds? Unix seconds are expected" if seconds > _MILLISECONDS
+                   else "a clock off")
             raise WebhookVerificationError(
                 f"webhook timestamp is {_over(-age, check_tolerance)} s in the future, more than "
-                f"the tolerance of {check_tolerance:g} s (a clock off)")
+                f"the tolerance of {check_tolerance:g} s ({why})")
+
+
+_MILLISECONDS = 1e11  # Unix seconds of the year 5138; milliseconds of 1973
 
 
 def _over(seconds: float, limit: float) -> str:

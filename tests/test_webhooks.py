@@ -661,6 +661,18 @@ def test_a_clock_that_gives_no_unix_seconds_is_a_configuration_error(now):
         verify_clipia(headers, BODY, SECRET, now=now)
 
 
+def test_a_timestamp_or_clock_in_milliseconds_is_named_as_such():
+    # it said "... 1794613847494 s in the future (a clock off)", and a now() in milliseconds
+    # refused every push as "s old (a replay, or a clock off)"
+    stamp = int(NOW * 1000)
+    headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=lambda: stamp)
+    with pytest.raises(gs.WebhookVerificationError, match="in milliseconds"):
+        verify_clipia(headers, BODY, SECRET, now=clock())
+    headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=clock())
+    with pytest.raises(gs.ConfigurationError, match="milliseconds"):
+        verify_clipia(headers, BODY, SECRET, now=lambda: NOW * 1000)
+
+
 def test_header_values_given_as_lists_are_candidates_and_other_types_are_named():
     headers = webhooks.DEFAULT_CLIPIA_SIGNATURE.headers(BODY, SECRET, now=clock())
     listed = {"X-Clipia-Timestamp": [headers["X-Clipia-Timestamp"]],
