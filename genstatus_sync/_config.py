@@ -100,7 +100,7 @@ def check_key(provider: str, key: object, variable: str, *, from_env: bool = Fal
     if not (isinstance(key, str) and key.isascii() and key.isprintable()):
         raise ConfigurationError(
             f"the {provider} API key ({where}) is not a valid header value: printable ASCII "
-            "only"
+            f"only{_why_not_printable(key)}"
         )
     if " " in key:
         raise ConfigurationError(
@@ -109,6 +109,18 @@ def check_key(provider: str, key: object, variable: str, *, from_env: bool = Fal
             "the header's scheme itself) and without surrounding spaces"
         )
     return key
+
+
+def _why_not_printable(key: object) -> str:
+    """Where a key's first character that cannot be sent is (its place only, nothing of the
+    key): a line end left at its end by a file written on Windows is the usual one."""
+    if not isinstance(key, str):
+        return f" (got {type(key).__name__})"
+    if key.rstrip("\r\n") != key and key.rstrip("\r\n").isascii() and \
+            key.rstrip("\r\n").isprintable():
+        return " (it ends in a line end: a .env file with CRLF line ends?)"
+    at = next(i for i, c in enumerate(key) if not (c.isascii() and c.isprintable()))
+    return f" (character {at + 1} is not)"
 
 
 def is_loopback(host: str) -> bool:

@@ -175,6 +175,24 @@ def test_configuration_errors(kwargs, message):
     assert KEY not in str(info.value)
 
 
+@pytest.mark.parametrize(("key", "says"), [
+    ("sk-live-1234\r", "ends in a line end: a .env file with CRLF"),
+    ("sk-live-1234\r\n", "ends in a line end"),
+    ("sk-li\x00ve-1234", "character 6 is not"),
+    ("sk-liv\u00e9-1234", "character 7 is not"),
+])
+def test_a_key_that_cannot_be_sent_says_where_without_showing_it(monkeypatch, key, says):
+    # it said only "printable ASCII only"; a CRLF .env file leaves a \r at the key's end
+    makers = [lambda: gs.RivyaClient(api_key=key)]
+    if "\x00" not in key:  # (no environment holds one)
+        monkeypatch.setenv("RIVYA_API_KEY", key)
+        makers.append(gs.RivyaClient)
+    for make in makers:
+        with pytest.raises(gs.ConfigurationError, match=says) as info:
+            make()
+        assert "1234" not in str(info.value) and "sk-" not in str(info.value)
+
+
 @pytest.mark.parametrize("url", ["http://localhost:8080", "http://127.0.0.5", "http://[::1]:9"])
 def test_plain_http_is_allowed_for_loopback_only(url):
     assert gs.RivyaClient(api_key=KEY, base_url=url).base_url == url
