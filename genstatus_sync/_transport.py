@@ -460,9 +460,11 @@ class _Inflater:
 
     def feed(self, data: bytes, room: int) -> Iterator[bytes]:
         self._fed = self._fed or bool(data)
-        while data:
-            try:  # (steps of at most _INFLATE_STEP: a download's room is gigabytes)
-                out = self._inflate.decompress(data, min(room, _INFLATE_STEP))
+        full = False  # the last step filled its limit: zlib may hold more of it, input or not
+        while data or full:
+            step = min(room, _INFLATE_STEP)  # (a download's room is gigabytes)
+            try:
+                out = self._inflate.decompress(data, step)
             except zlib.error:
                 if self._tried_raw:
                     raise _Undecodable(self._status, "bad compressed data") from None
@@ -474,6 +476,7 @@ class _Inflater:
             if room <= 0:
                 raise _TooLarge(self._status, " once inflated")
             yield out
+            full = len(out) >= step and not self._inflate.eof
             if self._inflate.eof:  # (asked first: at a member's end, a step cut short at its
                 # output's limit keeps the rest in unconsumed_tail as well as in unused_data)
                 data = self._inflate.unused_data

@@ -1,5 +1,6 @@
 """Backoff: a small frozen value that yields the delays between polls."""
 
+import inspect
 import math
 import random
 from typing import Callable, Iterator, Optional, TypeVar
@@ -77,7 +78,10 @@ class Backoff:
         """Yield the successive sleeps, forever (``rng`` makes the jitter reproducible: a
         ``random.Random``, or anything with its ``random()``; else ConfigurationError)."""
         draw = getattr(random if rng is None else rng, "random", None)
-        if not callable(draw) or isinstance(rng, type):  # (random.Random itself, not one)
+        given: object = rng  # (typed as a Random; any object may come)
+        if not callable(draw) or (isinstance(given, type) and not isinstance(
+                inspect.getattr_static(given, "random", None), (staticmethod, classmethod))):
+            # (random.Random itself, not one: its random() needs an instance)
             raise ConfigurationError("Backoff.delays' rng must be a random.Random (or have "
                                      f"its random()), got {type(rng).__name__}")
         return self._delays(draw)

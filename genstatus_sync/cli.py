@@ -391,14 +391,12 @@ def _check_folder(folder: str) -> None:
     if not os.path.isdir(folder):
         what = "not a folder" if os.path.exists(folder) else "no such folder"
         raise _Usage(f"--download {folder!r}: {what}")
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".genstatus-", suffix=".probe", dir=folder)
+    try:  # (a file without a name where the system allows, else removed at once)
+        with tempfile.TemporaryFile(prefix=".genstatus-", suffix=".probe", dir=folder):
+            pass
     except OSError as exc:
         raise _Usage(f"--download {folder!r}: cannot write a file there "
                      f"({exc.strerror or type(exc).__name__})") from None
-    os.close(handle)
-    with contextlib.suppress(OSError):
-        os.remove(probe)
 
 
 def _outcome(provider: str, job_id: str, result: object, last: Optional[JobStatus],

@@ -62,6 +62,17 @@ def test_backoff_delays_refuses_what_is_no_random_source_when_called(rng):
         gs.Backoff().delays(rng)
 
 
+class _FixedDraw:
+    @staticmethod
+    def random():
+        return 0.5
+
+
+def test_backoff_delays_takes_a_class_whose_random_needs_no_instance():
+    delays = gs.Backoff(first_delay=0, initial=1, jitter=0.5).delays(_FixedDraw)
+    assert [next(delays) for _ in range(2)] == [0.0, 1.0]
+
+
 @pytest.mark.parametrize("kwargs", [{"initial": 0}, {"initial": -1}, {"multiplier": 0.5},
                                     {"jitter": 1.0}, {"max_interval": 0},
                                     {"first_delay": float("nan")}, {"initial": "1"},

@@ -7,6 +7,7 @@ import gzip
 import json
 import sys
 import time
+import zlib
 
 import pytest
 
@@ -240,6 +241,32 @@ def test_a_download_in_one_byte_chunks_is_saved_whole(tmp_path):
     with RawServer(keep_alive(answer)) as server:
         path = gs.download(server.url + "/a.bin", tmp_path, max_bytes=MB // 2)
     assert path.read_bytes() == b"a" * size
+
+
+def _raw_deflate_ending_inside_zlib():
+    """A raw deflate stream (no zlib header: "deflate" as some servers send it) whose last
+    input byte is taken while a step of inflating has its output full: what is left of the
+    output is inside zlib, with no input left to give it."""
+    from genstatus_sync._transport import _INFLATE_STEP as step
+
+    words = [b"alpha ", b"beta ", b"gamma ", b"delta\n"]
+    text = b"".join(words[i * 7 % 4] for i in range(step // 4))[:step - 10] + bytes(20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = (compressor.compress(text[:step - 10]) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            + compressor.compress(bytes(20)) + compressor.flush())
+    inflate = zlib.decompressobj(-15)
+    first = inflate.decompress(body, step)
+    assert len(first) == step and not inflate.unconsumed_tail and not inflate.eof
+    return body, text
+
+
+def test_a_raw_deflate_body_whose_end_zlib_holds_is_saved_whole(tmp_path):
+    # (found in review) inflating a step at a time stopped when no input was left, and the
+    # body's last bytes, still inside zlib, made it "cut short" on every try
+    body, text = _raw_deflate_ending_inside_zlib()
+    answer = head(200, {"Content-Encoding": "deflate", "Content-Length": str(len(body))}) + body
+    with RawServer(lambda conn: conn.send(answer)) as server:
+        assert gs.download(server.url + "/a.bin", tmp_path).read_bytes() == text
 
 
 @pytest.mark.parametrize("limit", [sys.maxsize, 2**64])
