@@ -11,8 +11,9 @@ visibility timeout (a countdown beyond it is delivered twice); a run before the 
 (after a capped countdown) makes no request. Done (SUCCEEDED or FAILED): the user's ``on_done``
 task gets ``(JobStatus.to_dict(), key)``. ``key`` names one wait (provider, job id and the
 wait's start) and is the same in every redelivery, so ``on_done`` can drop duplicates: delivery
-is at least once. Out of time, or an error no later poll can get past: ``on_error`` gets
-``(report, key)``, or without one the task fails with that exception.
+is at least once. Out of time, or an error no later poll can get past (or one of the worker's
+own, a ``client_factory``'s): ``on_error`` gets ``(report, key)``, or without one the task
+fails with that exception.
 
 A run that cannot publish what comes next (the next run, or the ``on_done``/``on_error``
 call: the broker is away) goes back to the queue (``Reject(requeue=True)``, after a pause),
@@ -31,7 +32,7 @@ import os
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Union, cast
 
 import attrs
 
@@ -91,13 +92,16 @@ def register(app: "Celery", *, on_done: TaskRef, on_error: Optional[TaskRef] = N
     URL from the environment). Countdowns stay at most half of ``visibility_timeout`` (default:
     ``app.conf.broker_transport_options["visibility_timeout"]``, else kombu's: 3600 s, for an
     ``sqs://`` broker 1800 s; for RabbitMQ, ``amqp://``, its default ``consumer_timeout``,
-    1800 s) and at most
+    1800 s; where both give one, the lower) and at most
     ``max_countdown``. ``queue`` routes the polling task. Raises ConfigurationError for a bad
-    option, a ``name`` already registered on ``app``, or an app configured to lose waits (no
-    JSON accepted, successful runs deduplicated)."""
+    option, a ``name`` already registered on ``app``, an ``on_done`` or ``on_error``
+    signature whose arguments its serializer cannot encode, or an app configured to lose waits
+    (no JSON accepted, successful runs deduplicated)."""
     _check_ref("on_done", on_done)
     if on_error is not None:
         _check_ref("on_error", on_error)
+    for label, ref in (("on_done", on_done), ("on_error", on_error)):
+        _check_encodes(app, label, ref)
     if client_factory is not None and not callable(client_factory):
         raise ConfigurationError("client_factory must be callable: provider name -> client")
     if not isinstance(name, str) or not name:
@@ -153,10 +157,10 @@ class PollTask:
         """The longest countdown the task is retried with, in seconds: half the broker's
         visibility timeout, or ``max_countdown`` when lower (read from the app's configuration
         when asked, so configure the app before or after ``register``)."""
+        options = self.app.conf.broker_transport_options or {}
+        driver = self._driver()
         timeout = self._visibility_timeout
         if timeout is None:
-            options = self.app.conf.broker_transport_options or {}
-            driver = self._driver()
             default = (SQS_VISIBILITY_TIMEOUT if driver == "sqs"
                        else RABBITMQ_CONSUMER_TIMEOUT if driver == "amqp"
                        else DEFAULT_VISIBILITY_TIMEOUT)
@@ -164,6 +168,11 @@ class PollTask:
                                      options.get("visibility_timeout", default))
             if driver == "amqp":  # (RabbitMQ ignores the option: a Redis setting, kept lower)
                 timeout = min(timeout, RABBITMQ_CONSUMER_TIMEOUT)
+        elif driver != "amqp" and "visibility_timeout" in options:
+            # (the broker redelivers by its own: a higher one given here forked every wait
+            # whose countdown passed the broker's)
+            timeout = min(timeout, _check_seconds(
+                "broker_transport_options['visibility_timeout']", options["visibility_timeout"]))
         cap = timeout / 2
         return cap if self._max_countdown is None else min(cap, self._max_countdown)
 
@@ -254,6 +263,19 @@ class PollTask:
                 logger.info("%s: wait %s ended: %s", provider, key, type(exc).__name__)
                 self._send(self._on_error, _report(provider, token, exc), key, eager)
                 return
+            except Exception as exc:  # (not the provider's: the worker's own)
+                if type(exc).__name__ == "SoftTimeLimitExceeded" and not eager:
+                    # (outside a request, which makes it a transient error: the run again)
+                    self._retry(task, provider, token, key, 1.0)
+                    return
+                if self._on_error is None:
+                    raise
+                # (a client_factory that fails, a bug: ended as a report, not a run that
+                # fails and is rejected, its wait lost with on_error never called)
+                logger.error("%s: wait %s ended by an error in the worker", provider, key,
+                             exc_info=True)
+                self._send(self._on_error, _worker_report(provider, token, exc), key, eager)
+                return
             if step.done and step.status is not None:
                 self._send(self._on_done, step.status.to_dict(), key, eager)
                 return
@@ -262,12 +284,14 @@ class PollTask:
             # run eagerly, Celery would drop the retry (and with it the wait): it goes on here
             client._sleep(step.retry_in or 0.0)
             token = _slept(step.token, client)
+        self._retry(task, provider, step.token, key, step.retry_in or 0.0)
+
+    def _retry(self, task: Any, provider: str, token: str, key: str, retry_in: float) -> None:
         # Celery's retry (same task id, same queue) without raising Retry: the worker then
         # builds no traceback for it, which halves its CPU per run (benchmarks/celery_fleet.py)
         try:
-            task.retry(args=[provider, step.token, key],
-                       countdown=self._countdown(step.retry_in or 0.0), throw=False,
-                       **self._route)
+            task.retry(args=[provider, token, key], countdown=self._countdown(retry_in),
+                       throw=False, **self._route)
         except Exception as exc:  # noqa: BLE001 - Celery's Reject(requeue=False) drops the wait
             raise _requeued(exc) from None
 
@@ -349,6 +373,19 @@ def _report(provider: str, token: str, error: GenStatusError) -> Dict[str, Any]:
             "message": str(error), "last": last.to_dict() if last is not None else None}
 
 
+def _worker_report(provider: str, token: str, error: Exception) -> Dict[str, Any]:
+    """``on_error``'s report of an error that is not the SDK's (a client_factory's, a bug):
+    its class only (its text is the worker's log's: it may hold a setting or a key)."""
+    try:
+        job_id: Optional[str] = decode(token, provider).job_id
+    except ConfigurationError:
+        job_id = None
+    name = type(error).__name__
+    return {"provider": provider, "job_id": job_id, "error": name,
+            "message": f"the wait ended on an error in the worker ({name}), not from "
+                       f"{provider}: its traceback is in the worker's log", "last": None}
+
+
 def _check_ref(label: str, ref: object) -> None:
     if isinstance(ref, str):
         if not ref:
@@ -361,6 +398,32 @@ def _check_ref(label: str, ref: object) -> None:
     elif isinstance(ref, dict) and ref.get("immutable"):
         raise ConfigurationError(f"{label} is an immutable signature (.si()): it would not get "
                                  "the status or report and the key; give .s() instead")
+
+
+def _check_encodes(app: "Celery", label: str, ref: object) -> None:
+    """A signature whose arguments (or headers) the serializer of its messages cannot encode
+    is a ConfigurationError here: sent when its wait ends, it failed in the worker, and the
+    wait was lost (on_error, too, is a message that could not be sent)."""
+    if not isinstance(ref, dict):
+        return
+    from kombu.serialization import dumps as untyped
+
+    dumps = cast(Callable[..., Any], untyped)
+    options = ref.get("options") or {}
+    serializer = options.get("serializer") or app.conf.task_serializer or "json"
+    sample = {"provider": "rivya", "job_id": "j", "state": "succeeded", "progress": 100.0}
+    try:
+        dumps([[*(ref.get("args") or ()), sample, "key"], dict(ref.get("kwargs") or {}),
+               options.get("headers") or {}], serializer=serializer)
+    except Exception as exc:  # noqa: BLE001 - kombu's EncodeError, or the serializer's own
+        raise ConfigurationError(
+            f"{label}'s signature cannot be sent as {serializer}: its arguments or headers "
+            f"do not encode ({type(exc).__name__}: {_short(exc)})") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _slept(token: str, client: "BaseClient[Any, Any]") -> str:

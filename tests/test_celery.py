@@ -514,3 +514,88 @@ def test_an_eager_run_whose_on_done_cannot_be_sent_raises_it_to_the_caller():
                         fake.client(provider, clock=clock, sleep=clock.sleep))
         with pytest.raises(kombu.exceptions.OperationalError):  # (not Celery's Reject)
             poll.start("rivya", fake.add_job("rivya", ["succeeded"]))
+
+
+# -- found in a review of the integration on a real worker ----------------------------------
+
+@pytest.mark.parametrize("signature", [
+    lambda task: task.s(object()), lambda task: task.s({1, 2}),
+    lambda task: task.s(extra=object()), lambda task: task.s().set(headers={"h": object()})])
+def test_a_signature_whose_arguments_json_cannot_encode_is_refused_by_register(signature):
+    # it was taken, and when the job ended the worker could not send on_done: the wait lost
+    # (EncodeError in the worker's log, on_error never called)
+    app = _app()
+
+    @app.task(name="tests.done_unencodable", shared=False)
+    def done(*args, **kwargs):
+        pass
+
+    with pytest.raises(ConfigurationError, match="on_done's signature cannot be sent as json"):
+        register(app, on_done=signature(done))
+    with pytest.raises(ConfigurationError, match="on_error's signature"):
+        register(app, on_done="d", on_error=signature(done), name="other")
+    assert register(app, on_done=done.s("/srv/out"), name="fine")  # (JSON takes a str)
+
+
+def test_an_error_of_the_workers_own_ends_the_wait_in_on_error_not_in_silence():
+    # (a client_factory that reads a setting the worker lacks: KeyError) the run failed, was
+    # rejected without requeue, and neither on_done nor on_error ever came
+    from genstatus_sync.testing import FakeProviders
+
+    app = _app(task_always_eager=True)
+    reports = []
+
+    @app.task(name="tests.failed_worker", shared=False)
+    def failed(report, key):
+        reports.append((report, key))
+
+    def factory(provider):
+        raise KeyError("proxy")
+
+    with FakeProviders(api_key="k-worker-error") as fake:
+        poll = register(app, on_done="tests.none", on_error="tests.failed_worker",
+                        client_factory=factory)
+        token = fake.client("rivya").wait_token(fake.add_job("rivya", ["succeeded"]))
+        key = poll.resume("rivya", token)  # (made elsewhere: the run makes the first client)
+    [(report, sent_key)] = reports
+    assert sent_key == key and report["error"] == "KeyError" and report["last"] is None
+    assert "error in the worker" in report["message"] and "proxy" not in report["message"]
+
+
+def test_a_visibility_timeout_given_above_the_brokers_own_keeps_the_brokers():
+    # register(visibility_timeout=3600) on a Redis whose option says 20: countdowns of 1,800 s
+    # outlived the broker's 20, and every wait ran twice to its end
+    app = _app(broker_transport_options={"visibility_timeout": 20})
+    assert register(app, on_done="d", visibility_timeout=3600).max_countdown == 10
+    assert register(_app(), on_done="d", visibility_timeout=100, name="n").max_countdown == 50
+
+
+def test_a_soft_time_limit_outside_a_request_runs_the_step_again():
+    # (a soft limit inside a request is the client's transient error; one that lands
+    # elsewhere in a step is the worker's, and must not end the wait as an error)
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from genstatus_sync.testing import FakeProviders
+
+    app = _app()
+    reports = []
+
+    @app.task(name="tests.failed_soft", shared=False)
+    def failed(report, key):
+        reports.append(report)
+
+    def factory(provider):
+        raise SoftTimeLimitExceeded()
+
+    with FakeProviders(api_key="k-soft-limit") as fake:
+        token = fake.client("rivya").wait_token(fake.add_job("rivya", ["succeeded"]))
+    poll = register(app, on_done="tests.none", on_error="tests.failed_soft",
+                    client_factory=factory)
+    poll.task.push_request(id="run-1", called_directly=False, retries=0)  # as a worker's run
+    try:
+        poll._run(poll.task, "rivya", token, "the-key")
+    finally:
+        poll.task.pop_request()
+    [(name, args, eta)] = _sent(app)
+    assert name == "genstatus_sync.poll" and args == ["rivya", token, "the-key"]
+    assert reports == []
