@@ -237,14 +237,18 @@ def _wire_limit(max_bytes: int) -> int:
     return 6 * max_bytes + 2 * _CHUNK
 
 
-class _CappedFile:
-    """Stands between http.client and the socket file: hands out at most ``limit`` bytes in
-    all and ``most`` in one read, and refuses a read of negative size (``read(-1)``, as a
-    chunk size of -1 asks)."""
+_NEGATIVE = re.compile(rb"[ \t]*-")  # a chunk-size line of a negative size
 
-    def __init__(self, fp: Any, limit: int, status: int, most: int) -> None:
+
+class _CappedFile:
+    """Stands between http.client and the socket file, under a reply's body: hands out at
+    most ``limit`` bytes in all and ``most`` in one read, and refuses a chunk of negative size
+    (``chunked``: the body is; its size lines are the only lines read then, with trailers)."""
+
+    def __init__(self, fp: Any, limit: int, status: int, most: int,
+                 chunked: bool = False) -> None:
         self._fp, self._left, self._status, self._limit = fp, limit, status, limit
-        self._most = most
+        self._most, self._chunked = most, chunked
 
     def _count(self, size: int) -> None:
         self._left -= size
@@ -271,7 +275,12 @@ class _CappedFile:
         return self._take(self._fp.read1(self._room(amt)))
 
     def readline(self, limit: int = -1) -> bytes:
-        return self._take(self._fp.readline(self._room(limit)))
+        line = self._take(self._fp.readline(self._room(limit)))
+        if self._chunked and _NEGATIVE.match(line):
+            # (read as -1, it is a read to the end: on Python 3.10 and later, of the whole cap
+            # at once; before, of nothing, and the body's bytes then read as chunk sizes)
+            raise http.client.IncompleteRead(b"")
+        return line
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer)[: self._room(None)]
@@ -309,7 +318,8 @@ class _BodyReader:
         inner = getattr(raw, "_fp", None)
         if inner is not None and hasattr(inner, "fp") and inner.fp is not None:
             inner.fp = _CappedFile(inner.fp, _wire_limit(max_bytes), status,
-                                   max_bytes + max_bytes // 8 + _CHUNK)
+                                   max_bytes + max_bytes // 8 + _CHUNK,
+                                   chunked=getattr(inner, "chunked", False) is True)
         if hasattr(raw, "stream"):
             try:
                 self._decoder = _decoder(response.headers.get("Content-Encoding", ""), status)
