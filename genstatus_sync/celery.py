@@ -410,7 +410,11 @@ def _check_encodes(app: "Celery", label: str, ref: object) -> None:
 
     dumps = cast(Callable[..., Any], untyped)
     options = ref.get("options") or {}
-    serializer = options.get("serializer") or app.conf.task_serializer or "json"
+    # (the one its message goes out in: the signature's, else its task's, when the signature
+    # was made from one, else the app's; read without finalizing the app)
+    serializer = (options.get("serializer") or getattr(getattr(ref, "_type", None),
+                                                       "serializer", None)
+                  or app.conf.task_serializer or "json")
     sample = {"provider": "rivya", "job_id": "j", "state": "succeeded", "progress": 100.0}
     try:
         dumps([[*(ref.get("args") or ()), sample, "key"], dict(ref.get("kwargs") or {}),

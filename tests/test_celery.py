@@ -536,6 +536,13 @@ def test_a_signature_whose_arguments_json_cannot_encode_is_refused_by_register(s
         register(app, on_done="d", on_error=signature(done), name="other")
     assert register(app, on_done=done.s("/srv/out"), name="fine")  # (JSON takes a str)
 
+    @app.task(name="tests.done_pickled", shared=False, serializer="pickle")
+    def pickled(*args, **kwargs):
+        pass
+
+    # its task's own serializer sends it: taken (the app's JSON would refuse it)
+    assert register(app, on_done=signature(pickled), name="pickled")
+
 
 def test_an_error_of_the_workers_own_ends_the_wait_in_on_error_not_in_silence():
     # (a client_factory that reads a setting the worker lacks: KeyError) the run failed, was
