@@ -116,10 +116,9 @@ def _why_not_printable(key: object) -> str:
     key): a line end left at its end by a file written on Windows is the usual one."""
     if not isinstance(key, str):
         return f" (got {type(key).__name__})"
-    if key.rstrip("\r\n") != key and key.rstrip("\r\n").isascii() and \
-            key.rstrip("\r\n").isprintable():
-        return " (it ends in a line end: a .env file with CRLF line ends?)"
     at = next(i for i, c in enumerate(key) if not (c.isascii() and c.isprintable()))
+    if key[at:].strip("\r\n") == "":
+        return " (it ends in a line end: a .env file with CRLF line ends?)"
     return f" (character {at + 1} is not)"
 
 

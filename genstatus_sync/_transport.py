@@ -237,13 +237,15 @@ def _wire_limit(max_bytes: int) -> int:
     return 6 * max_bytes + 2 * _CHUNK
 
 
-_NEGATIVE = re.compile(rb"[ \t]*-")  # a chunk-size line of a negative size
+_NEGATIVE = re.compile(rb"\s*-")  # a chunk-size line of a negative size, as int() reads it
 
 
 class _CappedFile:
     """Stands between http.client and the socket file, under a reply's body: hands out at
     most ``limit`` bytes in all and ``most`` in one read, and refuses a chunk of negative size
-    (``chunked``: the body is; its size lines are the only lines read then, with trailers)."""
+    (``chunked``: the body is; its size lines are the only lines read then, with trailers):
+    read as -1, it is a read to the end, on Python 3.10 and later of the whole cap at once,
+    before of nothing, and the body's bytes then read as chunk sizes."""
 
     def __init__(self, fp: Any, limit: int, status: int, most: int,
                  chunked: bool = False) -> None:
@@ -264,11 +266,6 @@ class _CappedFile:
         return room if amt is None or amt < 0 or amt > room else amt
 
     def read(self, amt: Optional[int] = None) -> bytes:
-        if amt is not None and amt < 0:
-            # (a chunk of negative size, read "to its end": the whole cap, two gigabytes for a
-            # download, held in one read; only such a chunk asks it, through urllib3, which
-            # reads a body to its end with read())
-            raise http.client.IncompleteRead(b"")
         return self._take(self._fp.read(self._room(amt)))
 
     def read1(self, amt: int = -1) -> bytes:
@@ -277,8 +274,6 @@ class _CappedFile:
     def readline(self, limit: int = -1) -> bytes:
         line = self._take(self._fp.readline(self._room(limit)))
         if self._chunked and _NEGATIVE.match(line):
-            # (read as -1, it is a read to the end: on Python 3.10 and later, of the whole cap
-            # at once; before, of nothing, and the body's bytes then read as chunk sizes)
             raise http.client.IncompleteRead(b"")
         return line
 

@@ -159,20 +159,21 @@ class PollTask:
         when asked, so configure the app before or after ``register``)."""
         options = self.app.conf.broker_transport_options or {}
         driver = self._driver()
+        broker = (_check_seconds("broker_transport_options['visibility_timeout']",
+                                 options["visibility_timeout"])
+                  if "visibility_timeout" in options else None)
         timeout = self._visibility_timeout
         if timeout is None:
-            default = (SQS_VISIBILITY_TIMEOUT if driver == "sqs"
-                       else RABBITMQ_CONSUMER_TIMEOUT if driver == "amqp"
-                       else DEFAULT_VISIBILITY_TIMEOUT)
-            timeout = _check_seconds("broker_transport_options['visibility_timeout']",
-                                     options.get("visibility_timeout", default))
+            timeout = broker if broker is not None else (
+                SQS_VISIBILITY_TIMEOUT if driver == "sqs"
+                else RABBITMQ_CONSUMER_TIMEOUT if driver == "amqp"
+                else DEFAULT_VISIBILITY_TIMEOUT)
             if driver == "amqp":  # (RabbitMQ ignores the option: a Redis setting, kept lower)
                 timeout = min(timeout, RABBITMQ_CONSUMER_TIMEOUT)
-        elif driver != "amqp" and "visibility_timeout" in options:
+        elif broker is not None and driver != "amqp":
             # (the broker redelivers by its own: a higher one given here forked every wait
             # whose countdown passed the broker's)
-            timeout = min(timeout, _check_seconds(
-                "broker_transport_options['visibility_timeout']", options["visibility_timeout"]))
+            timeout = min(timeout, broker)
         cap = timeout / 2
         return cap if self._max_countdown is None else min(cap, self._max_countdown)
 
@@ -274,7 +275,7 @@ class PollTask:
                 # fails and is rejected, its wait lost with on_error never called)
                 logger.error("%s: wait %s ended by an error in the worker", provider, key,
                              exc_info=True)
-                self._send(self._on_error, _worker_report(provider, token, exc), key, eager)
+                self._send(self._on_error, _report(provider, token, exc), key, eager)
                 return
             if step.done and step.status is not None:
                 self._send(self._on_done, step.status.to_dict(), key, eager)
@@ -362,28 +363,21 @@ def _key(provider: str, job_id: str, started: float) -> str:
     return f"{provider}:{job_id}:{started:.6f}"
 
 
-def _report(provider: str, token: str, error: GenStatusError) -> Dict[str, Any]:
-    """What ``on_error`` gets: the job, the error, and the last status read (WaitTimeout)."""
-    try:
-        job_id: Optional[str] = decode(token, provider).job_id
-    except ConfigurationError:
-        job_id = None
-    last = error.last if isinstance(error, WaitTimeout) else None
-    return {"provider": provider, "job_id": job_id, "error": type(error).__name__,
-            "message": str(error), "last": last.to_dict() if last is not None else None}
-
-
-def _worker_report(provider: str, token: str, error: Exception) -> Dict[str, Any]:
-    """``on_error``'s report of an error that is not the SDK's (a client_factory's, a bug):
-    its class only (its text is the worker's log's: it may hold a setting or a key)."""
+def _report(provider: str, token: str, error: Exception) -> Dict[str, Any]:
+    """What ``on_error`` gets: the job, the error, and the last status read (WaitTimeout). Of
+    an error that is not the SDK's (a client_factory's, a bug), its class only: its text is
+    for the worker's log (it may hold a setting or a key)."""
     try:
         job_id: Optional[str] = decode(token, provider).job_id
     except ConfigurationError:
         job_id = None
     name = type(error).__name__
-    return {"provider": provider, "job_id": job_id, "error": name,
-            "message": f"the wait ended on an error in the worker ({name}), not from "
-                       f"{provider}: its traceback is in the worker's log", "last": None}
+    message = str(error) if isinstance(error, GenStatusError) else (
+        f"the wait ended on an error in the worker ({name}), not from {provider}: its "
+        "traceback is in the worker's log")
+    last = error.last if isinstance(error, WaitTimeout) else None
+    return {"provider": provider, "job_id": job_id, "error": name, "message": message,
+            "last": last.to_dict() if last is not None else None}
 
 
 def _check_ref(label: str, ref: object) -> None:
@@ -422,12 +416,7 @@ def _check_encodes(app: "Celery", label: str, ref: object) -> None:
     except Exception as exc:  # noqa: BLE001 - kombu's EncodeError, or the serializer's own
         raise ConfigurationError(
             f"{label}'s signature cannot be sent as {serializer}: its arguments or headers "
-            f"do not encode ({type(exc).__name__}: {_short(exc)})") from None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 200 else text[:200] + "..."
+            f"do not encode ({type(exc).__name__}: {shown(str(exc))})") from None
 
 
 def _slept(token: str, client: "BaseClient[Any, Any]") -> str:
