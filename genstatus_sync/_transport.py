@@ -995,10 +995,13 @@ class _Resolving:
         return sock
 
     def _resolved_conn(self) -> socket.socket:
-        host = self._dns_host
+        # (urllib3 before 1.23, which requests 2.28 still accepts, has no _dns_host and
+        # connects to self.host: such a connection resolves without the request's limit,
+        # which the watchdog still holds once the socket exists)
+        host: Optional[str] = getattr(self, "_dns_host", None)
         slot: Optional[_Slot] = getattr(_state, "slot", None)
         deadline = None if slot is None else slot.deadline
-        if slot is None or deadline is None or _is_address(host):
+        if slot is None or deadline is None or host is None or _is_address(host):
             sock: socket.socket = super()._new_conn()  # type: ignore[misc]
             return sock
         try:
