@@ -50,10 +50,13 @@ class RivyaClient(BaseClient[Generation, str]):
         return NotFoundError if code == "not_found" else super()._error_class(status, code)
 
     def _kind(self, status: Optional[JobStatus]) -> Optional[str]:
-        # jobs of one model take about the same time: the reply's model is the kind
+        # jobs of one model take about the same time: the reply's model is the kind. A reply
+        # that names none (Rivya's document shows the model in ended replies only) leaves the
+        # kind open, for a later reply to name; a job that ends without one is the provider's
         if status is None:
             return None
-        return kind_of_reply(getattr(status.raw, "model", None)) or self.provider
+        model = kind_of_reply(getattr(status.raw, "model", None))
+        return model or (self.provider if status.done else None)
 
     def _normalize(self, model: Generation, job_id: str) -> JobStatus:
         urls: Tuple[str, ...] = ()

@@ -320,3 +320,30 @@ def test_a_rivya_wait_polls_5_to_10_s_apart_for_a_normal_jobs_time_then_slows_do
         assert all(5.0 - 1e-6 <= gap <= 10.0 for at, gap in gaps if at < 90), (n, gaps)
         assert all(gap <= 22.0 for _, gap in gaps[:-1])  # 20 s at most (and jitter)
         assert max(gap for _, gap in gaps[:-1]) > 15.0  # slower for a long job
+
+
+def _rivya_replying(*replies):
+    """A Rivya client whose polls get ``replies`` in turn (the last one again after them)."""
+    from genstatus_sync.testing import MockTransport, json_reply
+
+    queue = list(replies)
+
+    def provider(request):
+        return json_reply(queue.pop(0) if len(queue) > 1 else queue[0])
+
+    clock = Clock()
+    return gs.RivyaClient(api_key=KEY, transport=MockTransport(provider), clock=clock,
+                          sleep=clock.sleep)
+
+
+def test_a_rivya_model_named_only_once_the_job_ends_is_its_kind():
+    # (Rivya's document shows the model in ended replies only)
+    running = {"id": "t1", "status": "running"}
+    done = {"id": "t1", "status": "succeeded", "model": "z-image",
+            "result": {"urls": ["https://example.test/1.png"]}}
+    client = _rivya_replying(running, running, done)
+    client.wait("t1")
+    assert client.history.kinds() == ("z-image",)
+    unnamed = _rivya_replying(running, dict(done, model=None))
+    unnamed.wait("t1")
+    assert unnamed.history.kinds() == ("rivya",)  # no reply named one: the provider's
