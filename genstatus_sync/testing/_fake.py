@@ -102,7 +102,7 @@ class _Job:
         self.shown: Optional[int] = None  # the index the status endpoint last reported
         n = len(self.states)
         self.progress = list(progress) if progress is not None else [
-            round(100 * i / max(1, n - 1), 1) if s == "running" else None
+            round(100 * i / max(1, n - 1)) if s == "running" else None  # whole percents
             for i, s in enumerate(self.states)]
         self.queue_positions = list(queue_positions) if queue_positions is not None else [
             max(0, self.states[i:].count("queued") - 1) if s == "queued" else None

@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import re
 import selectors
 import socket
 import threading
@@ -9,6 +10,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 import pytest
+import requests
 
 import genstatus_sync as gs
 from genstatus_sync import State
@@ -699,3 +701,15 @@ def test_a_mock_transport_of_no_function_is_refused_when_made():
 
     with pytest.raises(TypeError, match="function of a Request, got int"):
         MockTransport(5)
+
+
+@pytest.mark.parametrize("provider", ["sivi", "clipia"])
+def test_a_jobs_default_progress_is_whole_percents_as_providers_send_it(provider):
+    with FakeProviders(api_key=KEY) as fake:
+        job = fake.add_job(provider, ["queued", "running", "running", "running", "succeeded"])
+        path, headers = target(provider, job)
+        bodies = [requests.get(fake.url + path, headers=headers, timeout=5).text
+                  for _ in range(4)]
+    # (on the wire: JobStatus.progress is a float whatever the reply sends)
+    assert [re.findall(r'"progress": ?([0-9.]+)', body) for body in bodies[1:]] == [
+        ["25"], ["50"], ["75"]]
