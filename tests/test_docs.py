@@ -6,10 +6,12 @@ provider's <PROVIDER>_BASE_URL and <PROVIDER>_API_KEY pointing at a FakeProvider
 unknown job ids are jobs that finish (``auto_jobs``), and with sleeping made instant: the
 clients' and waits' sleeps move a virtual offset that their clocks add. A ```python celery
 block needs a Celery worker and Redis: tests/e2e/test_celery.py runs those. Other fences
-(```text, ```sh) are not run.
+(```text, ```sh) are not run. A block that defines ``test_*`` functions has them called, as
+pytest would, with this test's ``monkeypatch`` and ``tmp_path``.
 """
 
 import contextlib
+import inspect
 import io
 import re
 import time
@@ -83,7 +85,15 @@ def test_the_example_runs(code, docs_fake, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results").mkdir()
     out = io.StringIO()
+    namespace = {"__name__": "__doc_example__"}
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "<doc example>", "exec"), {"__name__": "__doc_example__"})
+        exec(compile(code, "<doc example>", "exec"), namespace)
+        # a block written as a pytest test is run as pytest would (its monkeypatch is this
+        # test's, undone when it ends)
+        for name, function in list(namespace.items()):
+            if name.startswith("test_") and callable(function):
+                wanted = inspect.signature(function).parameters
+                function(**{arg: {"monkeypatch": monkeypatch, "tmp_path": tmp_path}[arg]
+                            for arg in wanted})
     assert instant.offset < 3600  # no example waits for an hour, even virtually
 
