@@ -18,8 +18,10 @@ import attrs
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "reference.md"
-MODULES = ["genstatus_sync", "genstatus_sync.testing", "genstatus_sync.webhooks",
-           "genstatus_sync.celery"]
+MODULES = ["genstatus_sync", "genstatus_sync.errors", "genstatus_sync.testing",
+           "genstatus_sync.webhooks", "genstatus_sync.cli", "genstatus_sync.celery"]
+# public names outside a module's __all__ (which the package's star exports follow)
+ALSO = {"genstatus_sync.errors": ["is_transient"]}
 HEAD = """# Reference
 
 Every public name, with its signature and docstring, generated from the code by
@@ -92,14 +94,20 @@ def _render(name, obj):
 
 def render():
     lines = [HEAD]
+    shown = set()  # (a name a module re-exports is shown once, where it is first listed)
     for module_name in MODULES:
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
         lines += [f"## `{module_name}`", "", _doc(module), ""]
-        for name in module.__all__:
-            lines += _render(name, getattr(module, name))
+        for name in [*module.__all__, *ALSO.get(module_name, ())]:
+            obj = getattr(module, name)
+            if callable(obj):  # (a constant's value may be another's: not told apart)
+                if id(obj) in shown:
+                    continue
+                shown.add(id(obj))
+            lines += _render(name, obj)
     text = "\n".join(lines)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
