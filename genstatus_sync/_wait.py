@@ -56,6 +56,7 @@ from .errors import (
     ConfigurationError,
     GenStatusError,
     ResponseFormatError,
+    TransportError,
     WaitTimeout,
     is_transient,
 )
@@ -618,8 +619,12 @@ def iter_wait_all(
                 if in_flight:  # the replies already in are heard first
                     yield from hear(runner.get(0))
                 left = [i for _, i in due] + [i for r in ready.values() for _, i in r]
-                for i in left + sorted(in_flight):
+                for i in left:
                     yield i, states[i].timed_out(now, _what(handles[i]), skipped)
+                for i in sorted(in_flight):  # a poll sent counts, and says why it ended
+                    hung = TransportError(f"{handles[i].provider}: the poll had no reply "
+                                          "by the wait's timeout")
+                    yield i, states[i].failed(hung).timed_out(now, _what(handles[i]), skipped)
                 return
             while due and due[0][0] <= now:
                 item = heapq.heappop(due)

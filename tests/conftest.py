@@ -68,6 +68,7 @@ REALTIME = {
         "test_wait_all_overlaps_requests_and_keeps_input_order",
         "test_wait_all_over_1000_never_answering_jobs_ends_within_its_timeout_plus_half_a_second",
         "test_a_provider_that_hangs_does_not_starve_the_others_in_one_wait_all",
+        "test_a_job_whose_poll_hung_at_the_deadline_says_so_in_its_wait_timeout",
         "test_a_client_held_by_its_budget_takes_no_share_of_the_places_from_the_others",
         "test_wait_all_over_50000_jobs_given_as_pairs_keeps_its_deadline_too",
         "test_a_providers_rate_limit_is_learned_without_a_storm_of_429s",

@@ -122,6 +122,26 @@ def test_wait_all_over_50000_jobs_given_as_pairs_keeps_its_deadline_too(fake):
     print(f"\n50,000 hanging jobs: wait_all(timeout=1.0) returned after {took:.2f} s")
 
 
+def test_a_job_whose_poll_hung_at_the_deadline_says_so_in_its_wait_timeout(fake):
+    # among many jobs (given up a little early, for the WaitTimeouts to make), a job whose
+    # poll was still in flight read "0 polls" with no last_error: as if never polled
+    quick = gs.Backoff(first_delay=0, initial=0.1, multiplier=1, max_interval=0.1, jitter=0.1)
+    providers = ["sivi", "rivya", "sellerpic", "clipia"]
+    clients = {p: fake.client(p, backoff=quick) for p in providers}
+    jobs = [clients[p].job(fake.add_job(p, ["queued", "running", "succeeded"]))
+            for _ in range(125) for p in providers]
+    for provider, kind in [("sellerpic", "never"), ("clipia", "trickle"),
+                           ("rivya", "never"), ("sivi", "trickle")]:
+        job = fake.add_job(provider, ["queued", "running", "succeeded"])
+        fake.fault(provider, kind, times=1000, seconds=10.0, job_id=job)
+        jobs.append(clients[provider].job(job))
+    outcomes = gs.wait_all(jobs, timeout=3)
+    assert all(o.state is State.SUCCEEDED for o in outcomes[:500])
+    for outcome in outcomes[500:]:
+        assert isinstance(outcome, gs.WaitTimeout) and outcome.polls >= 1, outcome
+        assert isinstance(outcome.last_error, gs.TransportError), outcome
+
+
 def test_a_provider_that_hangs_does_not_starve_the_others_in_one_wait_all(fake):
     # 200 Sivi jobs whose server never answers, listed first, and 40 healthy Rivya jobs: the
     # hung requests took every place in flight, and the Rivya jobs timed out behind them
