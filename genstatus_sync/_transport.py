@@ -1139,7 +1139,8 @@ class _BoundAdapter(HTTPAdapter):
         # TLS to an https:// proxy would get an unverified TLS connection (the key inside)
         if isinstance(conn, HTTPSConnectionPool) and not url.lower().startswith("https:"):
             url = "https:" + url.partition(":")[2]
-        super().cert_verify(conn, url, verify, cert)  # type: ignore[no-untyped-call]
+        # (Any: typed in types-requests, untyped in requests' own py.typed)
+        cast(Any, super()).cert_verify(conn, url, verify, cert)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
@@ -1179,7 +1180,8 @@ def new_session(base_url: str, pool_maxsize: int = DEFAULT_POOL_MAXSIZE) -> requ
     adapter = _BoundAdapter(pool_maxsize=pool_maxsize)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    settings = session.merge_environment_settings(base_url or None, {}, None, None, None)
+    url: Any = base_url or None  # (requests' own types want a str; None is what it reads)
+    settings = session.merge_environment_settings(url, {}, None, None, None)
     session.trust_env = False
     session.proxies = settings["proxies"]
     session.verify = settings["verify"]
