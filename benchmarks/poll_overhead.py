@@ -4,10 +4,14 @@ Against FakeProviders on loopback with keep-alive, served from a separate proces
 the server's Python does not compete for this process's GIL), per provider, interleaved
 call by call:
   ours: client.get_status(job)                                  (the generated model)
-  bare: session.get(url, params=..., headers=..., timeout=...).json()   (a dict)
+  bare: session.get(url, params=..., headers=..., timeout=...).json()   (a dict), sending what
+        a correct hand-written call needs: the key, and for SellerPic the
+        `Content-Type: application/json` its document requires
   floor: the bare call on a session that read the environment's proxy and CA settings once
          and then has trust_env=False, as the clients' sessions do: requests' own per-request
          scan of os.environ (about a third of `bare` here) is what separates it from `bare`
+Before and after the timed calls, bare and floor must get HTTP 200 and the very body the
+client gets (SellerPic: but its per-reply traceId), or the script stops with an error.
 Prints median wall times and ratios (target: ours <= 1.05 x floor), and the same for the
 calling thread's CPU time (time.thread_time: the in-process server's work is not counted).
 
@@ -34,7 +38,8 @@ PROVIDERS = ("sivi", "rivya", "sellerpic", "clipia")
 
 
 def bare_request(fake, provider, job):
-    """(url, params, headers) of the same request the client sends."""
+    """(url, params, headers) of the same request the client sends: what the provider's
+    document requires of a call, nothing more (not the client's User-Agent or Accept)."""
     if provider == "sivi":
         return (f"{fake.url}/api/prod/v2/enterprise/get-request-status",
                 {"queryParams": json.dumps({"requestId": job}, separators=(",", ":"))},
@@ -44,7 +49,7 @@ def bare_request(fake, provider, job):
                 {"Authorization": f"Bearer {fake.api_key}"})
     if provider == "sellerpic":
         return (f"{fake.url}/v1/api/generate", {"id": job},
-                {"Authorization": f"Bearer {fake.api_key}"})
+                {"Authorization": f"Bearer {fake.api_key}", "Content-Type": "application/json"})
     return (f"{fake.url}/v1/requests/{job}/status", None,
             {"Authorization": f"Key {fake.api_key}"})
 
@@ -53,9 +58,8 @@ def bare_call(session, url, params, headers):
     return session.get(url, params=params, headers=headers, timeout=(5.0, 30.0)).json()
 
 
-def offline_seconds(client, job):
-    """get_status with the reply in hand: our code around one request (id check, URL, reply
-    checks, decoding, parse into the model), without the request."""
+def recorded_reply(client, job):
+    """The Reply the client's own transport gets for one get_status(job)."""
     real = client.transport
     replies = []
 
@@ -63,9 +67,47 @@ def offline_seconds(client, job):
         replies.append(real.get(request, timeout=client.timeout, total=None))
         return replies[-1]
 
-    client.transport = MockTransport(record)  # one real request, to record its reply
-    client.get_status(job)
-    client.transport = MockTransport(lambda request: replies[0])
+    client.transport = MockTransport(record)
+    try:
+        client.get_status(job)
+    finally:
+        client.transport = real
+    return replies[0]
+
+
+def comparable(body):
+    """A reply body as compared between the calls: decoded, without SellerPic's traceId (a
+    new one in every reply)."""
+    data = json.loads(body)
+    if isinstance(data, dict):
+        data.pop("traceId", None)
+    return data
+
+
+def check_same_reply(provider, client, job, sessions, url, params, headers):
+    """Stop unless each of ``sessions`` (name: session) gets HTTP 200 and the body the client
+    gets, so that the timed calls are of the same reply."""
+    reply = recorded_reply(client, job)
+    if reply.status != 200:
+        raise SystemExit(f"poll_overhead: {provider}: the client got HTTP {reply.status}")
+    ours = comparable(reply.body)
+    for name, session in sessions.items():
+        response = session.get(url, params=params, headers=headers, timeout=(5.0, 30.0))
+        if response.status_code != 200:
+            raise SystemExit(f"poll_overhead: {provider}: the {name} call got HTTP "
+                             f"{response.status_code}, not the client's 200: "
+                             f"{response.text[:200]}")
+        if comparable(response.content) != ours:
+            raise SystemExit(f"poll_overhead: {provider}: the {name} call got another body than "
+                             f"the client's: {response.text[:200]} != {reply.body[:200]!r}")
+
+
+def offline_seconds(client, job):
+    """get_status with the reply in hand: our code around one request (id check, URL, reply
+    checks, decoding, parse into the model), without the request."""
+    real = client.transport
+    reply = recorded_reply(client, job)  # one real request, to record its reply
+    client.transport = MockTransport(lambda request: reply)
     best = min(timeit.repeat(functools.partial(client.get_status, job), number=2000,
                              repeat=5)) / 2000
     client.transport = real
@@ -124,16 +166,18 @@ def run(calls):
                 "bare": functools.partial(bare_call, session, url, params, headers),
                 "floor": functools.partial(bare_call, floor_session, url, params, headers),
             }
+            sessions = {"bare": session, "floor": floor_session}
+            check_same_reply(provider, client, job, sessions, url, params, headers)
             for _ in range(max(20, calls // 20)):  # warm: connections, converter, caches
                 for call in calls_by_name.values():
                     call()
-            assert calls_by_name["bare"]().keys() == calls_by_name["floor"]().keys()
             walls = {name: [] for name in calls_by_name}
             cpus = {name: [] for name in calls_by_name}
             order = list(calls_by_name)
             for i in range(calls):
                 for name in order[i % 3:] + order[:i % 3]:  # rotate who goes first
                     measure(calls_by_name[name], walls[name], cpus[name])
+            check_same_reply(provider, client, job, sessions, url, params, headers)
             results[provider] = {name: (statistics.median(walls[name]),
                                         statistics.median(cpus[name])) for name in order}
             results[provider]["offline"] = (offline_seconds(client, job), 0.0)
@@ -169,6 +213,8 @@ def main(argv=None):
     print(f"worst wall-time ratio to the floor: {worst_floor:.3f} (target <= 1.05)")
     offline = ", ".join(f"{p} {r['offline'][0] * 1e6:.1f}" for p, r in results.items())
     print(f"of ours, the work around the request (ids, URL, checks, parse), us: {offline}")
+    print("checked before and after the timed calls: bare and floor got HTTP 200 and the "
+          "client's body (SellerPic: but its traceId)")
     return 0
 
 
