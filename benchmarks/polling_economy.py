@@ -2,11 +2,15 @@
 
 Every job is waited for by the real ``genstatus_sync.wait`` on a virtual clock (fixed seeds),
 from its submission; progress, where a job reports it, is a whole percent, as providers send
-it. Three tables:
+it. A request is a request the wait makes: Clipia's counts include the one more request its
+wait makes once the job is done (the result fetch), in every policy compared for Clipia
+(its own schedules, plain backoff, and fixed 5 s polling of a Clipia job, which would fetch
+the result too). Three tables:
 
 1. jobs whose durations are log-uniform from 2 to 600 s, per policy: mean requests per job,
    median / 95th-percentile detection lag in seconds and as a share of the job's duration,
-   and the requests ratio to fixed 5 s polling. "+ history" rows wait for them one after
+   and the requests ratio to fixed 5 s polling (Clipia's rows: to fixed 5 s polling plus
+   the result request). "+ history" rows wait for them one after
    another with a DurationHistory of one kind: there is nothing to learn, and nothing changes.
 2. schedules that learn: runs of 40 jobs of one kind (durations log-normal around a median,
    spread sigma; or a kind that becomes 2x slower or faster, or 1.2x slower, after job 20),
@@ -34,6 +38,10 @@ import genstatus_sync as gs
 from genstatus_sync import JobStatus, State
 
 FIXED_5S = gs.Backoff(first_delay=5, initial=5, multiplier=1, max_interval=5, jitter=0)
+# Requests a provider's wait makes once the job is done, after the status poll that saw it:
+# Clipia's wait fetches the result (GET /v1/requests/{id}), whatever polled the status.
+RESULT_REQUESTS = {"clipia": 1}
+RESULT_NOTE = "clipia's requests include its result request (+1 per job)"
 CLIENTS = {"sivi": gs.SiviClient, "rivya": gs.RivyaClient, "sellerpic": gs.SellerPicClient,
            "clipia": gs.ClipiaClient}
 CURVES = {
@@ -98,8 +106,9 @@ def progress_at(shape, x, rng):
     raise ValueError(shape)
 
 
-def simulate(duration, backoff, shape=None, seed=0, history=None, kind=None):
-    """Wait for one job with the real wait(); return (requests, lag seconds)."""
+def simulate(duration, backoff, shape=None, seed=0, history=None, kind=None, provider=None):
+    """Wait for one job with the real wait(); return (requests, lag seconds). ``provider``
+    counts the requests its wait makes once the job is done (RESULT_REQUESTS)."""
     now = [0.0]
     requests = [0]
     rng = random.Random(seed)
@@ -117,7 +126,7 @@ def simulate(duration, backoff, shape=None, seed=0, history=None, kind=None):
     random.seed(seed)  # the wait's jitter seed
     gs.wait(poll, is_done=lambda s: s.done, timeout=None, backoff=backoff, sleep=sleep,
             clock=lambda: now[0], history=history, kind=kind)
-    return requests[0], now[0] - duration
+    return requests[0] + RESULT_REQUESTS.get(provider, 0), now[0] - duration
 
 
 def _q(values, q):
@@ -140,27 +149,35 @@ def summary(results, durations):
 def economy(jobs, seed):
     rng = random.Random(seed)
     durations = [math.exp(rng.uniform(math.log(2), math.log(600))) for _ in range(jobs)]
-    rows = [("fixed 5 s", FIXED_5S, None, False)]
-    rows += [(f"{name} default", cls.default_backoff, None, False)
+    rows = [("fixed 5 s", FIXED_5S, None, False, None)]
+    rows += [(f"{name} default", cls.default_backoff, None, False, name)
              for name, cls in CLIENTS.items()]
     for name in ("sivi", "clipia"):  # the providers that report progress
         for curve_name, curve in CURVES.items():
             rows.append((f"{name} + progress, {curve_name}", CLIENTS[name].default_backoff,
-                         curve, False))
-    rows += [(f"{name} + history", CLIENTS[name].default_backoff, None, True)
+                         curve, False, name))
+    rows += [(f"{name} + history", CLIENTS[name].default_backoff, None, True, name)
              for name in ("sivi", "rivya", "clipia")]
-    out = []
-    for label, backoff, curve, learning in rows:
+    out, providers = [], {}
+    for label, backoff, curve, learning, provider in rows:
         history = gs.DurationHistory() if learning else None
-        results = [simulate(d, backoff, curve, i, history, "wide" if learning else None)
-                   for i, d in enumerate(durations)]
+        results = [simulate(d, backoff, curve, i, history, "wide" if learning else None,
+                            provider) for i, d in enumerate(durations)]
         out.append((label, summary(results, durations)))
-    base = out[0][1]["requests"]
-    print(f"{jobs} jobs, durations log-uniform 2-600 s, seed {seed}")
+        providers[label] = provider
+    base = {None: out[0][1]["requests"]}
+    for provider in set(RESULT_REQUESTS) & set(providers.values()):  # fixed 5 s of its job
+        base[provider] = statistics.fmean(simulate(d, FIXED_5S, None, i, provider=provider)[0]
+                                          for i, d in enumerate(durations))
+    fixed_with_result = ", ".join(f"{p} {r:.2f}" for p, r in base.items() if p is not None)
+    print(f"{jobs} jobs, durations log-uniform 2-600 s, seed {seed}; {RESULT_NOTE}, and "
+          f"their 'vs 5s' is to fixed 5 s polling plus that request ({fixed_with_result} "
+          "req/job)")
     print(f"{'policy':<36} {'req/job':>8} {'vs 5s':>6} {'lag med':>8} {'lag p95':>8} "
           f"{'med %':>6} {'p95 %':>6}")
     for label, r in out:
-        print(f"{label:<36} {r['requests']:8.2f} {r['requests'] / base:6.2f} "
+        fixed = base.get(providers[label], base[None])
+        print(f"{label:<36} {r['requests']:8.2f} {r['requests'] / fixed:6.2f} "
               f"{r['lag_median']:7.2f}s {r['lag_p95']:7.2f}s {100 * r['pct_median']:5.1f}% "
               f"{100 * r['pct_p95']:5.1f}%")
     return dict(out)
@@ -179,15 +196,15 @@ def workload(kind, median, sigma, rng):
             for i in range(RUN)]
 
 
-def learning(kind, median, sigma, backoff, runs, seed):
+def learning(kind, median, sigma, backoff, runs, seed, provider=None):
     rng = random.Random(seed)
     plain, learned, durations = [], [], []
     for run in range(runs):
         history = gs.DurationHistory()
         for i, d in enumerate(workload(kind, median, sigma, rng)):
             job_seed = 1000 * run + i
-            p = simulate(d, backoff, None, job_seed)
-            a = simulate(d, backoff, None, job_seed, history, "k")
+            p = simulate(d, backoff, None, job_seed, provider=provider)
+            a = simulate(d, backoff, None, job_seed, history, "k", provider)
             if i >= WARM:
                 plain.append(p)
                 learned.append(a)
@@ -197,7 +214,7 @@ def learning(kind, median, sigma, backoff, runs, seed):
 
 def schedules(runs, seed):
     print(f"Schedules that learn: {runs} runs x {RUN} jobs of one kind, a fresh history each, "
-          f"jobs {WARM + 1}-{RUN} measured (seed {seed})")
+          f"jobs {WARM + 1}-{RUN} measured (seed {seed}); {RESULT_NOTE}, learned and plain")
     print(f"{'workload':<30} {'provider':<7} {'req/job':>14} {'ratio':>5} {'median lag':>15} "
           f"{'p95 lag':>15}  bounds")
     cases = [("clustered", m, s) for m in (5, 30, 600) for s in (0.1, 0.25, 0.5)]
@@ -208,7 +225,7 @@ def schedules(runs, seed):
     for kind, median, sigma in cases:
         for name in ("sivi", "rivya", "clipia"):
             plain, learned = learning(kind, median, sigma, CLIENTS[name].default_backoff, runs,
-                                      seed)
+                                      seed, name)
             ratio = learned["requests"] / plain["requests"]
             if kind == "clustered":
                 ok = ratio <= 1.0 and learned["pct_p95"] <= plain["pct_p95"]
@@ -234,18 +251,19 @@ def misleading(jobs, seed):
     rng = random.Random(seed)
     durations = [math.exp(rng.uniform(math.log(5), math.log(600))) for _ in range(jobs)]
     names = ("sivi", "rivya", "clipia")
-    plain = {name: [simulate(d, CLIENTS[name].default_backoff, None, i)
+    plain = {name: [simulate(d, CLIENTS[name].default_backoff, None, i, provider=name)
                     for i, d in enumerate(durations)] for name in names}
     base = {name: summary(plain[name], durations) for name in names}
     print(f"Misleading progress: {jobs} jobs of 5-600 s (log-uniform), seed {seed}; polls and "
-          "median lag (share of duration) vs plain backoff")
+          f"median lag (share of duration) vs plain backoff; {RESULT_NOTE}, with progress "
+          "and without (and in the fixed 5 s polling compared with below)")
     print(f"{'progress':<26} " + " ".join(f"{name + ' polls':>11} {'lag':>5}" for name in names)
           + "  bounds")
     rows = {}
     for shape_name, shape in SHAPES.items():
         cells, ok, more = [], True, 0
         for name in names:
-            results = [simulate(d, CLIENTS[name].default_backoff, shape, i)
+            results = [simulate(d, CLIENTS[name].default_backoff, shape, i, provider=name)
                        for i, d in enumerate(durations)]
             r = summary(results, durations)
             polls = r["requests"] / base[name]["requests"]
@@ -261,14 +279,15 @@ def misleading(jobs, seed):
         else:
             bound = "polls<=1.25, lag<=1.5"
         print(f"{shape_name:<26} " + " ".join(cells) + f"  {'ok' if ok else 'NO'} ({bound})")
-    fixed = [simulate(d, FIXED_5S, None, i) for i, d in enumerate(durations)]
-    fixed_requests = statistics.fmean(r for r, _ in fixed)
     for name in ("sivi", "clipia"):
-        r = summary([simulate(d, CLIENTS[name].default_backoff, SHAPES["linear"], i)
-                     for i, d in enumerate(durations)], durations)
+        fixed_requests = statistics.fmean(simulate(d, FIXED_5S, None, i, provider=name)[0]
+                                          for i, d in enumerate(durations))
+        r = summary([simulate(d, CLIENTS[name].default_backoff, SHAPES["linear"], i,
+                              provider=name) for i, d in enumerate(durations)], durations)
         ratio = r["requests"] / fixed_requests
         ok = ratio <= 0.25 and r["pct_median"] <= 0.05
-        print(f"{name} + linear progress: {ratio:.3f}x the requests of fixed 5 s polling, "
+        both = " (both with its result request)" if name in RESULT_REQUESTS else ""
+        print(f"{name} + linear progress: {ratio:.3f}x the requests of fixed 5 s polling{both}, "
               f"median lag {100 * r['pct_median']:.1f}%  {'ok' if ok else 'NO'} "
               "(<= 0.25x at <= 5%)")
     return rows
@@ -279,7 +298,7 @@ def one_duration(jobs, seed):
     lag to plain backoff's, for jobs of about one duration (sigma 0.1)."""
     print(f"Misleading progress, jobs of about one duration: {jobs} jobs per median, sigma 0.1, "
           f"medians 5-600 s, seed {seed}; the worst ratio to plain backoff of any median, and "
-          "where")
+          f"where; {RESULT_NOTE}")
     names, medians = ("sivi", "rivya", "clipia"), (5, 10, 20, 40, 80, 160, 300, 600)
     worst = {shape: [0.0, "", 0.0, ""] for shape in SHAPES}
     for name in names:
@@ -287,11 +306,11 @@ def one_duration(jobs, seed):
         for median in medians:
             rng = random.Random(seed * 1000 + median)
             durations = [median * math.exp(0.1 * rng.gauss(0, 1)) for _ in range(jobs)]
-            base = summary([simulate(d, backoff, None, i) for i, d in enumerate(durations)],
-                           durations)
+            base = summary([simulate(d, backoff, None, i, provider=name)
+                            for i, d in enumerate(durations)], durations)
             for shape_name, shape in SHAPES.items():
-                r = summary([simulate(d, backoff, shape, i) for i, d in enumerate(durations)],
-                            durations)
+                r = summary([simulate(d, backoff, shape, i, provider=name)
+                             for i, d in enumerate(durations)], durations)
                 polls = r["requests"] / base["requests"]
                 lag = r["pct_median"] / base["pct_median"] if base["pct_median"] else 1.0
                 w = worst[shape_name]
