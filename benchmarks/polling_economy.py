@@ -165,10 +165,9 @@ def economy(jobs, seed):
                             provider) for i, d in enumerate(durations)]
         out.append((label, summary(results, durations)))
         providers[label] = provider
+    # fixed 5 s polling of a provider's job: the same polls, and the requests after them
     base = {None: out[0][1]["requests"]}
-    for provider in set(RESULT_REQUESTS) & set(providers.values()):  # fixed 5 s of its job
-        base[provider] = statistics.fmean(simulate(d, FIXED_5S, None, i, provider=provider)[0]
-                                          for i, d in enumerate(durations))
+    base.update((p, base[None] + RESULT_REQUESTS[p]) for p in RESULT_REQUESTS)
     fixed_with_result = ", ".join(f"{p} {r:.2f}" for p, r in base.items() if p is not None)
     print(f"{jobs} jobs, durations log-uniform 2-600 s, seed {seed}; {RESULT_NOTE}, and "
           f"their 'vs 5s' is to fixed 5 s polling plus that request ({fixed_with_result} "
@@ -279,9 +278,9 @@ def misleading(jobs, seed):
         else:
             bound = "polls<=1.25, lag<=1.5"
         print(f"{shape_name:<26} " + " ".join(cells) + f"  {'ok' if ok else 'NO'} ({bound})")
+    fixed = statistics.fmean(simulate(d, FIXED_5S, None, i)[0] for i, d in enumerate(durations))
     for name in ("sivi", "clipia"):
-        fixed_requests = statistics.fmean(simulate(d, FIXED_5S, None, i, provider=name)[0]
-                                          for i, d in enumerate(durations))
+        fixed_requests = fixed + RESULT_REQUESTS.get(name, 0)  # (its job's requests after)
         r = summary([simulate(d, CLIENTS[name].default_backoff, SHAPES["linear"], i,
                               provider=name) for i, d in enumerate(durations)], durations)
         ratio = r["requests"] / fixed_requests

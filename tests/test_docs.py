@@ -90,10 +90,9 @@ def test_the_example_runs(code, docs_fake, monkeypatch, tmp_path):
         exec(compile(code, "<doc example>", "exec"), namespace)
         # a block written as a pytest test is run as pytest would (its monkeypatch is this
         # test's, undone when it ends)
+        fixtures = {"monkeypatch": monkeypatch, "tmp_path": tmp_path}
         for name, function in list(namespace.items()):
             if name.startswith("test_") and callable(function):
-                wanted = inspect.signature(function).parameters
-                function(**{arg: {"monkeypatch": monkeypatch, "tmp_path": tmp_path}[arg]
-                            for arg in wanted})
+                function(**{arg: fixtures[arg] for arg in inspect.signature(function).parameters})
     assert instant.offset < 3600  # no example waits for an hour, even virtually
 
