@@ -195,7 +195,7 @@ class BaseClient(Generic[ModelT, IdT]):
 
     def _get_status(self, job_id: Any, args: Args) -> ModelT:
         checked = self._check_id(job_id)
-        return self._retrying(lambda: self._fetch(checked, args, None))
+        return self._retrying(lambda: self._fetch_job(checked, args, None))
 
     def _retrying(self, request: Callable[[], T]) -> T:
         """``request()`` outside a wait: a transient failure is tried again, max_retries times."""
@@ -209,8 +209,21 @@ class BaseClient(Generic[ModelT, IdT]):
     def _wait_poll(self, job_id: str, args: Args, seconds: Optional[float]) -> JobStatus:
         """One poll of a wait: no retries, every request ended within ``seconds``."""
         end = None if seconds is None else self._clock() + seconds
-        return self._complete(self._normalize(self._fetch(job_id, args, seconds), job_id),
+        return self._complete(self._normalize(self._fetch_job(job_id, args, seconds), job_id),
                               job_id, end)
+
+    def _fetch_job(self, job_id: str, args: Args, seconds: Optional[float]) -> ModelT:
+        """``_fetch``, its APIError naming the job (a 404 among many jobs says which)."""
+        try:
+            return self._fetch(job_id, args, seconds)
+        except APIError as error:
+            self._name_job(error, job_id)
+            raise
+
+    def _name_job(self, error: APIError, job_id: str) -> None:
+        """Set ``error.job_id``, unless it names a job already."""
+        if error.job_id is None:
+            error.job_id = self._redactor.text(job_id)
 
     # -- hooks of the provider clients --------------------------------------------------------
 

@@ -102,10 +102,13 @@ class APIError(GenStatusError):
         trace_id: Optional[str] = None,
         body: Optional[str] = None,
         retry_after: Optional[float] = None,
+        job_id: Optional[str] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.provider = provider
+        # the job the failed request was about (None: not known, or not about one job)
+        self.job_id = job_id
         self.status_code = status_code
         self.code = code
         self.trace_id = trace_id
@@ -115,6 +118,8 @@ class APIError(GenStatusError):
     def __str__(self) -> str:
         where = f"{self.provider}: " if self.provider else ""
         parts = [f"HTTP {_shown(self.status_code)}"] if self.status_code is not None else []
+        if self.job_id is not None:
+            parts.append(f"job {_shown(self.job_id, quoted=True)}")
         if self.code is not None:
             parts.append(f"code {_shown(self.code, quoted=True)}")
         if self.trace_id:

@@ -88,8 +88,12 @@ class ClipiaClient(BaseClient[RequestStatus, str]):
 
     def _result(self, request_id: str, seconds: Optional[float]) -> RequestResult:
         # a 202's body is not read: the document gives none (and a 202 usually has none)
-        status, data = self._get(f"/v1/requests/{encode_segment(request_id)}", seconds=seconds,
-                                 unread=_NOT_READY)
+        try:
+            status, data = self._get(f"/v1/requests/{encode_segment(request_id)}",
+                                     seconds=seconds, unread=_NOT_READY)
+        except APIError as error:
+            self._name_job(error, request_id)
+            raise
         if status == 202:
             raise ResultNotReady(f"clipia request {request_id!r} is not finished yet")
         return structure(data, RequestResult, provider=self.provider)

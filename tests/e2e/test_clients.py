@@ -121,8 +121,34 @@ def test_sivi_abstract_user_id_reaches_the_server(fake):
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_unknown_job_is_not_found(fake, provider):
     job = "424242" if provider == "sellerpic" else "missing"
-    with pytest.raises(gs.NotFoundError):
+    with pytest.raises(gs.NotFoundError) as info:
         fast_client(fake, provider).poll(job)
+    # among many jobs, the error says which one was not found
+    assert info.value.job_id == job
+    assert f"job '{job}'" in str(info.value)
+
+
+def test_a_wait_all_of_many_jobs_names_each_one_not_found(fake):
+    clients = {p: fast_client(fake, p) for p in PROVIDERS}
+    known = [(clients[p], fake.add_job(p, ["succeeded"])) for p in PROVIDERS]
+    unknown = [(clients[p], "31337" if p == "sellerpic" else f"gone-{p}") for p in PROVIDERS]
+    outcomes = gs.wait_all(known + unknown, timeout=30)
+    assert all(o.state is State.SUCCEEDED for o in outcomes[:4])
+    for (_, job), outcome in zip(unknown, outcomes[4:]):
+        assert isinstance(outcome, gs.NotFoundError)
+        assert outcome.job_id == job and f"job '{job}'" in str(outcome)
+
+
+def test_clipias_result_request_names_its_job(fake):
+    with pytest.raises(gs.NotFoundError) as info:
+        fast_client(fake, "clipia").get_result("no-such-request")
+    assert info.value.job_id == "no-such-request"
+
+
+def test_a_job_id_holding_the_key_is_not_shown_in_the_error(fake):
+    with pytest.raises(gs.NotFoundError) as info:
+        fast_client(fake, "rivya").poll(f"x{KEY}x")
+    assert KEY not in str(info.value) and KEY not in (info.value.job_id or "")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
