@@ -26,4 +26,6 @@ class OpenEnum(str, enum.Enum):
     @property
     def is_known(self) -> bool:
         """Whether the spec lists this value."""
-        return self._name_ in type(self).__members__
+        # by value: a listed value's member is the class's own (an unknown value's name may
+        # still equal a listed member's name, as Clipia's "in_progress" does in_progress's)
+        return type(self)._value2member_map_.get(self._value_) is self

@@ -119,6 +119,15 @@ def test_unknown_status_value_is_kept():
     assert "moderating" not in sivi.RequestStatusValue.__members__
 
 
+def test_an_unknown_value_spelled_as_a_members_name_is_not_known():
+    # Clipia's members are named in lower case, their values upper case: "in_progress" is
+    # not a value Clipia's document lists, however much it looks like IN_PROGRESS's name
+    body = {"status": "in_progress", "request_id": "764cabcf-b745-4b3e-ae38-1200304cf45b"}
+    model = structure(body, clipia.RequestStatus, provider="clipia")
+    assert not model.status.is_known
+    assert clipia.RequestStatusValue("IN_PROGRESS").is_known
+
+
 @pytest.mark.parametrize(
     ("body", "cls", "expected"),
     [
