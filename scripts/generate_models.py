@@ -45,6 +45,10 @@ def render(spec: Path) -> str:
         custom_formatters=["attrs_output"],
         custom_file_header=HEADER.format(spec=spec.name),
         formatters=["builtin"],
+        # the project's settings, wherever the script is run from (the formatter otherwise
+        # reads the pyproject.toml nearest the working directory, or none: lines of 88)
+        settings_path=ROOT,
+        builtin_format_line_length=100,
         target_python_version=PythonVersion.PY_310,
         use_union_operator=False,
         use_standard_collections=False,

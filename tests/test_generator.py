@@ -12,13 +12,26 @@ pytest.importorskip("datamodel_code_generator")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_check(root: Path) -> subprocess.CompletedProcess:
+def run_check(root: Path, cwd: "Path | None" = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(root / "scripts" / "generate_models.py"), "--check"],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_committed_models_match_specs():
     result = run_check(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_check_passes_from_any_working_directory(tmp_path):
+    # the formatter once took its line length from the pyproject.toml nearest the working
+    # directory: run from elsewhere, the same specs gave differently wrapped models
+    result = run_check(ROOT, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_untouched_copy_of_the_tree_passes_the_check(copy_of_tree, tmp_path):
+    # what the tests below edit is all that makes their copy fail
+    result = run_check(copy_of_tree, cwd=copy_of_tree)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
