@@ -420,20 +420,34 @@ class FakeProviders:
             deliveries.flush(timeout)
 
     def fail(self, provider: str, status: int = 503, *, times: int = 1,
-             retry_after: Optional[Any] = None, job_id: Optional[str] = None) -> None:
+             retry_after: Optional[Any] = None, job_id: Optional[str] = None,
+             in_body: bool = False) -> None:
         """Answer the next ``times`` requests to ``provider`` (or to its job ``job_id``) with
         an HTTP error ``status`` (and a ``Retry-After`` header, seconds or HTTP date, when
-        given). ``times`` must be a whole number of at least 1, and ``job_id`` a job
-        already added (unless ``auto_jobs``), else ``ValueError``."""
+        given). With ``in_body=True`` the reply is an HTTP 200 whose body carries the error
+        where the provider puts one: Sivi's envelope ``status``, SellerPic's non-zero
+        ``code`` (with ``success`` false), and for Rivya's ``not_found`` (``status=404``,
+        the one error its document names without an HTTP status) an ``error`` object;
+        other in-body errors are ones no document shows (Clipia's, Rivya's but not_found),
+        so asking for them is a ``ValueError``.
+        ``times`` must be a whole number of at least 1, and ``job_id`` a job already added
+        (unless ``auto_jobs``), else ``ValueError``."""
         check_provider(provider)
         _check_times(times)
+        if not isinstance(in_body, bool):
+            raise ValueError(f"in_body must be True or False, got {in_body!r}")
+        if in_body and (provider == "clipia" or (provider == "rivya" and status != 404)):
+            raise ValueError(f"{provider} documents no error {status} inside a 200 reply"
+                             f"{' (only not_found, status=404)' if provider == 'rivya' else ''}"
+                             "; leave in_body out for an HTTP error status")
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError(f"status must be an HTTP status (an int from 100 to 599), "
                              f"got {status!r}")
         header = None if retry_after is None else str(retry_after)
         with self._lock:
             self._check_aim(provider, job_id)
-            self._faults[provider].append(_Fault("status", times, status, header, job_id=job_id))
+            self._faults[provider].append(_Fault("in_body" if in_body else "status", times,
+                                                 status, header, job_id=job_id))
 
     def _check_aim(self, provider: str, job_id: Optional[str]) -> None:
         """ValueError for a fault aimed at a job not added (a typo would leave it pending,
@@ -928,10 +942,10 @@ def _handler_for(fake: FakeProviders, stopping: threading.Event) -> type:
 
         def _apply(self, fault: _Fault, provider: str, trace_id: str) -> bool:
             """Carry out a fault; True when the reply has been dealt with."""
-            if fault.kind == "status":
+            if fault.kind in ("status", "in_body"):
                 body = _render.error_body(provider, fault.status, "injected error", trace_id)
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                self._send(fault.status, body, extra)
+                self._send(200 if fault.kind == "in_body" else fault.status, body, extra)
             elif fault.kind == "slow":
                 if stopping.wait(fault.seconds):
                     self.close_connection = True

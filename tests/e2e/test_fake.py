@@ -713,3 +713,59 @@ def test_a_jobs_default_progress_is_whole_percents_as_providers_send_it(provider
     # (on the wire: JobStatus.progress is a float whatever the reply sends)
     assert [re.findall(r'"progress": ?([0-9.]+)', body) for body in bodies[1:]] == [
         ["25"], ["50"], ["75"]]
+
+
+# -- errors inside a 200 reply (fail(in_body=True)) -------------------------------------------
+
+def raw_reply(fake, provider, job):
+    path, headers = target(provider, job)
+    reply = requests.get(fake.url + path, headers=headers, timeout=10)
+    return reply.status_code, reply.json()
+
+
+def test_a_sivi_error_in_its_envelope_comes_in_a_200_and_is_raised_as_its_status(fake):
+    job = fake.add_job("sivi", ["succeeded"])
+    fake.fail("sivi", 404, in_body=True)
+    status, body = raw_reply(fake, "sivi", job)
+    assert status == 200 and body["status"] == 404
+    fake.fail("sivi", 404, in_body=True)
+    with pytest.raises(gs.NotFoundError) as info:
+        fake.client("sivi", max_retries=0).poll(job)
+    assert info.value.status_code == 404
+    # a 503 in the envelope is transient, as an HTTP one is: a wait gets past it
+    fake.fail("sivi", 503, in_body=True, times=2)
+    assert fast_client(fake, "sivi").wait(job, timeout=30).state is State.SUCCEEDED
+
+
+def test_a_sellerpic_non_zero_code_in_a_200_is_an_api_error_with_that_code(fake):
+    job = fake.add_job("sellerpic", ["succeeded"])
+    fake.fail("sellerpic", 429, in_body=True)
+    status, body = raw_reply(fake, "sellerpic", job)
+    assert status == 200 and body["code"] == 429 and body["success"] is False
+    assert body["traceId"]
+    fake.fail("sellerpic", 400, in_body=True)
+    with pytest.raises(gs.APIError) as info:
+        fake.client("sellerpic", max_retries=0).poll(job)
+    assert (info.value.status_code, info.value.code) == (200, 400)
+    assert info.value.trace_id and info.value.job_id == job
+
+
+def test_rivyas_not_found_in_a_200_is_a_not_found_error(fake):
+    job = fake.add_job("rivya", ["succeeded"])
+    fake.fail("rivya", 404, in_body=True)
+    status, body = raw_reply(fake, "rivya", job)
+    assert status == 200 and body["error"]["code"] == "not_found"
+    fake.fail("rivya", 404, in_body=True)
+    with pytest.raises(gs.NotFoundError):
+        fake.client("rivya", max_retries=0).poll(job)
+
+
+@pytest.mark.parametrize(("provider", "status", "in_body"), [
+    ("clipia", 404, True), ("rivya", 503, True), ("rivya", 429, True), ("sivi", 503, "yes"),
+    ("sivi", 503, 1)])
+def test_an_in_body_error_no_document_shows_is_refused(fake, provider, status, in_body):
+    with pytest.raises(ValueError, match="in_body|inside a 200"):
+        fake.fail(provider, status, in_body=in_body)
+    # nothing was queued: the next request is answered as ever
+    job = fake.add_job(provider, ["succeeded"])
+    assert fake.client(provider, max_retries=0).poll(job).state is State.SUCCEEDED
