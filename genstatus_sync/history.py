@@ -297,6 +297,19 @@ class DurationHistory:
         history._trim()
         return history
 
+    def __copy__(self) -> "DurationHistory":
+        """A separate history with the same durations: ``loads(dumps())`` (what it remembers
+        in memory only, the step waits it was told of, is not copied)."""
+        return self.loads(self.dumps())
+
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "DurationHistory":
+        return self.__copy__()
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str]]:
+        # pickled as its dumps() text (its lock cannot be): a history passed to another
+        # process (multiprocessing, a task's argument) arrives as loads() would make it
+        return type(self).loads, (self.dumps(),)
+
     def __len__(self) -> int:
         with self._lock:
             return sum(len(records) for records in self._kinds.values())

@@ -1,8 +1,10 @@
 """DurationHistory: bounded, thread-safe, durations only, carried as JSON; and the schedule
 fitted to it (virtual clock, fixed seeds: nothing sleeps)."""
 
+import copy
 import json
 import math
+import pickle
 import random
 import signal
 import sys
@@ -719,3 +721,17 @@ def test_a_ctrl_c_at_any_moment_leaves_the_history_and_the_rate_budget_usable():
                 lambda: budget.reserve(0.0)), "a lock stayed held"
     finally:
         signal.signal(signal.SIGALRM, before)
+
+
+def test_a_copy_or_a_pickle_of_a_history_is_a_separate_history_with_its_durations():
+    # copy.copy gave an alias (a copy fed by one test fed the other's too), and pickle (a
+    # multiprocessing argument, a task's) failed with a bare TypeError on its lock
+    history = gs.DurationHistory()
+    for seconds in (30, 31, 29, 30, 32, 28, 30, 31, 29, 30, 30):
+        history.add("rivya:flux", seconds)
+    for twin in (copy.copy(history), copy.deepcopy(history),
+                 pickle.loads(pickle.dumps(history))):
+        assert twin is not history and twin.dumps() == history.dumps()
+        twin.add("other", 5.0)
+        assert "other" not in history.kinds()
+        assert history.durations("rivya:flux") == twin.durations("rivya:flux")
