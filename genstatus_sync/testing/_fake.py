@@ -1,6 +1,7 @@
 """FakeProviders: one threaded HTTP server on loopback that speaks all four provider APIs."""
 
 import contextlib
+import difflib
 import ipaddress
 import itertools
 import json
@@ -199,6 +200,8 @@ class FakeProviders:
                  auto_jobs: Optional[Sequence[str]] = None) -> None:
         if auto_jobs is not None and (isinstance(auto_jobs, str) or not auto_jobs):
             raise ValueError("auto_jobs is a list of states, e.g. ['running', 'succeeded']")
+        if auto_jobs is not None:
+            _check_states(auto_jobs, None)
         self._auto_jobs = None if auto_jobs is None else list(auto_jobs)
         self.api_key = api_key
         self._host = _loopback(host)
@@ -307,18 +310,18 @@ class FakeProviders:
                 webhook_secret: Union[str, bytes, None] = None,
                 webhook_scheme: Optional[ClipiaSignature] = None,
                 abstract_user_id: Optional[str] = None) -> str:
-        """Add a job and return its id. ``states`` are normalized names (queued, running,
-        succeeded, failed), one per status poll with the last repeating (or one per ``every``
-        seconds from the first status poll; with ``from_add=True``, from when it is added, as
-        a provider times a job from its submission: a wait whose first poll comes late, as a
-        schedule that learns makes it, then sees the job end when a real one would); any other
-        string is sent as the provider's raw
-        status value. Clipia's result endpoint answers from the state its status endpoint last
-        showed (202 until that was terminal). ``urls`` left out: two result files served by
-        the fake itself (``media_urls``; a tiny PNG, no key needed), so that downloading them
-        works offline. Raises ``ValueError`` on a bad argument (a SellerPic ``job_id`` that
-        is not an int64 task id >= 0 in plain digits, as the client sends it, included: a
-        poll's ``id`` that is no int64 is answered 400, and ``007`` names task ``7``).
+        """Add a job and return its id. ``states`` are normalized names (queued, running, succeeded,
+        failed), one per status poll with the last repeating (or one per ``every`` seconds from the
+        first status poll; with ``from_add=True``, from when it is added, as a provider times a job
+        from its submission: a wait whose first poll comes late, as a schedule that learns makes it,
+        then sees the job end when a real one would); any other string is sent as the provider's raw
+        status value (but a misspelt name, ``succeded`` or ``Running``, is a ValueError). Clipia's
+        result endpoint answers from the state its status endpoint last showed (202 until that was
+        terminal). ``urls`` left out: two result files served by the fake itself (``media_urls``; a
+        tiny PNG, no key needed), so that downloading them works offline. Raises ``ValueError`` on a
+        bad argument (a SellerPic ``job_id`` that is not an int64 task id >= 0 in plain digits, as
+        the client sends it, included: a poll's ``id`` that is no int64 is answered 400, and ``007``
+        names task ``7``).
 
         ``abstract_user_id`` (Sivi only) makes the job that user's request: as on Sivi, it is
         found only by a poll that names that user (``abstractUserId``); any other poll, one
@@ -358,6 +361,7 @@ class FakeProviders:
                              f"got {abstract_user_id!r} for {provider}")
         if not states:
             raise ValueError("a job needs at least one state")
+        _check_states(states, provider)
         if every is not None and not _check_seconds("every", every) > 0:
             raise ValueError(f"every must be more than 0 seconds, got {every!r}")
         if not isinstance(from_add, bool):
@@ -696,6 +700,26 @@ def _media_urls(base: str, provider: str, job_id: str) -> List[str]:
 
 def _showing(view: JobView) -> Tuple[str, Any, Any]:
     return view.state, view.progress, view.queue_position
+
+
+NAMES = ("queued", "running", "succeeded", "failed")
+
+
+def _check_states(states: Sequence[Any], provider: Optional[str]) -> None:
+    """ValueError for a state that is no string, or that looks like a misspelt normalized
+    name ("succeded", "Running"): sent as a raw status, it would read as UNKNOWN and the
+    test's wait poll on until its timeout. A provider's own value ("complete") is kept."""
+    natives = {value for name, values in _render.NATIVE.items()
+               if provider in (None, name) for value in values.values()}
+    for state in states:
+        if not isinstance(state, str) or not state:
+            raise ValueError(f"a state is a non-empty string, got {state!r}")
+        if state in NAMES or state in natives:
+            continue
+        near = difflib.get_close_matches(state.lower(), NAMES, n=1, cutoff=0.8)
+        if near:
+            raise ValueError(f"unknown state {state!r}: did you mean {near[0]!r}? (states are "
+                             f"{', '.join(NAMES)}, or a provider's own status value)")
 
 
 def _check_times(times: int) -> None:

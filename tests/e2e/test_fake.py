@@ -769,3 +769,20 @@ def test_an_in_body_error_no_document_shows_is_refused(fake, provider, status, i
     # nothing was queued: the next request is answered as ever
     job = fake.add_job(provider, ["succeeded"])
     assert fake.client(provider, max_retries=0).poll(job).state is State.SUCCEEDED
+
+
+@pytest.mark.parametrize("state", ["succeded", "Running", "queue", "fail", "SUCCEEDED", 3, ""])
+def test_a_misspelt_state_is_refused_not_sent_as_a_raw_status(fake, state):
+    # sent raw, "succeded" read as UNKNOWN and the test's wait polled on to its timeout
+    with pytest.raises(ValueError, match="state"):
+        fake.add_job("rivya", ["queued", state])
+    with pytest.raises(ValueError, match="state"):
+        FakeProviders(api_key=KEY, auto_jobs=[state])
+
+
+@pytest.mark.parametrize(("provider", "raw", "state"), [
+    ("sivi", "complete", State.SUCCEEDED), ("clipia", "IN_PROGRESS", State.RUNNING),
+    ("rivya", "moderating", State.UNKNOWN), ("clipia", "CANCELLED", State.FAILED)])
+def test_a_providers_own_status_value_is_still_sent_as_it_is(fake, provider, raw, state):
+    job = fake.add_job(provider, [raw])
+    assert fake.client(provider, max_retries=0).poll(job).state is state
