@@ -1,5 +1,6 @@
 """The benchmark scripts run (their figures are read by people, not asserted here)."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,7 @@ def test_parse_benchmark_runs_against_generated_pydantic_models():
     labels = {line.split()[0] for line in out.splitlines()[2:-1]}
     assert labels == {"sivi", "rivya", "sellerpic", "clipia"}
     assert "ours / pydantic: median" in out
+    assert re.search(r"\(target <= 1.5: (YES|NO)\)", out) and "replies over the target:" in out
 
 
 def test_import_time_runs_and_lists_our_modules():
