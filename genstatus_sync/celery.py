@@ -42,8 +42,8 @@ from ._token import decode, encode
 from .errors import ConfigurationError, GenStatusError, WaitTimeout
 
 if TYPE_CHECKING:
-    from celery import Celery, Task
-    from celery.canvas import Signature
+    from celery import Celery, Task  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from celery.canvas import Signature  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     from ._http import BaseClient
 
@@ -332,8 +332,8 @@ def _requeued(exc: Exception) -> Exception:
     """What a run raises when publishing failed with ``exc``: for the broker's own failure
     (kombu's OperationalError, a socket error; inside Celery's Reject or not), a Reject that
     puts the run back in the queue, after a pause; anything else as it is."""
-    from celery.exceptions import Reject
-    from kombu.exceptions import OperationalError
+    from celery.exceptions import Reject  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from kombu.exceptions import OperationalError  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     reason = exc.reason if isinstance(exc, Reject) else exc
     if isinstance(reason, (OperationalError, OSError)):
@@ -400,7 +400,7 @@ def _check_encodes(app: "Celery", label: str, ref: object) -> None:
     wait was lost (on_error, too, is a message that could not be sent)."""
     if not isinstance(ref, dict):
         return
-    from kombu.serialization import dumps as untyped
+    from kombu.serialization import dumps as untyped  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     dumps = cast(Callable[..., Any], untyped)
     options = ref.get("options") or {}

@@ -1,22 +1,39 @@
 """Run mypy --strict on tests/typing: usage.py must pass; every line of mistakes.py marked
-``# error: CODE`` must be reported with that code, and nothing else. Exit 1 otherwise.
+``# error: CODE`` must be reported with that code, and nothing else. Then on a copy of the
+package vendored under another name, with a user's config (none of ours: Celery, which ships
+no types, is not excused): it must pass. Exit 1 otherwise.
 
     python tests/typing/check.py
 """
 
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PACKAGE = HERE.parent.parent / "genstatus_sync"
 
 
-def mypy(path: Path) -> "tuple[int, str]":
+def mypy(path: Path, *options: str, cwd: "Path | None" = None) -> "tuple[int, str]":
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-                             "--hide-error-context", "--show-error-codes", str(path)],
-                            capture_output=True, text=True)
+                             "--hide-error-context", "--show-error-codes", *options,
+                             str(path)], capture_output=True, text=True, cwd=cwd)
     return result.returncode, result.stdout
+
+
+def vendored() -> "tuple[int, str]":
+    """mypy --strict on the package copied as ``thirdparty/gs_copy``, with an empty config."""
+    with tempfile.TemporaryDirectory() as folder:
+        tree = Path(folder)
+        (tree / "thirdparty").mkdir()
+        (tree / "thirdparty" / "__init__.py").write_text("")
+        shutil.copytree(PACKAGE, tree / "thirdparty" / "gs_copy",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        (tree / "mypy.ini").write_text("[mypy]\n")
+        return mypy(tree / "thirdparty", "--config-file", str(tree / "mypy.ini"), cwd=tree)
 
 
 def main() -> int:
@@ -43,6 +60,12 @@ def main() -> int:
         ok = False
     else:
         print(f"mistakes.py: all {len(expected)} mistakes reported, nothing else")
+    code, out = vendored()
+    if code != 0:
+        print("a vendored copy: mypy --strict with a user's config reports errors:\n" + out)
+        ok = False
+    else:
+        print("a vendored copy: mypy --strict with a user's config passes")
     return 0 if ok else 1
 
 
